@@ -1,0 +1,108 @@
+"""One interface for every system that answers ALS questions, so the chat demo, `alslm ask`, the
+web app and the evaluation treat the from-scratch model, RAG, the no-retrieval baseline and the
+fine-tuned model the same way.
+
+    system = load_system("rag")
+    ans = system.answer("What is riluzole?", GenerationConfig.greedy(), on_token=print)
+    ans.text, ans.sources
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable
+
+SYSTEM_NAMES = ("scratch", "rag", "baseline", "base", "finetuned")
+
+# Where each system's factory lives: "module:function". The factory takes keyword options
+# (backend=, quant=, model_dir=, ...) and returns a System.
+_FACTORIES = {
+    "scratch": "alslm_ml.serve.scratch:load_scratch",
+    "rag": "alslm_ml.rag.system:load_rag",
+    "baseline": "alslm_ml.rag.system:load_baseline",
+    "base": "alslm_ml.finetune.system:load_base",
+    "finetuned": "alslm_ml.finetune.system:load_finetuned",
+}
+
+
+@dataclass
+class GenerationConfig:
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.9
+    max_tokens: int = 256
+    repeat_penalty: float = 1.1
+    seed: int = 0
+
+    @classmethod
+    def greedy(cls, max_tokens: int = 128) -> "GenerationConfig":
+        """Deterministic decoding, the evaluation default."""
+        return cls(temperature=0.0, top_k=1, top_p=1.0, max_tokens=max_tokens, repeat_penalty=1.1)
+
+    def with_(self, **changes: Any) -> "GenerationConfig":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SourceRef:
+    """A retrieved passage an answer may cite as [index]."""
+
+    index: int
+    doc_id: str
+    title: str
+    url: str
+    source: str
+    license: str = ""
+    text: str = ""
+    score: float = 0.0
+    start: int = 0  # character offsets of the chunk within its document
+    end: int = 0
+
+
+@dataclass
+class Answer:
+    system: str
+    question: str
+    text: str
+    sources: list[SourceRef] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    first_token_seconds: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+TokenCallback = Callable[[str], None]
+
+
+class System(ABC):
+    """Something that answers a question. Subclasses set `name` and implement `answer`."""
+
+    name: str = "system"
+
+    @abstractmethod
+    def answer(self, question: str, cfg: GenerationConfig, on_token: TokenCallback | None = None) -> Answer:
+        """Answer one question; call on_token with each piece of text as it is generated."""
+
+    def describe(self) -> dict[str, Any]:
+        """What this system is (model file, backend, quantization), for logs and reports."""
+        return {"system": self.name}
+
+    def close(self) -> None:  # release model memory; optional
+        pass
+
+
+def load_system(name: str, **options: Any) -> System:
+    """Build a system by name: scratch, rag, baseline, base or finetuned."""
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown system {name!r}; choose one of {', '.join(SYSTEM_NAMES)}")
+    module_name, func = _FACTORIES[name].split(":")
+    return getattr(importlib.import_module(module_name), func)(**options)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# README command 2: make sure .venv is installed, then run the test suite (slow tests excluded;
+# run them with `scripts/test.sh -m slow`). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$HOME/.cache/alslm/torch_extensions}"
+if [ $# -eq 0 ]; then set -- -m "not slow"; fi
+exec .venv/bin/python -m pytest "$@"
