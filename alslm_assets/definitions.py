@@ -8,7 +8,14 @@ adding a module. Runs execute in-process: the stages share one DuckDB file (sing
 import importlib
 import pkgutil
 
-from dagster import Definitions, in_process_executor, load_asset_checks_from_modules, load_assets_from_modules
+from dagster import (
+    AssetSelection,
+    Definitions,
+    define_asset_job,
+    in_process_executor,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+)
 
 from alslm_assets import assets as _assets_pkg
 from alslm_assets.resources import shared_resources
@@ -30,12 +37,24 @@ def _resources() -> dict:
     return res
 
 
+_assets = load_assets_from_modules(_modules)
+
+# README command 1 materializes the partitioned stages per partition, then this job: every
+# unpartitioned asset (and its checks), in dependency order.
+embedded_default = define_asset_job(
+    "embedded_default",
+    selection=AssetSelection.assets(
+        *[key for a in _assets if getattr(a, "partitions_def", None) is None for key in a.keys]
+    ),
+    description="Everything downstream of the per-source partitions, on the embedded default.",
+)
+
 defs = Definitions(
-    assets=load_assets_from_modules(_modules),
+    assets=_assets,
     asset_checks=load_asset_checks_from_modules(_modules),
     schedules=_collect("schedules"),
     sensors=_collect("sensors"),
-    jobs=_collect("jobs"),
+    jobs=[embedded_default, *_collect("jobs")],
     resources=_resources(),
     executor=in_process_executor,
 )
