@@ -86,7 +86,12 @@ _CITATIONS = [
 ]
 
 
+_MAYBE_CITATION = re.compile(r"\[\s*\d|\((?:see )?[A-Z][^()]{0,80}(?:19|20)\d{2}")
+
+
 def strip_citations(text: str) -> tuple[str, int]:
+    if not _MAYBE_CITATION.search(text):
+        return text, 0
     n = 0
     for pat in _CITATIONS:
         text, k = pat.subn("", text)
@@ -106,10 +111,13 @@ VOLATILE = {
     "price": re.compile(r"[$€£]\s?\d|\b\d+(?:\.\d\d)? ?(?:USD|EUR|GBP)\b"),
 }
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_ANY_VOLATILE = re.compile("|".join(f"(?:{p.pattern})" for p in VOLATILE.values()), re.I)
 
 
 def filter_volatile(paragraph: str, counts: Counter) -> str:
     """Drop sentences with volatile markers (schedules, prices, contacts, 'currently', ...)."""
+    if not _ANY_VOLATILE.search(paragraph):  # the common case: one scan, no sentence split
+        return paragraph
     kept = []
     for sent in _SENTENCE_END.split(paragraph):
         reason = next((name for name, pat in VOLATILE.items() if pat.search(sent)), None)

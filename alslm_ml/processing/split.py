@@ -8,9 +8,8 @@ import hashlib
 import math
 from collections import defaultdict
 
-from datasketch import MinHashLSH
 
-from alslm_ml.processing.dedup import NUM_PERM, minhashes
+from alslm_ml.processing.dedup import NUM_PERM, NearDuplicateIndex, fingerprints
 
 
 def _near_duplicate_groups(docs: list[dict], threshold: float, num_perm: int) -> dict[str, str]:
@@ -24,14 +23,11 @@ def _near_duplicate_groups(docs: list[dict], threshold: float, num_perm: int) ->
             x = parent[x]
         return x
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    sigs = {}
-    for doc, m in zip(docs, minhashes(docs, num_perm, desc="split: grouping")):
-        for other in lsh.query(m):
-            if m.jaccard(sigs[other]) >= threshold:
-                parent[find(doc["id"])] = find(other)
-        lsh.insert(doc["id"], m)
-        sigs[doc["id"]] = m
+    index = NearDuplicateIndex(threshold, num_perm)
+    for doc, hashes, sig in fingerprints(docs, num_perm, desc="split: grouping"):
+        for other, _ in index.matches(hashes, sig):
+            parent[find(doc["id"])] = find(other)
+        index.add(doc["id"], hashes, sig)
     members: dict[str, list[str]] = defaultdict(list)
     for i in parent:
         members[find(i)].append(i)
@@ -59,7 +55,7 @@ def split_documents(
         rep = group[d["id"]]
         by_source[source_of[rep]][rep].append(d["id"])
     val_ids: set[str] = set()
-    for source, groups in by_source.items():
+    for groups in by_source.values():
         n_docs = sum(len(g) for g in groups.values())
         want = max(1, round(n_docs * val_fraction)) if n_docs >= 2 else 0
         taken = 0
@@ -74,18 +70,12 @@ def split_documents(
 
 
 def find_leakage(docs: list[dict], threshold: float = 0.7, num_perm: int = NUM_PERM) -> list[dict]:
-    """Pairs (val_id, train_id, similarity) whose MinHash Jaccard is >= threshold across splits."""
-    train = [d for d in docs if d["split"] == "train"]
-    val = [d for d in docs if d["split"] == "val"]
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    sigs = {}
-    for d, m in zip(train, minhashes(train, num_perm, desc="leakage: train")):
-        lsh.insert(d["id"], m)
-        sigs[d["id"]] = m
+    """Pairs (val_id, train_id, similarity) across splits whose word 5-gram Jaccard similarity
+    is >= threshold (MinHash LSH candidates, exact similarity)."""
+    index = NearDuplicateIndex(threshold, num_perm)
+    for d, hashes, sig in fingerprints([d for d in docs if d["split"] == "train"], num_perm, desc="leakage: train"):
+        index.add(d["id"], hashes, sig)
     leaks = []
-    for d, m in zip(val, minhashes(val, num_perm, desc="leakage: val")):
-        for other in sorted(lsh.query(m)):
-            sim = m.jaccard(sigs[other])
-            if sim >= threshold:
-                leaks.append({"val_id": d["id"], "train_id": other, "similarity": round(sim, 4)})
+    for d, hashes, sig in fingerprints([d for d in docs if d["split"] == "val"], num_perm, desc="leakage: val"):
+        leaks += [{"val_id": d["id"], "train_id": other, "similarity": round(sim, 4)} for other, sim in index.matches(hashes, sig)]
     return leaks
