@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 SYSTEM_NAMES = ("scratch", "rag", "baseline", "base", "finetuned")
 
@@ -37,11 +38,11 @@ class GenerationConfig:
     seed: int = 0
 
     @classmethod
-    def greedy(cls, max_tokens: int = 128) -> "GenerationConfig":
+    def greedy(cls, max_tokens: int = 128) -> GenerationConfig:
         """Deterministic decoding, the evaluation default."""
         return cls(temperature=0.0, top_k=1, top_p=1.0, max_tokens=max_tokens, repeat_penalty=1.1)
 
-    def with_(self, **changes: Any) -> "GenerationConfig":
+    def with_(self, **changes: Any) -> GenerationConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,8 +97,8 @@ class System(ABC):
         """What this system is (model file, backend, quantization), for logs and reports."""
         return {"system": self.name}
 
-    def close(self) -> None:  # release model memory; optional
-        pass
+    def close(self) -> None:  # noqa: B027 (optional hook: release model memory)
+        return None
 
 
 def load_system(name: str, **options: Any) -> System:

@@ -45,7 +45,7 @@ def build(mb: float, dup_rate: float, seed: int = 0):
     sources = ["pubmed", "clinicaltrials", "educational", "narratives", "supplementary"]
     while size < mb * 1e6:
         sents = rng.sample(pool, rng.randint(20, 50))
-        paras = ["# Section %d" % i] + [" ".join(sents[j : j + 5]) for j in range(0, len(sents), 5)]
+        paras = [f"# Section {i}"] + [" ".join(sents[j : j + 5]) for j in range(0, len(sents), 5)]
         doc = {"id": f"bench:{i:07d}", "source": rng.choice(sources), "text": "\n\n".join(paras), "license": "CC-BY-4.0"}
         docs.append(doc)
         size += len(doc["text"])

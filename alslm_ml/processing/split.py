@@ -8,7 +8,6 @@ import hashlib
 import math
 from collections import defaultdict
 
-
 from alslm_ml.processing.dedup import NUM_PERM, NearDuplicateIndex, fingerprints
 
 
