@@ -1,0 +1,170 @@
+"""Resumable storage of scraped documents: data/raw/<source>/<id>.json, one file per document.
+
+A document is written (atomically) the moment it arrives, and the item it came from is then
+recorded in `_index.jsonl`; a killed run loses at most the item in flight, and the next run
+skips every indexed item. Quarantined items are logged to `_quarantine.jsonl` but not indexed,
+so they are retried next run (a 503 today may be a 200 tomorrow).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from alslm_ml.documents import Document
+
+QUARANTINE_COLUMNS = ["source", "item_id", "reason", "excerpt", "time"]
+EXCERPT_CHARS = 500
+
+
+def safe_name(doc_id: str) -> str:
+    """A file name for a document id (`pubmed:PMC123:abstract` -> `pubmed_PMC123_abstract`)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", doc_id).strip("_")
+
+
+def excerpt(payload: str | bytes | None) -> str:
+    if payload is None:
+        return ""
+    if isinstance(payload, bytes):
+        payload = payload.decode("utf-8", errors="replace")
+    return payload[:EXCERPT_CHARS]
+
+
+@dataclass
+class ScrapeReport:
+    """What one run of one source did; becomes asset metadata and the CLI summary."""
+
+    source: str
+    written: int = 0  # documents written this run
+    skipped: int = 0  # items already fetched by an earlier run
+    quarantined: int = 0
+    licence_filtered: int = 0
+    robots_blocked: int = 0
+    bytes: int = 0  # UTF-8 bytes of text written this run
+    capped: bool = False
+    pii: Counter = field(default_factory=Counter)
+    licence_filtered_by: Counter = field(default_factory=Counter)
+    quarantine: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d.pop("quarantine")
+        d["pii"], d["licence_filtered_by"] = dict(self.pii), dict(self.licence_filtered_by)
+        return d
+
+
+class Spool:
+    """One source's folder of spooled documents plus its item index and quarantine log."""
+
+    def __init__(self, root: str | Path, source: str):
+        self.source = source
+        self.dir = Path(root) / source
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.index_path = self.dir / "_index.jsonl"
+        self.quarantine_path = self.dir / "_quarantine.jsonl"
+        self._done: dict[str, dict] = {}
+        if self.index_path.exists():
+            for n, line in enumerate(self.index_path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    rec = json.loads(line)
+                    self._done[rec["item"]] = rec
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a line cut by a kill: that item is simply fetched again
+
+    def done(self, item_id: str) -> bool:
+        return item_id in self._done
+
+    def _append(self, path: Path, rec: dict) -> None:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def write(self, item_id: str, docs: list[Document]) -> int:
+        """Write docs atomically, then mark the item done; returns UTF-8 bytes of text written."""
+        nbytes = 0
+        for doc in docs:
+            if doc.source != self.source:
+                raise ValueError(f"document {doc.id!r} has source {doc.source!r}, spool is {self.source!r}")
+            path = self.dir / f"{safe_name(doc.id)}.json"
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(asdict(doc), ensure_ascii=False, indent=1), encoding="utf-8")
+            os.replace(tmp, path)
+            nbytes += len(doc.text.encode("utf-8"))
+        self.mark(item_id, "written", docs=[d.id for d in docs])
+        return nbytes
+
+    def mark(self, item_id: str, status: str, **extra) -> None:
+        """Record an item as handled (written, or licence-filtered) so later runs skip it."""
+        rec = {"item": item_id, "status": status, **extra}
+        self._append(self.index_path, rec)
+        self._done[item_id] = rec
+
+    def quarantine(self, item_id: str, reason: str, payload: str | bytes | None = None) -> dict:
+        row = {
+            "source": self.source,
+            "item_id": item_id,
+            "reason": reason,
+            "excerpt": excerpt(payload),
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        self._append(self.quarantine_path, row)
+        return row
+
+    def documents(self) -> list[Document]:
+        """Every spooled document of this source, sorted by id (the partition's content)."""
+        docs = []
+        for path in sorted(self.dir.glob("*.json")):
+            try:
+                docs.append(Document(**json.loads(path.read_text(encoding="utf-8"))))
+            except (json.JSONDecodeError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}: not a valid spooled document ({exc}); delete it to re-fetch") from None
+        return sorted(docs, key=lambda d: d.id)
+
+
+class Run:
+    """The bookkeeping every scraper shares: skip done items, write, quarantine, filter, cap."""
+
+    def __init__(self, spool: Spool, max_docs: int = 0, today: str | None = None, progress=None):
+        self.spool, self.max_docs = spool, max_docs
+        self.report = ScrapeReport(spool.source)
+        self.today = today or datetime.now(timezone.utc).date().isoformat()
+        self.progress = progress  # a tqdm bar (or None), advanced per document written
+
+    @property
+    def source(self) -> str:
+        return self.spool.source
+
+    @property
+    def full(self) -> bool:
+        if self.max_docs and self.report.written >= self.max_docs:
+            self.report.capped = True
+            return True
+        return False
+
+    def seen(self, item_id: str) -> bool:
+        """True (and counted as skipped) when an earlier run already handled the item."""
+        if self.spool.done(item_id):
+            self.report.skipped += 1
+            return True
+        return False
+
+    def save(self, item_id: str, docs: list[Document]) -> None:
+        self.report.bytes += self.spool.write(item_id, docs)
+        self.report.written += len(docs)
+        if self.progress is not None:
+            self.progress.update(len(docs))
+
+    def filtered(self, item_id: str, licence: str) -> None:
+        self.spool.mark(item_id, "licence_filtered", licence=licence)
+        self.report.licence_filtered += 1
+        self.report.licence_filtered_by[licence or "unknown"] += 1
+
+    def quarantine(self, item_id: str, reason: str, payload: str | bytes | None = None) -> None:
+        self.report.quarantine.append(self.spool.quarantine(item_id, reason, payload))
+        self.report.quarantined += 1
