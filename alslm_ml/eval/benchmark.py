@@ -1,0 +1,158 @@
+"""The hallucination benchmark: loading, validation and stratified sampling.
+
+A benchmark file is JSON: either a list of questions or {"questions": [...], ...}. Each question has
+id, category, difficulty, question, reference_answer (alias: verified_answer), key_facts (short
+phrases a correct answer contains), source and is_trap. Extra fields are ignored, so benchmarks
+written for other ALS-LM versions load too. A bad entry stops loading with its id and field named.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+CATEGORIES = (
+    "drug_treatment",
+    "gene_mutation",
+    "diagnostic_criteria",
+    "clinical_trials",
+    "disease_mechanisms",
+    "epidemiology",
+    "patient_care",
+    "temporal_accuracy",
+)
+DIFFICULTIES = ("easy", "medium", "hard")
+DEFAULT_BENCHMARK = Path(__file__).parent / "benchmark" / "questions.json"
+
+
+class BenchmarkError(ValueError):
+    """A benchmark file or entry is malformed; the message names the file, id and field."""
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    category: str
+    difficulty: str
+    question: str
+    reference_answer: str
+    key_facts: tuple[str, ...]
+    source: str
+    is_trap: bool = False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["key_facts"] = list(self.key_facts)
+        return d
+
+
+def _check(entry: object, index: int, where: str, known_ids: set[str]) -> Question:
+    if not isinstance(entry, dict):
+        raise BenchmarkError(f"{where}: entry #{index} is {type(entry).__name__}, expected an object")
+    qid = entry.get("id")
+    if not isinstance(qid, str) or not qid.strip():
+        raise BenchmarkError(f"{where}: entry #{index}: field 'id' is missing or not a non-empty string")
+    label = f"{where}: question {qid!r}"
+    if qid in known_ids:
+        raise BenchmarkError(f"{label}: duplicate id")
+    entry = dict(entry)
+    if "reference_answer" not in entry and "verified_answer" in entry:
+        entry["reference_answer"] = entry["verified_answer"]
+    for name in ("category", "difficulty", "question", "reference_answer", "source"):
+        value = entry.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise BenchmarkError(f"{label}: field {name!r} is missing or not a non-empty string")
+    if entry["category"] not in CATEGORIES:
+        raise BenchmarkError(f"{label}: field 'category' is {entry['category']!r}; expected one of {', '.join(CATEGORIES)}")
+    if entry["difficulty"] not in DIFFICULTIES:
+        raise BenchmarkError(f"{label}: field 'difficulty' is {entry['difficulty']!r}; expected one of {', '.join(DIFFICULTIES)}")
+    facts = entry.get("key_facts")
+    if not isinstance(facts, list) or not facts or not all(isinstance(f, str) and f.strip() for f in facts):
+        raise BenchmarkError(f"{label}: field 'key_facts' must be a non-empty list of non-empty strings")
+    trap = entry.get("is_trap", False)
+    if not isinstance(trap, bool):
+        raise BenchmarkError(f"{label}: field 'is_trap' must be true or false, got {trap!r}")
+    return Question(
+        id=qid,
+        category=entry["category"],
+        difficulty=entry["difficulty"],
+        question=entry["question"].strip(),
+        reference_answer=entry["reference_answer"].strip(),
+        key_facts=tuple(f.strip() for f in facts),
+        source=entry["source"].strip(),
+        is_trap=trap,
+    )
+
+
+def parse_benchmark(data: object, where: str = "<benchmark>") -> list[Question]:
+    """Validate already-parsed JSON (a list, or an object with a 'questions' list)."""
+    items = data.get("questions") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise BenchmarkError(f"{where}: expected a list of questions or an object with a 'questions' list")
+    if not items:
+        raise BenchmarkError(f"{where}: the benchmark has no questions")
+    seen: set[str] = set()
+    out = []
+    for i, entry in enumerate(items):
+        question = _check(entry, i, where, seen)
+        seen.add(question.id)
+        out.append(question)
+    return out
+
+
+def load_benchmark(path: str | Path | None = None) -> list[Question]:
+    """Load and validate a benchmark file (default: the one shipped with ALS-LM)."""
+    path = Path(path) if path else DEFAULT_BENCHMARK
+    if not path.exists():
+        raise BenchmarkError(f"benchmark file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkError(f"{path}: not valid JSON ({exc})") from exc
+    return parse_benchmark(data, where=str(path))
+
+
+def save_benchmark(questions: list[Question], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"questions": [q.to_dict() for q in questions]}, indent=1, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def stratified_sample(questions: list[Question], per_category: int, seed: int = 0) -> list[Question]:
+    """`per_category` questions from each category, at least one trap where a category has traps,
+    and easy/medium/hard mixed; deterministic for a seed. per_category <= 0 returns everything."""
+    if per_category <= 0:
+        return list(questions)
+    rng = random.Random(seed)
+    picked: list[Question] = []
+    for category in CATEGORIES:
+        pool = [q for q in questions if q.category == category]
+        traps = [q for q in pool if q.is_trap]
+        rest = [q for q in pool if not q.is_trap]
+        rng.shuffle(traps)
+        chosen = traps[:1] if per_category > 1 or not rest else []
+        # Round-robin over difficulty so the sample is not all "medium".
+        by_diff = {d: [q for q in rest if q.difficulty == d] for d in DIFFICULTIES}
+        for qs in by_diff.values():
+            rng.shuffle(qs)
+        while len(chosen) < per_category and any(by_diff.values()):
+            for d in DIFFICULTIES:
+                if by_diff[d] and len(chosen) < per_category:
+                    chosen.append(by_diff[d].pop())
+        picked.extend(chosen)
+    order = {q.id: i for i, q in enumerate(questions)}
+    return sorted(picked, key=lambda q: order[q.id])
+
+
+def counts(questions: list[Question]) -> dict:
+    """Counts per category, difficulty and trap flag, for asset metadata."""
+    return {
+        "n": len(questions),
+        "by_category": dict(Counter(q.category for q in questions)),
+        "by_difficulty": dict(Counter(q.difficulty for q in questions)),
+        "traps": sum(q.is_trap for q in questions),
+    }

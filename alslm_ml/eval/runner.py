@@ -1,0 +1,209 @@
+"""Run a System over benchmark questions, score every answer and write the results.
+
+One question that fails (an exception in the system) is recorded with its error and scored as an
+empty answer; the run goes on. Answers are appended to `responses.jsonl` as they come, so an
+interrupted run resumes where it stopped when started again with the same settings.
+
+Output under `out_dir`:
+    responses.jsonl   one line per answered question (the resume cache)
+    results.json      per question: answer, scores, entities, taxonomy label
+    summary.json      aggregate metrics (see `summarize`)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+from tqdm import tqdm
+
+from alslm_ml.eval.benchmark import Question
+from alslm_ml.eval.entities import Registry
+from alslm_ml.eval.scoring import THRESHOLD, score_answer
+from alslm_ml.eval.taxonomy import LABELS, classify
+from alslm_ml.systems import Answer, GenerationConfig, System
+
+Progress = Callable[[int, int, dict], None]
+
+
+def _retrieved_text(ans: Answer) -> str | None:
+    text = ans.meta.get("retrieved_text") if ans.meta else None
+    if text is None and ans.sources:
+        text = "\n".join(s.text for s in ans.sources if s.text)
+    return text if text else None
+
+
+def _run_key(label: str, cfg: GenerationConfig, describe: dict) -> str:
+    blob = json.dumps({"system": label, "cfg": cfg.to_dict(), "describe": describe}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def ask(system: System, question: Question, cfg: GenerationConfig) -> dict:
+    """One question through the system; never raises."""
+    t0 = time.perf_counter()
+    try:
+        ans = system.answer(question.question, cfg)
+        return {
+            "answer": ans.text or "",
+            "error": "",
+            "seconds": round(ans.seconds or time.perf_counter() - t0, 3),
+            "prompt_tokens": ans.prompt_tokens,
+            "completion_tokens": ans.completion_tokens,
+            "retrieved_text": _retrieved_text(ans),
+            "sources": [s.doc_id for s in ans.sources],
+        }
+    except Exception as exc:  # noqa: BLE001 - a failing question is recorded, never fatal
+        return {
+            "answer": "", "error": f"{type(exc).__name__}: {exc}", "seconds": round(time.perf_counter() - t0, 3),
+            "prompt_tokens": 0, "completion_tokens": 0, "retrieved_text": None, "sources": [],
+        }
+
+
+def evaluate(
+    system: System,
+    questions: list[Question],
+    out_dir: str | Path,
+    registry: Registry | None = None,
+    cfg: GenerationConfig | None = None,
+    label: str | None = None,
+    threshold: float = THRESHOLD,
+    progress: Progress | None = None,
+    resume: bool = True,
+) -> dict:
+    """Answer and score `questions`; returns the summary (also written to out_dir/summary.json)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = cfg or GenerationConfig.greedy()
+    registry = registry or Registry()
+    label = label or system.name
+    describe = system.describe()
+    key = _run_key(label, cfg, describe)
+    cache_path = out / "responses.jsonl"
+    cached: dict[str, dict] = {}
+    if resume and cache_path.exists():
+        for line in cache_path.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            if rec.get("run_key") == key and not rec.get("error"):
+                cached[rec["question_id"]] = rec
+    elif cache_path.exists():
+        cache_path.unlink()
+
+    rows = []
+    with cache_path.open("a", encoding="utf-8") as cache, tqdm(total=len(questions), desc=f"eval {label}", unit="q") as bar:
+        for i, q in enumerate(questions):
+            rec = cached.get(q.id)
+            if rec is None:
+                rec = {"run_key": key, "question_id": q.id, **ask(system, q, cfg)}
+                cache.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                cache.flush()
+            score = score_answer(q, rec["answer"], registry, threshold, rec.get("retrieved_text"))
+            tax = classify(q, rec["answer"], score)
+            rows.append({
+                "system": label, "question_id": q.id, "category": q.category, "difficulty": q.difficulty,
+                "is_trap": q.is_trap, "question": q.question, "reference_answer": q.reference_answer,
+                "key_facts": list(q.key_facts), "answer": rec["answer"], "error": rec["error"],
+                "seconds": rec["seconds"], "prompt_tokens": rec["prompt_tokens"],
+                "completion_tokens": rec["completion_tokens"], "sources": rec.get("sources", []),
+                "retrieved_text": rec.get("retrieved_text"),
+                **{k: v for k, v in score.to_dict().items() if k != "question_id"},
+                "mode": tax.mode, "severity": tax.severity, "rule": tax.rule,
+            })
+            bar.update(1)
+            if progress:
+                progress(i + 1, len(questions), rows[-1])
+    summary = summarize(rows)
+    summary.update({"system": label, "describe": describe, "generation": cfg.to_dict(), "threshold": threshold,
+                    "registry_size": registry.size})
+    (out / "results.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    return summary
+
+
+def _rate(num: float, den: float) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Aggregate metrics over scored rows.
+
+    fabrication_rate = unknown entities / all extracted entities (None when no entity was named);
+    capability_gap = mean coherence - mean accuracy (fluent but wrong shows as a large gap);
+    retrieval split (RAG): wrong answers whose key facts were / were not in the retrieved text.
+    """
+    n = len(rows)
+    if not n:
+        return {"n": 0}
+    ents = sum(r["n_entities"] for r in rows)
+    unknown = sum(r["n_unknown"] for r in rows)
+    traps = [r for r in rows if r["is_trap"]]
+    modes = Counter(r["mode"] for r in rows)
+    by_cat: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_cat[r["category"]].append(r)
+    mean_acc = sum(r["accuracy"] for r in rows) / n
+    mean_coh = sum(r["coherence"] for r in rows) / n
+    summary = {
+        "n": n,
+        "mean_accuracy": round(mean_acc, 4),
+        "pass_rate": _rate(sum(r["passed"] for r in rows), n),
+        "fabrication_rate": _rate(unknown, ents),
+        "trap_refusal_rate": _rate(sum(r["refused"] for r in traps), len(traps)),
+        "degenerate_rate": _rate(sum(r["degenerate"] for r in rows), n),
+        "hedging_rate": _rate(sum(r["hedged"] for r in rows), n),
+        "mean_coherence": round(mean_coh, 4),
+        "capability_gap": round(mean_coh - mean_acc, 4),
+        "errors": sum(bool(r["error"]) for r in rows),
+        "n_traps": len(traps),
+        "entities": ents,
+        "unknown_entities": unknown,
+        "mean_seconds": round(sum(r["seconds"] for r in rows) / n, 3),
+        "mean_completion_tokens": round(sum(r["completion_tokens"] for r in rows) / n, 1),
+        "taxonomy": {m: _rate(modes.get(m, 0), n) for m in LABELS},
+        "severity": dict(Counter(r["severity"] for r in rows)),
+        "by_category": {c: {"n": len(rs), "mean_accuracy": round(sum(r["accuracy"] for r in rs) / len(rs), 4),
+                            "pass_rate": _rate(sum(r["passed"] for r in rs), len(rs))} for c, rs in sorted(by_cat.items())},
+    }
+    with_retrieval = [r for r in rows if r.get("retrieval_hit") is not None and not r["is_trap"]]
+    if with_retrieval:
+        wrong = [r for r in with_retrieval if not r["passed"]]
+        summary["retrieval"] = {
+            "n": len(with_retrieval),
+            "retrieval_hit_rate": _rate(sum(r["retrieval_hit"] for r in with_retrieval), len(with_retrieval)),
+            "wrong": len(wrong),
+            "retrieval_failures": sum(not r["retrieval_hit"] for r in wrong),
+            "generation_failures": sum(bool(r["retrieval_hit"]) for r in wrong),
+        }
+    return summary
+
+
+def tables(rows: list[dict]) -> dict[str, pd.DataFrame]:
+    """The per-question rows split into the DuckDB tables: responses, scores, fabrications, taxonomy."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return {k: pd.DataFrame() for k in ("responses", "scores", "fabrications", "taxonomy")}
+    key = ["system", "question_id"]
+    responses = df[key + ["category", "difficulty", "is_trap", "question", "answer", "error", "seconds",
+                          "prompt_tokens", "completion_tokens", "retrieved_text"]].copy()
+    scores = df[key + ["accuracy", "passed", "hedged", "refused", "coherence", "degenerate", "degenerate_reason",
+                       "n_entities", "n_unknown", "retrieval_hit", "retrieval_accuracy"]].copy()
+    scores["facts_found"] = df["facts_found"].map(json.dumps)
+    scores["facts_missing"] = df["facts_missing"].map(json.dumps)
+    fabs = [
+        {"system": r["system"], "question_id": r["question_id"], "entity": e["text"], "kind": e["kind"], "norm": e["norm"]}
+        for r in rows for e in r["unknown_entities"]
+    ]
+    fabrications = pd.DataFrame(fabs, columns=["system", "question_id", "entity", "kind", "norm"])
+    taxonomy = df[key + ["category", "mode", "severity", "rule"]].copy()
+    return {"responses": responses, "scores": scores, "fabrications": fabrications, "taxonomy": taxonomy}
+
+
+def load_results(out_dir: str | Path) -> tuple[list[dict], dict]:
+    """results.json and summary.json of a finished run."""
+    out = Path(out_dir)
+    return (json.loads((out / "results.json").read_text(encoding="utf-8")),
+            json.loads((out / "summary.json").read_text(encoding="utf-8")))

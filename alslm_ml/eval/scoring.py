@@ -1,0 +1,195 @@
+"""Scoring one answer: key facts, hedging, trap refusal, coherence, fabricated entities.
+
+The same functions score every system, so differences between systems are differences in the
+answers. Key-fact matching follows the published ALS-LM method: rapidfuzz `partial_ratio` of each
+lower-cased fact against overlapping 100-character windows of the lower-cased answer, a fact counts
+as found at >= 80, accuracy is the share of facts found and a question passes at >= 50%.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from rapidfuzz import fuzz
+
+from alslm_ml.eval.benchmark import Question
+from alslm_ml.eval.entities import Registry, extract_entities
+
+THRESHOLD = 80.0
+WINDOW = 100
+STRIDE = 50
+PASS_AT = 0.5
+
+HEDGE_PATTERNS = [
+    r"\bmay\b", r"\bmight\b", r"\bcould\b", r"\bpossibl[ey]\b", r"\bperhaps\b", r"\bprobably\b",
+    r"\blikely\b", r"\bunlikely\b", r"\bis thought to\b", r"\bare thought to\b", r"\bbelieved\b",
+    r"\bsuggests?\b", r"\bappears? to\b", r"\bseems? to\b", r"\buncertain\b", r"\bunclear\b",
+    r"\bnot (?:entirely )?(?:sure|certain|clear)\b", r"\bi think\b", r"\bi believe\b",
+    r"\bto my knowledge\b", r"\bas far as i know\b", r"\bit is possible\b", r"\bpotentially\b",
+]
+REFUSAL_PATTERNS = [
+    r"\bno such\b", r"\bnot aware\b", r"\bunaware\b", r"\bdoes ?n[o']t exist\b", r"\bdo ?n[o']t exist\b",
+    r"\bnot (?:an? )?(?:known|recogni[sz]ed|real|existing|approved|fda[- ]approved)\b",
+    r"\bhas ?n[o']t been approved\b", r"\bhave ?n[o']t been approved\b", r"\bnever (?:been )?approved\b",
+    r"\bwas never\b", r"\bno evidence\b", r"\bno record\b", r"\bno information\b", r"\bno data\b",
+    r"\bi (?:do not|don't) know\b", r"\bi(?:'m| am) not (?:sure|familiar)\b", r"\bnot familiar\b",
+    r"\bcannot find\b", r"\bcan't find\b", r"\bunable to find\b", r"\bcould not find\b",
+    r"\b(?:premise|claim|statement) is (?:false|incorrect|wrong|outdated)\b", r"\bthat is not (?:true|correct)\b",
+    r"\bis not true\b", r"\bthere is no (?:drug|gene|trial|test|protein|treatment|product|known|such)\b",
+    r"\bit does not\b", r"\bis not (?:the )?(?:main|major|primary|most common) cause\b", r"\bwithdrawn\b", r"\bno longer\b", r"\bhas not\b", r"\bdid not double\b", r"\bnot (?:a )?cure\b",
+]
+_HEDGE_RE = [re.compile(p) for p in HEDGE_PATTERNS]
+_REFUSAL_RE = [re.compile(p) for p in REFUSAL_PATTERNS]
+_TOKEN_RE = re.compile(r"\S+")
+_WORDLIKE_RE = re.compile(r"^[a-z]+(?:['’-][a-z0-9]+)*$|^\d+(?:[.,]\d+)*%?$|^[a-z]*\d+[a-z0-9]*$")
+_VOWEL_RE = re.compile(r"[aeiouy]")
+
+
+def _is_wordlike(word: str) -> bool:
+    """Letters (with a vowel, unless very short), a number, or a gene-like letter/digit mix."""
+    if not _WORDLIKE_RE.match(word):
+        return False
+    return bool(_VOWEL_RE.search(word)) or len(word) <= 2 or any(c.isdigit() for c in word)
+
+
+def windows(text: str, size: int = WINDOW, stride: int = STRIDE) -> list[str]:
+    """Overlapping character windows covering `text` (one window when shorter than `size`)."""
+    if len(text) <= size:
+        return [text]
+    starts = list(range(0, len(text) - size + 1, stride))
+    if starts[-1] + size < len(text):
+        starts.append(len(text) - size)
+    return [text[s : s + size] for s in starts]
+
+
+def fact_scores(answer: str, facts: list[str] | tuple[str, ...]) -> list[float]:
+    """Best partial_ratio (0-100) of each lower-cased fact over the answer's windows."""
+    wins = windows(answer.lower())
+    return [max(fuzz.partial_ratio(f.lower(), w) for w in wins) if answer.strip() else 0.0 for f in facts]
+
+
+def match_key_facts(answer: str, facts, threshold: float = THRESHOLD) -> list[bool]:
+    return [s >= threshold for s in fact_scores(answer, facts)]
+
+
+def hedging_markers(text: str) -> list[str]:
+    low = text.lower()
+    return [m.group() for rx in _HEDGE_RE for m in rx.finditer(low)]
+
+
+def is_refusal(text: str) -> bool:
+    """The answer denies or declines ("no such drug", "not aware", "not approved", "no evidence")."""
+    low = text.lower()
+    return any(rx.search(low) for rx in _REFUSAL_RE)
+
+
+@dataclass
+class Coherence:
+    score: float  # 0..1, 1 = fluent-looking text
+    degenerate: bool
+    reason: str  # "" | "empty" | "repetition" | "token_salad"
+    distinct_3: float
+    nonword_ratio: float
+    n_words: int
+
+
+def coherence(text: str, min_distinct: float = 0.5, max_nonword: float = 0.35) -> Coherence:
+    """Flag degenerate output: empty, repetition loops (few distinct word 3-grams, or one line
+    repeated), token salad (many tokens that are not word-like)."""
+    tokens = _TOKEN_RE.findall(text)
+    words = [t.strip(".,;:!?()[]\"'“”").lower() for t in tokens]
+    words = [w for w in words if w]
+    if sum(any(c.isalpha() for c in w) for w in words) < 2:
+        return Coherence(0.0, True, "empty", 0.0, 1.0, len(words))
+    grams = list(zip(words, words[1:], words[2:]))
+    distinct = len(set(grams)) / len(grams) if grams else 1.0
+    nonword = sum(not _is_wordlike(w) for w in words) / len(words)
+    lines = [ln.strip().lower() for ln in re.split(r"[\n.!?]+", text) if len(ln.strip()) > 10]
+    top_line = Counter(lines).most_common(1)[0][1] if lines else 0
+    score = max(0.0, min(1.0, distinct / 0.8) * (1.0 - nonword))
+    reason = ""
+    if (len(grams) >= 12 and distinct < min_distinct) or top_line >= 3:
+        reason = "repetition"
+    elif len(words) >= 4 and nonword > max_nonword:
+        reason = "token_salad"
+    return Coherence(0.0 if reason else round(score, 4), bool(reason), reason, round(distinct, 4), round(nonword, 4), len(words))
+
+
+@dataclass
+class Score:
+    question_id: str
+    accuracy: float
+    passed: bool
+    facts_found: list[str]
+    facts_missing: list[str]
+    fact_scores: list[float]
+    hedged: bool
+    hedge_markers: list[str]
+    refused: bool
+    coherence: float
+    degenerate: bool
+    degenerate_reason: str
+    entities: list[dict] = field(default_factory=list)
+    unknown_entities: list[dict] = field(default_factory=list)
+    retrieval_hit: bool | None = None  # RAG only: were the key facts in the retrieved text?
+    retrieval_accuracy: float | None = None
+
+    @property
+    def n_entities(self) -> int:
+        return len(self.entities)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["n_entities"] = self.n_entities
+        d["n_unknown"] = len(self.unknown_entities)
+        return d
+
+
+def score_answer(
+    question: Question,
+    answer: str,
+    registry: Registry,
+    threshold: float = THRESHOLD,
+    retrieved_text: str | None = None,
+) -> Score:
+    """Score one answer. For trap questions `passed` means the answer refused/denied the premise
+    and accuracy is 1.0 or 0.0 accordingly (the key facts are still reported)."""
+    scores = fact_scores(answer, question.key_facts)
+    found = [f for f, s in zip(question.key_facts, scores) if s >= threshold]
+    missing = [f for f, s in zip(question.key_facts, scores) if s < threshold]
+    refused = is_refusal(answer)
+    if question.is_trap:
+        accuracy = 1.0 if refused else 0.0
+    else:
+        accuracy = len(found) / len(question.key_facts)
+    hedges = hedging_markers(answer)
+    coh = coherence(answer)
+    ents = extract_entities(answer)
+    # Entities the question itself names are echoes of the prompt, not inventions of the model;
+    # trap behaviour is scored by refusal instead.
+    unknown = registry.unknown(ents, context=question.question)
+    hit = retr_acc = None
+    if retrieved_text is not None:
+        r = match_key_facts(retrieved_text, question.key_facts, threshold)
+        retr_acc = sum(r) / len(r)
+        hit = retr_acc >= PASS_AT
+    return Score(
+        question_id=question.id,
+        accuracy=round(accuracy, 4),
+        passed=accuracy >= PASS_AT and not coh.degenerate,
+        facts_found=found,
+        facts_missing=missing,
+        fact_scores=[round(s, 1) for s in scores],
+        hedged=bool(hedges),
+        hedge_markers=hedges,
+        refused=refused,
+        coherence=coh.score,
+        degenerate=coh.degenerate,
+        degenerate_reason=coh.reason,
+        entities=[asdict(e) for e in ents],
+        unknown_entities=[asdict(e) for e in unknown],
+        retrieval_hit=hit,
+        retrieval_accuracy=retr_acc,
+    )
