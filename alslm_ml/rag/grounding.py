@@ -1,0 +1,181 @@
+"""Keeping a small model's answer tied to the retrieved text.
+
+A 135M-parameter model reads the context and still invents easily, so the answer path is:
+1. entity check: key entities of the question (gene-, drug- and trial-like tokens) that appear in
+   none of the retrieved chunks get a plain, deterministic "the sources do not mention X";
+2. a short context: the retrieved chunks' sentences that share the most terms with the question,
+   within a token budget (prompt reading dominates answer time on CPU);
+3. after generation, each answer sentence is checked against the context (rapidfuzz); an answer
+   whose sentences are mostly unsupported is replaced by the best-matching source sentence quoted
+   with its citation (extractive fallback); supported sentences without a citation get one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+from alslm_ml.rag.embed import STOPWORDS_FILE
+
+# Acronyms too generic to signal a specific entity the sources must contain.
+GENERIC_ACRONYMS = {"ALS", "MND", "FDA", "EMA", "NIH", "US", "USA", "UK", "EU", "DNA", "RNA", "CNS", "QA", "AI"}
+# Name stems of drug classes (INN stems) and gene-like shapes.
+DRUG_SUFFIX = re.compile(
+    r"(?:mab|nib|tinib|rsen|ersen|sen|zole|uzole|avone|vir|stat|tide|parin|platin|mycin|cillin|sartan|pril|olol|"
+    r"azepam|oxetine|triptan|ximab|zumab|umab|gene|cel|fenac|profen|dronate|lukast|semide)$",
+    re.I,
+)
+TRIAL_ID = re.compile(r"\bNCT\d{8}\b", re.I)
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]|[A-Za-z0-9]")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n{1,}")
+CITATION = re.compile(r"\[(\d+)\]")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    extra = {"als", "amyotrophic", "lateral", "sclerosis", "patients", "people", "disease", "tell", "explain",
+             "describe", "much", "many", "used", "use", "known", "also", "like"}
+    return frozenset(STOPWORDS_FILE.read_text().split()) | extra
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    from py_rust_stemmers import SnowballStemmer
+
+    return SnowballStemmer("english")
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed content words (stopwords and 1-letter tokens dropped)."""
+    words = [w.lower() for w in WORD.findall(text)]
+    words = [w for w in words if len(w) > 1 and w not in stopwords()]
+    return _stemmer().stem_words(words) if words else []
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[\s\-]", "", s.lower())
+
+
+def key_entities(question: str) -> list[str]:
+    """Drug-, gene- and trial-like tokens of a question: NCT ids, tokens mixing letters and digits
+    (SOD1, C9orf72, TDP-43), upper-case acronyms (FUS, TARDBP), capitalised words inside the
+    sentence and words with a drug-name stem (tofersen, edaravone, riluzole)."""
+    out: list[str] = [m.group(0).upper() for m in TRIAL_ID.finditer(question)]
+    tokens = WORD.findall(question)
+    for i, tok in enumerate(tokens):
+        if tok.upper() in GENERIC_ACRONYMS or tok.upper() in out or tok.lower() in stopwords():
+            continue
+        has_digit, has_alpha = any(c.isdigit() for c in tok), any(c.isalpha() for c in tok)
+        if (has_digit and has_alpha) or (len(tok) >= 2 and tok.isupper() and has_alpha):
+            out.append(tok)
+        elif len(tok) >= 6 and DRUG_SUFFIX.search(tok) and tok.lower() not in _COMMON:
+            out.append(tok)
+        elif i > 0 and tok[:1].isupper() and tok[1:].islower() and len(tok) >= 4 and tok.lower() not in _COMMON:
+            out.append(tok)
+    seen, uniq = set(), []
+    for e in out:
+        if _norm(e) not in seen:
+            seen.add(_norm(e))
+            uniq.append(e)
+    return uniq
+
+
+# Ordinary words that happen to end in a drug stem or are often capitalised in questions.
+_COMMON = {"present", "consent", "absent", "chosen", "frozen", "dozen", "seven", "eleven", "console",
+           "science", "research", "therapy", "treatment", "english", "american", "european", "what", "which"}
+
+
+def missing_entities(question: str, texts: list[str]) -> list[str]:
+    """The question's key entities that appear in none of `texts` (case- and hyphen-insensitive)."""
+    hay = _norm(" ".join(texts))
+    return [e for e in key_entities(question) if _norm(e) not in hay]
+
+
+@dataclass
+class Sentence:
+    source: int  # 1-based citation index
+    position: int
+    text: str
+    score: float
+
+
+def split_sentences(text: str) -> list[str]:
+    parts = [p.strip(" \t#*-") for p in SENTENCE_END.split(text)]
+    return [p for p in parts if len(p) >= 20]
+
+
+def rank_sentences(question: str, passages: list[str]) -> list[Sentence]:
+    """Sentences of the passages ranked by how many of the question's terms they contain (a term's
+    weight is higher the fewer passages contain it), ties broken by retrieval rank."""
+    q = set(terms(question))
+    sents = [Sentence(i + 1, j, s, 0.0) for i, p in enumerate(passages) for j, s in enumerate(split_sentences(p))]
+    if not q:
+        return sents
+    df = {t: sum(t in set(terms(p)) for p in passages) for t in q}
+    for s in sents:
+        st = set(terms(s.text))
+        s.score = sum(1.0 / (1 + df[t]) for t in q & st) + 0.01 / s.source
+    return sorted(sents, key=lambda s: (-s.score, s.source, s.position))
+
+
+def build_context(question: str, passages: list[str], titles: list[str], budget_tokens: int, count_tokens) -> tuple[str, list[Sentence]]:
+    """The prompt's context: best sentences within `budget_tokens`, grouped under their source
+    number in retrieval order, as '[n] Title: sentence sentence ...'."""
+    chosen, used = [], 0
+    for s in rank_sentences(question, passages):
+        if s.score <= 0.01 and chosen:
+            break
+        n = count_tokens(s.text) + 2
+        if used + n > budget_tokens:
+            if not chosen:  # always give the model something, cut to the budget
+                chosen.append(s)
+            break
+        chosen.append(s)
+        used += n
+    blocks = []
+    for src in sorted({s.source for s in chosen}):
+        body = " ".join(s.text for s in sorted(chosen, key=lambda s: s.position) if s.source == src)
+        blocks.append(f"[{src}] {titles[src - 1]}: {body}")
+    return "\n\n".join(blocks), chosen
+
+
+def support(answer: str, context_sentences: list[Sentence], threshold: float = 80.0) -> list[tuple[str, int | None]]:
+    """Each answer sentence with the source number it best matches (None when no context
+    sentence supports it at rapidfuzz partial_ratio >= threshold)."""
+    out = []
+    for sent in split_sentences(CITATION.sub("", answer)) or ([answer.strip()] if answer.strip() else []):
+        best, src = 0.0, None
+        for cs in context_sentences:
+            a, b = (sent, cs.text) if len(sent) <= len(cs.text) else (cs.text, sent)
+            r = fuzz.partial_ratio(a.lower(), b.lower())
+            if r > best:
+                best, src = r, cs.source
+        out.append((sent, src if best >= threshold else None))
+    return out
+
+
+def extractive_answer(ranked: list[Sentence], titles: list[str], n: int = 2) -> str:
+    """Quote the best-matching source sentences with their citations."""
+    top = [s for s in ranked if s.score > 0.01][:n]
+    if not top:
+        return ""
+    return " ".join(f"{s.text.rstrip()} [{s.source}]" for s in top)
+
+
+def cite(answer: str, supported: list[tuple[str, int | None]]) -> str:
+    """Add [n] to supported sentences that carry no citation; keep the model's own citations."""
+    if CITATION.search(answer):
+        return answer.strip()
+    return " ".join(f"{s.rstrip()} [{src}]" if src else s.rstrip() for s, src in supported).strip()
+
+
+def not_in_sources(missing: list[str]) -> str:
+    names = ", ".join(f'"{m}"' for m in missing)
+    return (f"The retrieved sources do not mention {names}, so they cannot answer this question. "
+            "I will not guess.")
+
+
+NO_ANSWER = "The retrieved sources do not contain the answer to this question."

@@ -1,0 +1,350 @@
+"""The chunk index in Qdrant: a named dense vector ("dense", cosine) and a sparse BM25 vector
+("bm25", IDF applied by Qdrant) per chunk, with the chunk's provenance as payload.
+
+Two stores behind one small interface:
+- EdgeStore: Qdrant's engine in-process (qdrant-edge-py), persisted under data/qdrant/. The
+  embedded default.
+- ServerStore: a Qdrant server through qdrant-client, chosen by QDRANT_URL, for corpora beyond one
+  machine.
+
+Re-building replaces the index atomically: a new shard directory (or server collection) is filled
+completely, then `data/qdrant/<name>` (a symlink) or the server alias is switched to it in one
+step. A build that fails leaves the previous index untouched and usable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from alslm_ml.paths import sub
+
+COLLECTION = "alslm_chunks"
+DENSE, SPARSE = "dense", "bm25"
+MATERIALIZE_HINT = "dagster asset materialize -m alslm_assets.definitions --select vector_index"
+SERVER_TIMEOUT_S = 5
+
+
+class IndexMissingError(FileNotFoundError):
+    """No vector index where one was expected."""
+
+
+class QdrantUnavailableError(ConnectionError):
+    """The Qdrant server named by QDRANT_URL does not answer."""
+
+
+@dataclass
+class Hit:
+    id: int
+    score: float
+    payload: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.payload.get("text", "")
+
+
+@dataclass
+class Record:
+    """One chunk ready for the index."""
+
+    id: int
+    dense: Sequence[float]
+    sparse_indices: Sequence[int]
+    sparse_values: Sequence[float]
+    payload: dict
+
+
+def qdrant_root() -> Path:
+    return sub("qdrant")
+
+
+def server_url() -> str | None:
+    return os.environ.get("QDRANT_URL") or None
+
+
+class Store(ABC):
+    """Read side of the index: hybrid / dense / sparse search with optional per-source filter."""
+
+    meta: dict
+
+    @abstractmethod
+    def search(
+        self,
+        dense: Sequence[float] | None,
+        sparse: tuple[Sequence[int], Sequence[float]] | None,
+        k: int = 5,
+        mode: str = "hybrid",
+        sources: Sequence[str] | None = None,
+        prefetch: int = 20,
+        rrf_k: int = 60,
+    ) -> list[Hit]: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    def close(self) -> None:
+        pass
+
+
+def _check_mode(mode: str, dense, sparse) -> None:
+    if mode not in ("hybrid", "dense", "sparse"):
+        raise ValueError(f"search mode {mode!r}: expected hybrid, dense or sparse")
+    if mode in ("hybrid", "dense") and dense is None:
+        raise ValueError(f"search mode {mode!r} needs a dense query vector")
+    if mode in ("hybrid", "sparse") and sparse is None:
+        raise ValueError(f"search mode {mode!r} needs a sparse query vector")
+
+
+# ---------------------------------------------------------------- Qdrant engine in-process
+
+
+class EdgeStore(Store):
+    def __init__(self, path: Path):
+        import qdrant_edge as qe
+
+        self.qe = qe
+        self.path = Path(path)
+        if not self.path.exists():
+            raise IndexMissingError(f"no vector index at {self.path}; build it with: {MATERIALIZE_HINT}")
+        meta_file = self.path / "alslm_index.json"
+        self.meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        self.shard = qe.EdgeShard.load(str(self.path.resolve()))
+
+    def _filter(self, sources):
+        if not sources:
+            return None
+        qe = self.qe
+        return qe.Filter(must=[qe.FieldCondition(key="source", match=qe.MatchAny(any=list(sources)))])
+
+    def search(self, dense, sparse, k=5, mode="hybrid", sources=None, prefetch=20, rrf_k=60):
+        _check_mode(mode, dense, sparse)
+        qe, flt = self.qe, self._filter(sources)
+        dq = qe.Query.Nearest(list(map(float, dense)), using=DENSE) if dense is not None else None
+        sq = (
+            qe.Query.Nearest(qe.SparseVector(indices=list(map(int, sparse[0])), values=list(map(float, sparse[1]))), using=SPARSE)
+            if sparse is not None
+            else None
+        )
+        if mode == "hybrid":
+            req = qe.QueryRequest(
+                limit=k,
+                prefetches=[qe.Prefetch(limit=max(prefetch, k), query=q, filter=flt) for q in (dq, sq)],
+                query=qe.Fusion.Rrf(k=rrf_k),
+                with_payload=True,
+            )
+        else:
+            req = qe.QueryRequest(limit=k, query=dq if mode == "dense" else sq, filter=flt, with_payload=True)
+        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self.shard.query(req)]
+
+    def count(self) -> int:
+        return int(self.shard.count(self.qe.CountRequest(exact=True)))
+
+    def close(self) -> None:
+        if getattr(self, "shard", None) is not None:
+            self.shard.close()
+            self.shard = None
+
+
+def _edge_config(dim: int):
+    import qdrant_edge as qe
+
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+
+
+def build_edge(
+    records: Iterable[list[Record]], dim: int, meta: dict, name: str = COLLECTION, root: Path | None = None
+) -> Path:
+    """Fill a new shard from batches of records, then point `root/name` at it atomically.
+    Returns the path of the live index (the symlink)."""
+    import qdrant_edge as qe
+
+    root = Path(root or qdrant_root())
+    live = root / name
+    version = root / f"{name}.{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    try:
+        shard = qe.EdgeShard.create(str(version), _edge_config(dim))
+        try:
+            for f in ("source", "doc_id"):
+                shard.update(qe.UpdateOperation.create_field_index(f, qe.PayloadSchemaType.Keyword))
+            n = 0
+            for batch in records:
+                points = [
+                    qe.Point(
+                        id=r.id,
+                        vector={
+                            DENSE: list(map(float, r.dense)),
+                            SPARSE: qe.SparseVector(indices=list(map(int, r.sparse_indices)), values=list(map(float, r.sparse_values))),
+                        },
+                        payload=r.payload,
+                    )
+                    for r in batch
+                ]
+                if points:
+                    shard.update(qe.UpdateOperation.upsert_points(points))
+                    n += len(points)
+            shard.flush()
+            shard.optimize()
+            shard.flush()
+        finally:
+            shard.close()
+        (version / "alslm_index.json").write_text(json.dumps({**meta, "points": n, "dim": dim}, indent=2))
+        _swap_symlink(live, version)
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    _prune(root, name, keep={version.name})
+    return live
+
+
+def _swap_symlink(live: Path, target: Path) -> None:
+    """Point `live` at `target` in one rename (atomic on POSIX)."""
+    if live.exists() and not live.is_symlink():
+        raise FileExistsError(f"{live} is a directory, not the index symlink; move it away and rebuild")
+    tmp = live.with_name(f".{live.name}.swap-{os.getpid()}")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target.name)
+    os.replace(tmp, live)
+
+
+def _prune(root: Path, name: str, keep: set[str]) -> None:
+    """Delete older shard versions (processes that still have one open keep their mapped files)."""
+    for p in root.glob(f"{name}.*"):
+        if p.is_dir() and p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- Qdrant server
+
+
+class ServerStore(Store):
+    """A collection (reached through an alias) on a Qdrant server, or any qdrant-client location."""
+
+    def __init__(self, client, name: str = COLLECTION):
+        self.client, self.name = client, name
+        try:
+            exists = client.collection_exists(name)
+        except Exception as e:
+            raise QdrantUnavailableError(f"Qdrant server at {_url_of(client)} does not answer ({type(e).__name__}: {e})") from e
+        if not exists:
+            raise IndexMissingError(f"no collection {name!r} on Qdrant at {_url_of(client)}; build it with: {MATERIALIZE_HINT}")
+        self.meta = dict(client.get_collection(name).config.metadata or {}) if hasattr(client.get_collection(name).config, "metadata") else {}
+
+    def search(self, dense, sparse, k=5, mode="hybrid", sources=None, prefetch=20, rrf_k=60):
+        from qdrant_client import models as m
+
+        _check_mode(mode, dense, sparse)
+        flt = m.Filter(must=[m.FieldCondition(key="source", match=m.MatchAny(any=list(sources)))]) if sources else None
+        dq = list(map(float, dense)) if dense is not None else None
+        sq = m.SparseVector(indices=list(map(int, sparse[0])), values=list(map(float, sparse[1]))) if sparse is not None else None
+        try:
+            if mode == "hybrid":
+                res = self.client.query_points(
+                    self.name,
+                    prefetch=[
+                        m.Prefetch(query=dq, using=DENSE, limit=max(prefetch, k), filter=flt),
+                        m.Prefetch(query=sq, using=SPARSE, limit=max(prefetch, k), filter=flt),
+                    ],
+                    query=m.RrfQuery(rrf=m.Rrf(k=rrf_k)),
+                    limit=k,
+                    with_payload=True,
+                )
+            else:
+                res = self.client.query_points(
+                    self.name, query=dq if mode == "dense" else sq, using=DENSE if mode == "dense" else SPARSE,
+                    query_filter=flt, limit=k, with_payload=True,
+                )
+        except Exception as e:
+            if _is_connection_error(e):
+                raise QdrantUnavailableError(f"Qdrant server at {_url_of(self.client)} does not answer ({e})") from e
+            raise
+        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in res.points]
+
+    def count(self) -> int:
+        return int(self.client.count(self.name, exact=True).count)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _url_of(client) -> str:
+    return server_url() or getattr(getattr(client, "_client", None), "location", None) or "local"
+
+
+def _is_connection_error(e: Exception) -> bool:
+    import httpx
+
+    return isinstance(e, (httpx.TransportError, ConnectionError, TimeoutError)) or "Connection" in type(e).__name__
+
+
+def server_client(url: str | None = None, timeout: int = SERVER_TIMEOUT_S):
+    """qdrant-client for QDRANT_URL (or `url`), with short timeouts so a dead server fails fast."""
+    from qdrant_client import QdrantClient
+
+    url = url or server_url()
+    if not url:
+        raise ValueError("no Qdrant server configured: set QDRANT_URL (e.g. http://localhost:6333)")
+    return QdrantClient(url=url, timeout=timeout, api_key=os.environ.get("QDRANT_API_KEY") or None)
+
+
+def build_server(client, records: Iterable[list[Record]], dim: int, meta: dict, name: str = COLLECTION) -> str:
+    """Fill a new collection, then move the alias `name` to it in one step; drop the old one."""
+    from qdrant_client import models as m
+
+    version = f"{name}_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
+    try:
+        client.create_collection(
+            version,
+            vectors_config={DENSE: m.VectorParams(size=dim, distance=m.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+            metadata={**meta, "dim": dim},
+        )
+    except Exception as e:
+        if _is_connection_error(e):
+            raise QdrantUnavailableError(f"Qdrant server at {_url_of(client)} does not answer ({e})") from e
+        raise
+    try:
+        for f in ("source", "doc_id"):
+            client.create_payload_index(version, f, m.PayloadSchemaType.KEYWORD)
+        for batch in records:
+            if batch:
+                client.upsert(
+                    version,
+                    points=[
+                        m.PointStruct(
+                            id=r.id,
+                            vector={DENSE: list(map(float, r.dense)), SPARSE: m.SparseVector(indices=list(map(int, r.sparse_indices)), values=list(map(float, r.sparse_values)))},
+                            payload=r.payload,
+                        )
+                        for r in batch
+                    ],
+                    wait=True,
+                )
+        old = [a.collection_name for a in client.get_aliases().aliases if a.alias_name == name]
+        ops = [m.DeleteAliasOperation(delete_alias=m.DeleteAlias(alias_name=name))] if old else []
+        ops.append(m.CreateAliasOperation(create_alias=m.CreateAlias(collection_name=version, alias_name=name)))
+        client.update_collection_aliases(change_aliases_operations=ops)
+    except BaseException:
+        client.delete_collection(version)
+        raise
+    for o in old:
+        if o != version:
+            client.delete_collection(o)
+    return version
+
+
+def open_store(name: str = COLLECTION, root: Path | None = None) -> Store:
+    """The live index: QDRANT_URL's server if set, else the in-process shard under data/qdrant/."""
+    if server_url():
+        return ServerStore(server_client(), name)
+    return EdgeStore(Path(root or qdrant_root()) / name)
