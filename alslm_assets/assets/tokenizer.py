@@ -1,0 +1,148 @@
+"""Tokenizer stage: corpus_splits -> tokenizer (+ medical-term check) -> tokenized_corpus.
+
+Both assets are files under the data directory (data/tokenizer/, data/tokens/); each is a thin call
+into alslm_ml.tokenizer plus metadata.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from alslm_ml import tokenizer as tk
+from alslm_ml.paths import sub
+
+GROUP = "tokenizer"
+# Below this many characters of training text the BPE cannot learn whole-word merges for rare
+# terms; the medical-term check then warns instead of failing the run (see docs/training.md).
+SMALL_CORPUS_CHARS = 5_000_000
+
+
+class TokenizerConfig(Config):
+    vocab_size: int = 8192  # embedded default = the tiny model's vocab; 16384 for a full corpus (design 3.1)
+    min_frequency: int = 2
+
+
+class TermCheckConfig(Config):
+    max_tokens_per_word: int = 2  # a term word split into more pieces is flagged (design 3.2)
+    max_flagged_fraction: float = 0.20  # the check fails above this share of flagged terms
+
+
+def _split_texts(df: pd.DataFrame, split: str) -> list[str]:
+    missing = {"text", "split"} - set(df.columns)
+    if missing:
+        raise ValueError(f"corpus_splits is missing columns {sorted(missing)}")
+    bad = sorted(set(df["split"]) - {"train", "val"})
+    if bad:
+        raise ValueError(f"corpus_splits.split has unexpected values {bad} (expected train/val)")
+    return df.loc[df["split"] == split, "text"].astype(str).tolist()
+
+
+@asset(group_name=GROUP, description="Byte-level BPE (HF tokenizers) trained on the train split: data/tokenizer/tokenizer.json.")
+def tokenizer(context: AssetExecutionContext, config: TokenizerConfig, corpus_splits: pd.DataFrame) -> MaterializeResult:
+    train = _split_texts(corpus_splits, "train")
+    if not train:
+        raise ValueError("corpus_splits has no rows with split == 'train'; nothing to train the tokenizer on")
+    chars = sum(len(t) for t in train)
+    context.log.info(f"training BPE (target vocab {config.vocab_size}) on {len(train)} train documents, {chars:,} characters")
+    tok = tk.train_bpe(train, config.vocab_size, config.min_frequency)
+    val = _split_texts(corpus_splits, "val") or train
+    stats = tk.tokenization_stats(tok, val)
+    meta = {
+        "target_vocab_size": config.vocab_size,
+        "vocab_size": tok.get_vocab_size(),
+        "min_frequency": config.min_frequency,
+        "train_documents": len(train),
+        "train_chars": chars,
+        "special_tokens": tk.special_ids(tok),
+        "stats_split": "val" if _split_texts(corpus_splits, "val") else "train",
+        **stats,
+    }
+    path = tk.save_tokenizer(tok, sub("tokenizer"), meta)
+    context.log.info(f"vocab {tok.get_vocab_size()}, fertility {stats['fertility']:.3f} tokens/word, "
+                     f"{stats['chars_per_token']:.2f} chars/token; saved {path}")
+    note = ("embedded default: 8,192 = the tiny model's vocab; set vocab_size 16384 for a full corpus"
+            if config.vocab_size < 16384 else "design vocab size")
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path)),
+        "vocab_size": tok.get_vocab_size(),
+        "target_vocab_size": config.vocab_size,
+        "vocab_note": note,
+        "train_chars": chars,
+        "fertility_tokens_per_word": round(stats["fertility"], 4),
+        "compression_chars_per_token": round(stats["chars_per_token"], 4),
+        "stats_split": meta["stats_split"],
+        "special_tokens": MetadataValue.json(meta["special_tokens"]),
+    })
+
+
+@asset_check(asset=tokenizer, description=(
+    "Medical-term coverage (design 3.2): each of the shipped ALS/medical terms is tokenized; a term whose "
+    "word breaks into >2 tokens is flagged; fails above 20% flagged. On a corpus under 5M characters (the "
+    "embedded default) a failure is a WARN: a small corpus cannot learn whole-word merges for rare terms."))
+def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheckConfig) -> AssetCheckResult:
+    tok = tk.load_tokenizer(sub("tokenizer"))
+    meta = json.loads((sub("tokenizer") / tk.bpe.META_FILE).read_text())
+    results = tk.check_terms(tok, tk.load_terms(), config.max_tokens_per_word)
+    for r in results:
+        context.log.debug(f"{r.term!r}: {len(r.tokens)} tokens {r.tokens}{'  FLAGGED' if r.flagged else ''}")
+    s = tk.summarize(results)
+    passed = s["flagged_fraction"] <= config.max_flagged_fraction
+    small = meta.get("train_chars", 0) < SMALL_CORPUS_CHARS
+    context.log.info(f"{s['n_flagged']}/{s['n_terms']} terms flagged ({s['flagged_fraction']:.1%}); "
+                     f"threshold {config.max_flagged_fraction:.0%}; passed={passed}")
+    desc = f"{s['n_flagged']}/{s['n_terms']} terms fragment into >{config.max_tokens_per_word} tokens per word"
+    if not passed and small:
+        desc += (f" — expected on a small corpus ({meta.get('train_chars', 0):,} chars < {SMALL_CORPUS_CHARS:,}); "
+                 "train on the full corpus and/or raise vocab_size (design: 16K, then 32K)")
+    return AssetCheckResult(
+        passed=passed,
+        severity=AssetCheckSeverity.WARN if small else AssetCheckSeverity.ERROR,
+        description=desc,
+        metadata={
+            "n_terms": s["n_terms"],
+            "n_flagged": s["n_flagged"],
+            "flagged_fraction": round(s["flagged_fraction"], 4),
+            "threshold": config.max_flagged_fraction,
+            "mean_tokens_per_term": round(s["mean_tokens_per_term"], 3),
+            "single_token_words": s["single_token_words"],
+            "fertility_tokens_per_word": round(meta.get("fertility", 0.0), 4),
+            "compression_chars_per_token": round(meta.get("chars_per_token", 0.0), 4),
+            "train_chars": meta.get("train_chars", 0),
+            "worst_terms": MetadataValue.md(tk.worst_terms_markdown(results)),
+        },
+    )
+
+
+@asset(group_name=GROUP, deps=[tokenizer], description="Train/val token streams (uint16 memmaps, <|eos|> between documents): data/tokens/.")
+def tokenized_corpus(context: AssetExecutionContext, corpus_splits: pd.DataFrame) -> MaterializeResult:
+    tok = tk.load_tokenizer(sub("tokenizer"))
+    splits = {name: _split_texts(corpus_splits, name) for name in ("train", "val")}
+    for name, texts in splits.items():
+        if not texts:
+            raise ValueError(f"corpus_splits has no rows with split == {name!r}; training needs both splits")
+    out = sub("tokens")
+    meta = tk.write_token_streams(tok, splits, out, extra_meta={"tokenizer": str(sub("tokenizer") / "tokenizer.json")})
+    for name, info in meta["splits"].items():
+        context.log.info(f"{name}: {info['documents']} documents -> {info['tokens']:,} tokens ({out / info['file']})")
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(out)),
+        "vocab_size": meta["vocab_size"],
+        "train_tokens": meta["splits"]["train"]["tokens"],
+        "val_tokens": meta["splits"]["val"]["tokens"],
+        "train_documents": meta["splits"]["train"]["documents"],
+        "val_documents": meta["splits"]["val"]["documents"],
+        "eos_id": meta["eos_id"],
+    })

@@ -1,0 +1,93 @@
+"""Tokenizer validation against a curated list of ALS/medical terms (design doc 3.2).
+
+Each term is encoded as it appears in running text, i.e. after a space (" riluzole"): byte-level
+BPE folds the leading space into the word token, so that is the form the model actually sees.
+A multi-word term ("upper motor neuron") is judged word by word: three whole-word tokens are
+ideal, so a term is *flagged* when any of its words breaks into more than `max_tokens` pieces.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+TERMS_FILE = Path(__file__).with_name("medical_terms.txt")
+
+
+def load_terms(path: str | Path = TERMS_FILE) -> list[tuple[str, str]]:
+    """(category, term) pairs from the terms file: `# category` headers, one term per line."""
+    terms, category = [], "uncategorised"
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            category = line.lstrip("#").strip() or category
+            continue
+        terms.append((category, line))
+    seen = set()
+    for _, t in terms:
+        if t.lower() in seen:
+            raise ValueError(f"{path}: duplicate term {t!r}")
+        seen.add(t.lower())
+    return terms
+
+
+@dataclass
+class TermResult:
+    category: str
+    term: str
+    tokens: list[str]
+    max_word_tokens: int
+    flagged: bool
+
+
+def check_terms(tok: Tokenizer, terms: list[tuple[str, str]], max_tokens: int = 2) -> list[TermResult]:
+    out = []
+    for category, term in terms:
+        pieces = tok.encode(" " + term).tokens
+        per_word = [len(tok.encode(" " + w).ids) for w in term.split()]
+        worst = max(per_word)
+        out.append(TermResult(category, term, pieces, worst, worst > max_tokens))
+    return out
+
+
+_WORD = re.compile(r"\S+")
+
+
+def tokenization_stats(tok: Tokenizer, texts: list[str]) -> dict[str, float]:
+    """Fertility (tokens per whitespace word) and compression (characters per token)."""
+    n_tok = n_words = n_chars = 0
+    for enc, text in zip(tok.encode_batch(texts), texts):
+        n_tok += len(enc.ids)
+        n_words += len(_WORD.findall(text))
+        n_chars += len(text)
+    return {
+        "tokens": n_tok,
+        "fertility": n_tok / max(n_words, 1),
+        "chars_per_token": n_chars / max(n_tok, 1),
+    }
+
+
+def worst_terms_markdown(results: list[TermResult], n: int = 15) -> str:
+    rows = sorted(results, key=lambda r: (-r.max_word_tokens, -len(r.tokens), r.term))[:n]
+    lines = ["| term | category | tokens | pieces |", "|---|---|---|---|"]
+    for r in rows:
+        pieces = " · ".join(p.replace("Ġ", "␣") for p in r.tokens).replace("|", "\\|")
+        lines.append(f"| {r.term} | {r.category} | {len(r.tokens)} | `{pieces}` |")
+    return "\n".join(lines)
+
+
+def summarize(results: list[TermResult]) -> dict:
+    n = len(results)
+    flagged = [r for r in results if r.flagged]
+    return {
+        "n_terms": n,
+        "n_flagged": len(flagged),
+        "flagged_fraction": len(flagged) / max(n, 1),
+        "mean_tokens_per_term": sum(len(r.tokens) for r in results) / max(n, 1),
+        "single_token_words": sum(1 for r in results if r.max_word_tokens == 1),
+    }

@@ -1,0 +1,5 @@
+import sys
+
+from alslm_ml.train import main
+
+sys.exit(main())

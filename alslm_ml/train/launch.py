@@ -1,0 +1,59 @@
+"""Start training in a subprocess: the `deepspeed` launcher on GPUs, plain Python on CPU.
+
+A subprocess keeps a crash (or OOM kill) away from the caller (Dagster), and makes resume the
+normal path: the next launch picks up the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+def build_command(config: str, tokens_dir: str | Path, run_dir: str | Path, overrides: list[str] | None = None,
+                  gpus: int = 0, hostfile: str = "", deepspeed_config: str = "", resume: bool = True) -> list[str]:
+    """gpus > 0 -> `deepspeed --num_gpus N [--hostfile H] --module alslm_ml.train ...`;
+    gpus == 0 -> `python -m alslm_ml.train ...` (plain PyTorch)."""
+    args = ["--config", str(config), "--data-dir", str(tokens_dir), "--out-dir", str(run_dir)]
+    for o in overrides or []:
+        args += ["--set", o]
+    if not resume:
+        args.append("--no-resume")
+    if gpus <= 0:
+        return [sys.executable, "-u", "-m", "alslm_ml.train", *args]
+    launcher = shutil.which("deepspeed") or str(Path(sys.executable).with_name("deepspeed"))
+    cmd = [launcher]
+    if hostfile:
+        if not Path(hostfile).exists():
+            raise FileNotFoundError(f"hostfile {hostfile} does not exist")
+        cmd += ["--hostfile", hostfile]
+    else:
+        cmd += ["--num_gpus", str(gpus)]
+    cmd += ["--module", "alslm_ml.train", *args, "--deepspeed"]
+    if deepspeed_config:
+        cmd += ["--deepspeed_config", deepspeed_config]
+    return cmd
+
+
+def run_streaming(cmd: list[str], on_line: Callable[[str], None], env: dict | None = None,
+                  cwd: str | Path | None = None) -> int:
+    """Run `cmd`, passing each output line (stdout and stderr merged) to `on_line` as it comes."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                            env=full_env, cwd=cwd)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            on_line(line.rstrip("\n"))
+        return proc.wait()
+    except BaseException:
+        proc.terminate()  # SIGTERM: the trainer checkpoints and exits
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise

@@ -1,0 +1,302 @@
+"""The training loop (design doc section 5), nanoGPT-style: one function, plain PyTorch on one
+process, or DeepSpeed (ZeRO-2/3, bf16, optimizer CPU offload) when started by the `deepspeed`
+launcher. Both paths share the data order, schedule, logging, evaluation, early stopping and the
+checkpoint format, so a run can move between them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from alslm_ml.model import GPT, GPTConfig
+from alslm_ml.tokenizer.encode import read_meta
+from alslm_ml.train import checkpoint as ck
+from alslm_ml.train.config import TrainConfig
+from alslm_ml.train.data import EpochSampler, load_streams, unigram_baseline, val_batches
+from alslm_ml.train.metrics import CsvLog, gpu_reading, peak_flops
+from alslm_ml.train.optim import lr_at, make_adamw, param_groups, set_lr
+
+SUMMARY = "summary.json"
+LOG_CSV = "metrics.csv"
+
+
+def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
+    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
+    torch.cuda.set_device(local_rank)
+    return torch.device("cuda", local_rank)
+
+
+def _use_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    if cfg.dtype == "bf16":
+        return True
+    if cfg.dtype == "fp32":
+        return False
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def _load_weights(model: GPT, ckpt: Path) -> None:
+    sd = load_file(str(ckpt / "model" / "model.safetensors"))
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    if [k for k in missing if k != "lm_head.weight"] or unexpected:
+        raise ck.CorruptCheckpoint(f"{ckpt}/model: missing {missing}, unexpected {unexpected}")
+
+
+class _Stop:
+    """SIGTERM/SIGINT: finish the current step, checkpoint, exit cleanly."""
+
+    def __init__(self):
+        self.signal = None
+        for s in (signal.SIGTERM, signal.SIGINT):
+            try:
+                signal.signal(s, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum, _frame):
+        self.signal = signum
+
+
+def _deepspeed_config(cfg: TrainConfig, device: torch.device, bf16: bool) -> dict:
+    ds = json.loads(Path(cfg.deepspeed_config).read_text())
+    ds.update(train_micro_batch_size_per_gpu=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+              gradient_clipping=cfg.grad_clip, steps_per_print=10**9)
+    ds.pop("train_batch_size", None)
+    ds.pop("gradient_checkpointing", None)  # a model setting here, not a DeepSpeed key
+    ds["bf16"] = {"enabled": bf16}
+    zero = ds.setdefault("zero_optimization", {})
+    if cfg.zero_stage >= 0:
+        zero["stage"] = cfg.zero_stage
+    if cfg.offload_optimizer is not None:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True} if cfg.offload_optimizer else {"device": "none"}
+    if device.type == "cpu":  # no CPU offload / pinned memory without a GPU; torch AdamW as client optimizer
+        zero["offload_optimizer"] = {"device": "none"}
+        zero.pop("offload_param", None)
+        ds.pop("optimizer", None)
+        ds["zero_allow_untested_optimizer"] = True
+    else:
+        ds["optimizer"] = {"type": "AdamW", "params": {"lr": cfg.lr, "betas": [cfg.beta1, cfg.beta2],
+                                                        "weight_decay": cfg.weight_decay}}
+    return ds
+
+
+def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume: bool = True,
+          use_deepspeed: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Train; returns the summary (also written to run_dir/summary.json)."""
+    run_dir = Path(run_dir)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    main = rank == 0
+    say = log if main else (lambda _msg: None)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = _device(cfg, local_rank)
+    bf16 = _use_bf16(cfg, device)
+
+    meta = read_meta(tokens_dir)
+    train_tokens, val_tokens = load_streams(tokens_dir)
+    mcfg: GPTConfig = cfg.model_config(meta["vocab_size"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    # A finished run is not resumed: re-running it starts a new run in the same directory.
+    summary_path = run_dir / SUMMARY
+    if resume and summary_path.exists() and json.loads(summary_path.read_text()).get("finished") and main:
+        say(f"{run_dir} holds a finished run; starting a new one")
+        for p in [*ck.step_dirs(run_dir), run_dir / "best"]:
+            if p.exists():
+                import shutil
+
+                shutil.rmtree(p)
+        summary_path.unlink()
+
+    torch.manual_seed(cfg.seed + rank)
+    model = GPT(mcfg)
+    model.gradient_checkpointing = cfg.gradient_checkpointing
+    sampler = EpochSampler(train_tokens, mcfg.block_size, cfg.seed, rank, world, name=f"{tokens_dir}/train.bin")
+    vbatches = val_batches(val_tokens, mcfg.block_size, cfg.batch_size, cfg.eval_batches, name=f"{tokens_dir}/val.bin")
+
+    st = {"step": 0, "tokens": 0, "best_val": math.inf, "best_step": None, "bad_evals": 0, "elapsed_s": 0.0}
+    found = ck.find_latest_valid(run_dir, say) if resume else None
+    opt_state = None
+    if found:
+        ckpt, saved = found
+        _load_weights(model, ckpt)
+        opt_state = ck.load_optimizer_state(ckpt, saved)
+        sampler.load_state(saved["sampler"])
+        st.update({k: saved[k] for k in st})
+        st["best_val"] = math.inf if saved["best_val"] is None else saved["best_val"]
+        say(f"resumed from {ckpt} at step {st['step']} (epoch {sampler.epoch}, window {sampler.index})")
+    model.to(device)
+
+    engine = None
+    if use_deepspeed:
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
+        ds_cfg = _deepspeed_config(cfg, device, bf16)
+        zero_stage = ds_cfg.get("zero_optimization", {}).get("stage", 0)
+        client = None if "optimizer" in ds_cfg else make_adamw(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
+        engine, optimizer, _, _ = deepspeed.initialize(
+            model=model, optimizer=client, config=ds_cfg,
+            model_parameters=param_groups(model, cfg.weight_decay) if client is None else None)
+        if found:
+            say("DeepSpeed: weights, schedule, data position and RNG restored; Adam moments restart "
+                "(DeepSpeed's own optimizer checkpoints need unpickling, which this project never does)")
+        say(f"DeepSpeed ZeRO stage {zero_stage}, bf16={bf16}, world {world}, "
+            f"offload={ds_cfg['zero_optimization'].get('offload_optimizer', {}).get('device', 'none')}")
+    else:
+        optimizer = make_adamw(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
+        if opt_state is not None:
+            optimizer.load_state_dict(opt_state)
+    if found:
+        ck.load_rng(found[0])  # last: everything above may draw random numbers
+
+    n_params = model.num_params()
+    flops_tok = model.flops_per_token() if mcfg.block_size else 0.0
+    peak, peak_src = peak_flops(device, cfg.peak_flops)
+    tokens_per_step = cfg.batch_size * cfg.grad_accum * mcfg.block_size * world
+    baseline = unigram_baseline(train_tokens, val_tokens, mcfg.vocab_size)
+    say(f"model {cfg.model}: {n_params / 1e6:.2f}M parameters ({mcfg.n_layer}x{mcfg.n_embd}, {mcfg.n_head} heads, "
+        f"context {mcfg.block_size}, vocab {mcfg.vocab_size}); {flops_tok / 1e6:.1f} MFLOP/token")
+    say(f"data: {len(train_tokens):,} train / {len(val_tokens):,} val tokens, {sampler.windows_per_epoch} windows/epoch, "
+        f"{tokens_per_step:,} tokens/step; unigram baseline val loss {baseline:.4f}")
+    say(f"device {device}, bf16={bf16}, threads {torch.get_num_threads()}, peak {peak / 1e12:.3f} TFLOP/s ({peak_src})")
+
+    csv_log = CsvLog(run_dir / LOG_CSV, st["step"] if found else None) if main else None
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if (bf16 and engine is None) else nullcontext()
+    net = engine if engine is not None else model
+
+    @torch.no_grad()
+    def evaluate() -> float:
+        net.eval()
+        losses = []
+        for x, y in vbatches:
+            with autocast:
+                _, loss = net(x.to(device), y.to(device))
+            losses.append(loss.item())
+        net.train()
+        return sum(losses) / len(losses)
+
+    def full_weights() -> GPT:
+        if engine is None:
+            return model
+        if zero_stage == 3:
+            sd = engine._zero3_consolidated_16bit_state_dict()
+        else:
+            sd = engine.module.state_dict()
+        out = GPT(mcfg)
+        if main:
+            out.load_state_dict({k: v.float().cpu() for k, v in sd.items()}, strict=False)
+        return out
+
+    def save(name: str) -> None:
+        weights = full_weights()  # collective under ZeRO-3: every rank calls it
+        if not main:
+            return
+        state = {**st, "best_val": None if math.isinf(st["best_val"]) else st["best_val"],
+                 "sampler": sampler.state(), "config": cfg.to_dict(), "model_config": mcfg.to_dict()}
+        ck.save_checkpoint(run_dir / name, weights, optimizer.state_dict() if engine is None else None, state)
+        if name.startswith("step_"):
+            ck.rotate(run_dir, cfg.keep_last)
+
+    stop = _Stop()
+    reason = "max_steps"
+    net.train()
+    t_log, tok_log = time.time(), 0
+    t_seg = time.time()
+    elapsed0 = st["elapsed_s"]
+    while st["step"] < cfg.max_steps:
+        step = st["step"]
+        lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
+        set_lr(optimizer, lr)
+        loss_sum = 0.0
+        for _ in range(cfg.grad_accum):
+            x, y = sampler.next_batch(cfg.batch_size)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if engine is not None:
+                _, loss = engine(x, y)
+                engine.backward(loss)
+                engine.step()
+            else:
+                with autocast:
+                    _, loss = model(x, y)
+                (loss / cfg.grad_accum).backward()
+            loss_sum += loss.item() / cfg.grad_accum
+        if engine is not None:
+            gn = engine.get_global_grad_norm()
+            grad_norm = float(gn) if gn is not None else float("nan")
+        else:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        if not math.isfinite(loss_sum):
+            raise FloatingPointError(f"train loss is {loss_sum} at step {step + 1}; lower lr or check the data")
+        st["step"] += 1
+        st["tokens"] += tokens_per_step
+        tok_log += tokens_per_step
+        st["elapsed_s"] = elapsed0 + time.time() - t_seg
+        step = st["step"]
+        last = step >= cfg.max_steps or (cfg.max_seconds and st["elapsed_s"] >= cfg.max_seconds) or stop.signal
+        row = None
+        if step % cfg.log_interval == 0 or last:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            dt = max(time.time() - t_log, 1e-9)
+            tps = tok_log / dt
+            mem, temp = gpu_reading(device)
+            row = {"step": step, "tokens": st["tokens"], "epoch": round(sampler.epoch + sampler.index / max(sampler.windows_per_epoch, 1), 3),
+                   "train_loss": loss_sum, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tps,
+                   "gflops_per_s": tps * flops_tok / 1e9, "mfu": tps * flops_tok / peak if peak else None,
+                   "elapsed_s": st["elapsed_s"], "gpu_mem_gb": mem, "gpu_temp_c": temp}
+            t_log, tok_log = time.time(), 0
+        if step % cfg.eval_interval == 0 or last:
+            val = evaluate()
+            row = row or {"step": step, "tokens": st["tokens"], "train_loss": loss_sum, "lr": lr, "elapsed_s": st["elapsed_s"]}
+            row["val_loss"] = val
+            if val < st["best_val"]:
+                st.update(best_val=val, best_step=step, bad_evals=0)
+                save("best")
+            else:
+                st["bad_evals"] += 1
+            if cfg.patience and st["bad_evals"] >= cfg.patience:
+                reason, last = f"early stopping: no val improvement in {cfg.patience} evaluations", True
+        if row is not None and main:
+            csv_log.write(row)
+            extra = f" val {row['val_loss']:.4f}" if row.get("val_loss") is not None else ""
+            speed = f" | {row['tokens_per_s']:,.0f} tok/s" if "tokens_per_s" in row else ""
+            say(f"step {step}/{cfg.max_steps} | loss {loss_sum:.4f}{extra} | lr {lr:.2e}{speed}")
+        if step % cfg.checkpoint_interval == 0 or last:
+            save(f"step_{step}")
+        if last:
+            if stop.signal:
+                reason = f"signal {signal.Signals(stop.signal).name}"
+            elif cfg.max_seconds and st["elapsed_s"] >= cfg.max_seconds and step < cfg.max_steps:
+                reason = f"time budget {cfg.max_seconds:.0f}s"
+            break
+
+    finished = stop.signal is None
+    summary = {
+        "finished": finished, "stop_reason": reason, "steps": st["step"], "tokens": st["tokens"],
+        "best_val_loss": None if math.isinf(st["best_val"]) else st["best_val"], "best_step": st["best_step"],
+        "unigram_val_loss": baseline, "parameters": n_params, "flops_per_token": flops_tok,
+        "peak_flops": peak, "peak_source": peak_src, "device": str(device), "bf16": bf16, "world_size": world,
+        "deepspeed": engine is not None, "elapsed_s": st["elapsed_s"], "model_config": mcfg.to_dict(),
+        "config": cfg.to_dict(), "train_tokens": len(train_tokens), "val_tokens": len(val_tokens),
+    }
+    if main:
+        (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2))
+        say(f"stopped ({reason}) at step {st['step']}; best val {summary['best_val_loss']} at step "
+            f"{st['best_step']} (unigram baseline {baseline:.4f}); checkpoints in {run_dir}")
+    return summary
