@@ -4,7 +4,14 @@ runner behind the eval_* assets and `alslm eval`, and the manual-review tool (`a
 See docs/evaluation.md for the scoring rules.
 """
 
-from alslm_ml.eval.benchmark import CATEGORIES, DIFFICULTIES, BenchmarkError, Question, load_benchmark, stratified_sample
+from alslm_ml.eval.benchmark import (
+    CATEGORIES,
+    DIFFICULTIES,
+    BenchmarkError,
+    Question,
+    load_benchmark,
+    stratified_sample,
+)
 from alslm_ml.eval.entities import Registry, build_registry, extract_entities
 from alslm_ml.eval.runner import evaluate, summarize
 from alslm_ml.eval.scoring import coherence, hedging_markers, is_refusal, match_key_facts, score_answer

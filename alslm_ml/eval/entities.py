@@ -12,7 +12,8 @@ documented in docs/evaluation.md, so a reviewer can predict what is flagged):
 - drugs: a lower/title-case word ending in a drug-stem suffix (-mab, -nib, -sen, -zole, -vir,
   -stat, -pril, -sartan, -olol, -cycline, -mycin, -parib, -tinib, -xetine, -oxacin, -pine,
   -done, -mide, -zumab, -semtiv, -alamin ...), a word right after a cue ("the drug X", "called X",
-  "named X", "medication X"), or any name in the curated drug list.
+  "named X", "medication X"), a capitalised word with a number code (Neurovaxin-7), or any name
+  in the curated drug list.
 - protein-variant notation (A4V, D90A: letter, position, letter) is not a gene name.
 - every candidate is dropped if it is in the stopword list (English, medical and research
   abbreviations that fit the patterns).
@@ -23,10 +24,10 @@ Names are normalised (lower case, hyphens and spaces removed) before lookup.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -36,6 +37,7 @@ NCT_RE = re.compile(r"\bNCT\d{8}\b")
 ORF_RE = re.compile(r"\bC\d{1,2}orf\d{1,3}\b")
 GENE_RE = re.compile(r"\b[A-Z][A-Z0-9]{0,7}-?[0-9][A-Z0-9]{0,3}\b")
 VARIANT_RE = re.compile(r"^[A-Z]\d{1,4}[A-Z]$")  # protein variants such as A4V, D90A: not gene names
+CODE_NAME_RE = re.compile(r"^[A-Z][a-z]{3,}-?\d{1,4}$")  # product-code names such as Neurovaxin-7
 WORD_RE = re.compile(r"\b[A-Za-z][A-Za-z0-9-]{2,}\b")
 DRUG_SUFFIXES = (
     "mab", "nib", "tinib", "sen", "zole", "vir", "stat", "pril", "sartan", "olol", "cycline",
@@ -52,8 +54,7 @@ _COMMON_SUFFIX_WORDS = {
     "state", "lessen", "chosen", "frozen", "seen", "been", "open", "given", "taken", "often", "mide",
     "amide", "wise", "nineteen", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
     "teen", "queen", "green", "screen", "keen", "between", "gene", "arsen", "nosen", "lisen",
-    "bromide", "chloride", "fluoride", "oxide", "dioxide", "peroxide", "homicide", "suicide", "amide",
-    "hydrostat", "rheostat", "olen", "ridden", "bidden", "hidden", "sudden", "golden", "wooden",
+    "bromide", "chloride", "fluoride", "oxide", "dioxide", "peroxide", "homicide", "suicide", "hydrostat", "rheostat", "olen", "ridden", "bidden", "hidden", "sudden", "golden", "wooden",
     "pattern", "opiate", "vir", "virus", "stat", "lipid",
 }
 
@@ -114,7 +115,7 @@ def extract_entities(text: str) -> list[Entity]:
             continue
         if norm in genes and (word.isupper() or word[:1].isupper() or any(c.isdigit() for c in word)):
             add("gene", word)
-        elif norm in drugs or _is_drug_word(word, stop):
+        elif norm in drugs or _is_drug_word(word, stop) or CODE_NAME_RE.match(word):
             add("drug", word)
     for m in DRUG_CUE_RE.finditer(text):
         word = m.group(1).strip("-")

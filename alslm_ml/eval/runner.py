@@ -16,8 +16,8 @@ import hashlib
 import json
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 from tqdm import tqdm
@@ -191,6 +191,9 @@ def tables(rows: list[dict]) -> dict[str, pd.DataFrame]:
                           "prompt_tokens", "completion_tokens", "retrieved_text"]].copy()
     scores = df[key + ["accuracy", "passed", "hedged", "refused", "coherence", "degenerate", "degenerate_reason",
                        "n_entities", "n_unknown", "retrieval_hit", "retrieval_accuracy"]].copy()
+    responses["retrieved_text"] = responses["retrieved_text"].fillna("").astype(str)
+    scores["retrieval_hit"] = scores["retrieval_hit"].astype("boolean")
+    scores["retrieval_accuracy"] = scores["retrieval_accuracy"].astype("float64")
     scores["facts_found"] = df["facts_found"].map(json.dumps)
     scores["facts_missing"] = df["facts_missing"].map(json.dumps)
     fabs = [

@@ -1,0 +1,195 @@
+"""The evaluation comparison report: every evaluated system side by side (design doc 8.3, 9.4).
+
+Reads whatever `data/eval/<system>/summary.json` + `results.json` exist; systems not evaluated are
+listed as "not run". Writes under `data/reports/`:
+    eval_comparison.md      the report (comparison matrix, accuracy by category, failure modes,
+                            RAG retrieval vs generation failures, quantization, disagreements)
+    eval_comparison.json    the same numbers, machine-readable
+    eval_*.png              figures (matplotlib)
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import permutations
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from alslm_ml.disclaimer import FULL  # noqa: E402
+from alslm_ml.eval.benchmark import CATEGORIES  # noqa: E402
+from alslm_ml.eval.taxonomy import LABELS  # noqa: E402
+
+SCRATCH_VARIANTS = ("scratch-f16", "scratch-q8_0", "scratch-q5_k_m", "scratch-q4_k_m", "scratch-torch")
+EXPECTED = (*SCRATCH_VARIANTS, "rag", "baseline", "base", "finetuned")
+MATRIX_ROWS = {
+    "accurate": "Correct",
+    "confident_fabrication": "Confident fabrication",
+    "plausible_blending": "Plausible blending",
+    "outdated_information": "Outdated information",
+    "boundary_confusion": "Boundary confusion",
+    "accurate_but_misleading": "Accurate/misleading",
+    "refusal": "Refusal (real question)",
+    "degenerate": "Degenerate output",
+}
+
+
+def discover(eval_root: Path) -> dict[str, dict]:
+    """{system: {"summary": ..., "rows": [...]}} for every finished eval run under eval_root."""
+    found = {}
+    for summary_path in sorted(eval_root.glob("*/summary.json")):
+        results_path = summary_path.with_name("results.json")
+        if not results_path.exists():
+            continue
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        found[summary.get("system") or summary_path.parent.name] = {
+            "summary": summary, "rows": json.loads(results_path.read_text(encoding="utf-8"))}
+    order = {name: i for i, name in enumerate(EXPECTED)}
+    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+
+
+def disagreements(runs: dict[str, dict], limit: int = 8) -> list[dict]:
+    """For each ordered pair (A, B): questions both answered where A passes and B fails."""
+    passed = {s: {r["question_id"]: r for r in run["rows"]} for s, run in runs.items()}
+    out = []
+    for a, b in permutations(runs, 2):
+        common = sorted(set(passed[a]) & set(passed[b]))
+        ids = [q for q in common if passed[a][q]["passed"] and not passed[b][q]["passed"]]
+        if ids:
+            out.append({"wins": a, "loses": b, "n_common": len(common), "count": len(ids), "examples": [
+                {"question_id": q, "question": passed[a][q]["question"], "b_mode": passed[b][q]["mode"]} for q in ids[:limit]]})
+    return sorted(out, key=lambda d: -d["count"])
+
+
+def _figures(runs: dict[str, dict], out_dir: Path) -> dict[str, str]:
+    figs: dict[str, str] = {}
+    systems = list(runs)
+    if not systems:
+        return figs
+    # Accuracy by category.
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(systems)
+    for i, s in enumerate(systems):
+        by_cat = runs[s]["summary"].get("by_category", {})
+        vals = [by_cat.get(c, {}).get("mean_accuracy", 0.0) for c in CATEGORIES]
+        ax.bar([j + i * width for j in range(len(CATEGORIES))], vals, width, label=s)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(CATEGORIES))], [c.replace("_", "\n") for c in CATEGORIES], fontsize=8)
+    ax.set_ylabel("mean key-fact accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title("Accuracy by category")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    figs["accuracy_by_category"] = str(out_dir / "eval_accuracy_by_category.png")
+    fig.savefig(figs["accuracy_by_category"], dpi=110)
+    plt.close(fig)
+    # Failure-mode distribution (stacked).
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    bottom = [0.0] * len(systems)
+    for label in LABELS:
+        vals = [runs[s]["summary"].get("taxonomy", {}).get(label) or 0.0 for s in systems]
+        ax.bar(systems, vals, bottom=bottom, label=MATRIX_ROWS.get(label, label))
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_ylabel("share of responses")
+    ax.set_title("Response classification (automatic taxonomy)")
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", fontsize=8)
+    fig.tight_layout()
+    figs["failure_modes"] = str(out_dir / "eval_failure_modes.png")
+    fig.savefig(figs["failure_modes"], dpi=110)
+    plt.close(fig)
+    # Quantization comparison.
+    quant = [s for s in SCRATCH_VARIANTS if s in runs]
+    if quant:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        metrics = ("mean_accuracy", "fabrication_rate", "degenerate_rate", "mean_coherence")
+        width = 0.8 / len(metrics)
+        for i, m in enumerate(metrics):
+            ax.bar([j + i * width for j in range(len(quant))], [runs[s]["summary"].get(m) or 0.0 for s in quant], width, label=m)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(quant))], quant, fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title("From-scratch model: quantization comparison")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        figs["quantization"] = str(out_dir / "eval_quantization.png")
+        fig.savefig(figs["quantization"], dpi=110)
+        plt.close(fig)
+    return figs
+
+
+def build_report(eval_root: str | Path, out_dir: str | Path) -> dict:
+    """Write the Markdown/JSON/PNG report; returns {"markdown", "json", "figures", "report": dict}."""
+    eval_root, out_dir = Path(eval_root), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = discover(eval_root)
+    not_run = [s for s in EXPECTED if s not in runs]
+    summaries = {s: r["summary"] for s, r in runs.items()}
+    figs = _figures(runs, out_dir)
+    dis = disagreements(runs)
+    md = ["# ALS-LM evaluation comparison", "", f"> {FULL}", ""]
+    if not runs:
+        md += ["No evaluation results found under `" + str(eval_root) + "`. Materialize the `eval_*` assets or run `alslm eval`.", ""]
+    else:
+        md += ["Automatic scoring: key facts matched with rapidfuzz partial_ratio over 100-character windows "
+               "(threshold 80), pass at >= 50% of key facts; trap questions pass when the answer denies the invented "
+               "entity or false premise. Labels are rule-based (docs/evaluation.md), to be checked by manual review. "
+               "Systems evaluated on different samples are not strictly comparable: see the n column.", ""]
+        md += ["## Systems", "", _table(
+            ["system", "n", "accuracy", "pass", "fabrication", "trap refusal", "degenerate", "hedging", "coherence", "capability gap", "s/answer"],
+            [[s, m["n"], f"{m['mean_accuracy']:.3f}", _pct(m["pass_rate"]), _pct(m["fabrication_rate"]), _pct(m["trap_refusal_rate"]),
+              _pct(m["degenerate_rate"]), _pct(m["hedging_rate"]), f"{m['mean_coherence']:.3f}", f"{m['capability_gap']:+.3f}",
+              m.get("mean_seconds", "")] for s, m in summaries.items()]), ""]
+        md += ["## Comparison matrix", "", _table(
+            ["Response classification", *summaries],
+            [[name, *[_pct(m.get("taxonomy", {}).get(label)) for m in summaries.values()]] for label, name in MATRIX_ROWS.items()]), ""]
+        md += ["## Accuracy by category", "", _table(
+            ["category", *summaries],
+            [[c, *[("–" if c not in m.get("by_category", {}) else f"{m['by_category'][c]['mean_accuracy']:.3f}") for m in summaries.values()]]
+             for c in CATEGORIES]), "", "![accuracy by category](eval_accuracy_by_category.png)", "",
+               "## Failure-mode distribution", "", "![failure modes](eval_failure_modes.png)", ""]
+        rag = {s: m["retrieval"] for s, m in summaries.items() if m.get("retrieval")}
+        md += ["## RAG: retrieval vs generation failures", ""]
+        if rag:
+            md += ["A wrong answer is a *retrieval failure* when fewer than half of its key facts were in the retrieved "
+                   "passages, a *generation failure* when they were retrieved but the answer still missed them.", "",
+                   _table(["system", "questions", "key facts retrieved", "wrong answers", "retrieval failures", "generation failures"],
+                          [[s, r["n"], _pct(r["retrieval_hit_rate"]), r["wrong"], r["retrieval_failures"], r["generation_failures"]]
+                           for s, r in rag.items()]), ""]
+        else:
+            md += ["No retrieval-augmented run found.", ""]
+        md += ["## Quantization comparison (from-scratch model)", ""]
+        quant = [s for s in SCRATCH_VARIANTS if s in summaries]
+        if quant:
+            md += [_table(["variant", "n", "accuracy", "pass", "fabrication", "degenerate", "coherence", "s/answer"],
+                          [[s, summaries[s]["n"], f"{summaries[s]['mean_accuracy']:.3f}", _pct(summaries[s]["pass_rate"]),
+                            _pct(summaries[s]["fabrication_rate"]), _pct(summaries[s]["degenerate_rate"]),
+                            f"{summaries[s]['mean_coherence']:.3f}", summaries[s].get("mean_seconds", "")] for s in quant]),
+                   "", "![quantization](eval_quantization.png)", ""]
+        else:
+            md += ["No from-scratch runs found.", ""]
+        md += ["## Where one system succeeds and another fails", ""]
+        if dis:
+            md += [_table(["passes", "fails", "questions", "of common"], [[d["wins"], d["loses"], d["count"], d["n_common"]] for d in dis]), ""]
+            for d in dis[:4]:
+                md += [f"**{d['wins']} passes, {d['loses']} fails** (first {len(d['examples'])}):", ""]
+                md += [f"- `{e['question_id']}` {e['question']} — {d['loses']}: {e['b_mode']}" for e in d["examples"]] + [""]
+        else:
+            md += ["No disagreements (fewer than two systems, or identical outcomes).", ""]
+    md += ["## Not run", "", ", ".join(f"`{s}`" for s in not_run) if not_run else "Every expected system was evaluated.", "",
+           "---", "", FULL, ""]
+    report = {"systems": summaries, "not_run": not_run, "disagreements": dis, "figures": figs, "disclaimer": FULL}
+    md_path, json_path = out_dir / "eval_comparison.md", out_dir / "eval_comparison.json"
+    md_path.write_text("\n".join(md), encoding="utf-8")
+    json_path.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    return {"markdown": str(md_path), "json": str(json_path), "figures": figs, "report": report, "text": "\n".join(md)}

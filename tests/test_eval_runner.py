@@ -1,0 +1,135 @@
+"""The eval runner, `alslm eval`, and the evaluation assets with a test-double System."""
+
+import json
+
+import duckdb
+import pytest
+
+from alslm_ml.eval import cli
+from alslm_ml.eval.benchmark import load_benchmark, stratified_sample
+from alslm_ml.eval.entities import Registry
+from alslm_ml.eval.runner import evaluate, load_results, tables
+from alslm_ml.systems import Answer, GenerationConfig, System
+
+
+class ScriptedSystem(System):
+    """Test double for the runner: answers with each question's reference answer, a fabricated
+    answer, an exception, or a repetition loop, chosen by question index; exposes retrieved text."""
+
+    name = "scripted"
+
+    def __init__(self, questions, mode="mixed"):
+        self.by_text = {q.question: (i, q) for i, q in enumerate(questions)}
+        self.mode, self.calls, self.seen_cfg = mode, 0, None
+
+    def answer(self, question, cfg, on_token=None):
+        self.calls += 1
+        self.seen_cfg = cfg
+        i, q = self.by_text[question]
+        if self.mode == "good":
+            text = q.reference_answer
+        elif i % 4 == 1:
+            raise RuntimeError("model crashed")
+        elif i % 4 == 2:
+            text = "It is treated with zorbimab 40 mg, studied in NCT99999999."
+        elif i % 4 == 3:
+            text = "als als als als " * 10
+        else:
+            text = q.reference_answer
+        return Answer(self.name, question, text, completion_tokens=len(text.split()), seconds=0.01,
+                      meta={"retrieved_text": q.reference_answer if i % 2 == 0 else "unrelated passage"})
+
+
+@pytest.fixture
+def questions():
+    return stratified_sample(load_benchmark(), 2, seed=3)  # 16 questions, every category
+
+
+def test_evaluate_scores_records_errors_and_resumes(tmp_path, questions):
+    system = ScriptedSystem(questions)
+    summary = evaluate(system, questions, tmp_path, Registry(), GenerationConfig.greedy(32), label="scripted")
+    rows, saved = load_results(tmp_path)
+    assert summary == saved and summary["n"] == len(questions) == len(rows)
+    assert system.seen_cfg.temperature == 0.0 and system.seen_cfg.max_tokens == 32
+    errors = [r for r in rows if r["error"]]
+    assert len(errors) == 4 and all("model crashed" in r["error"] and r["mode"] == "degenerate" for r in errors)
+    assert {r["mode"] for r in rows} >= {"accurate", "degenerate", "confident_fabrication"}
+    fab = [r for r in rows if "zorbimab" in r["answer"]]
+    assert all({e["text"] for e in r["unknown_entities"]} >= {"zorbimab", "NCT99999999"} for r in fab if not r["is_trap"])
+    assert summary["fabrication_rate"] > 0 and summary["errors"] == 4
+    assert summary["degenerate_rate"] == pytest.approx(8 / 16)
+    assert summary["retrieval"]["n"] > 0
+    assert summary["retrieval"]["retrieval_failures"] + summary["retrieval"]["generation_failures"] == summary["retrieval"]["wrong"]
+    # Resume: answered questions are not asked again; failed ones are retried.
+    again = ScriptedSystem(questions)
+    evaluate(again, questions, tmp_path, Registry(), GenerationConfig.greedy(32), label="scripted")
+    assert again.calls == 4
+    t = tables(rows)
+    assert set(t) == {"responses", "scores", "fabrications", "taxonomy"}
+    assert len(t["responses"]) == len(t["scores"]) == len(t["taxonomy"]) == len(questions)
+    assert set(t["fabrications"]["entity"]) >= {"zorbimab", "NCT99999999"}
+
+
+def test_perfect_system_scores_perfectly(tmp_path, questions):
+    s = evaluate(ScriptedSystem(questions, "good"), questions, tmp_path, Registry(), label="good")
+    assert s["mean_accuracy"] == 1.0 and s["pass_rate"] == 1.0 and s["trap_refusal_rate"] == 1.0
+    assert s["fabrication_rate"] == 0.0 and s["taxonomy"]["accurate"] == 1.0
+
+
+def test_cli_prints_headline_json(tmp_path, monkeypatch, capsys, questions):
+    monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path / "data"))
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps([q.to_dict() for q in questions]))
+    made = {}
+
+    def fake_load_system(name, **options):
+        made.update(name=name, **options)
+        return ScriptedSystem(questions, "good")
+
+    monkeypatch.setattr(cli, "load_system", fake_load_system)
+    rc = cli.main(["--system", "scratch", "--backend", "torch", "--benchmark", str(bench), "--out", str(tmp_path / "o"), "--limit", "5"])
+    assert rc == 0 and made == {"name": "scratch", "backend": "torch"}
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert list(line) == ["n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate", "degenerate_rate"]
+    assert line["n"] == 5 and line["mean_accuracy"] == 1.0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"id": "q-9", "category": "nope"}]))
+    assert cli.main(["--system", "rag", "--benchmark", str(bad), "--out", str(tmp_path / "x")]) == 2
+    assert "q-9" in capsys.readouterr().err
+
+
+def test_assets_benchmark_registry_eval_and_report(tmp_path, monkeypatch, questions):
+    """Materialize the evaluation assets on a real DuckDB warehouse with a test-double system."""
+    import pandas as pd
+    from dagster import AssetSpec, materialize
+
+    monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
+    from alslm_assets.assets import evaluation
+    from alslm_assets.resources import shared_resources
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        conn.execute("CREATE SCHEMA alslm")
+        corpus = pd.DataFrame({"id": ["d1"], "source": ["starter"], "title": ["KIF5A"], "text": ["bosutinib and KIF5A"]})
+        conn.register("corpus_df", corpus)
+        conn.execute("CREATE TABLE alslm.corpus AS SELECT * FROM corpus_df")
+    monkeypatch.setattr(evaluation, "load_system", lambda name, **o: ScriptedSystem(load_benchmark(), "mixed"))
+    specs = [AssetSpec(k) for k in ("corpus", "vector_index", "gguf_models", "model_checkpoint", "finetuned_model")]
+    res = materialize(
+        [*specs, evaluation.benchmark, evaluation.entity_registry, evaluation.eval_rag, evaluation.eval_baseline, evaluation.eval_comparison],
+        resources=shared_resources(),
+        selection=["benchmark", "entity_registry", "eval_rag", "eval_baseline", "eval_comparison"],
+        run_config={"ops": {"eval_rag": {"config": {"per_category": 2}}, "eval_baseline": {"config": {"per_category": 1}}}},
+    )
+    assert res.success
+    assert json.loads((tmp_path / "eval" / "benchmark.json").read_text())["questions"]
+    reg = json.loads((tmp_path / "eval" / "entity_registry.json").read_text())
+    assert {"kif5a", "bosutinib"} <= {r["entity"] for r in reg}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        n = dict(conn.execute("SELECT system, count(*) FROM alslm.eval_scores GROUP BY system").fetchall())
+        assert n == {"rag": 16, "baseline": 8}
+        assert conn.execute("SELECT count(*) FROM alslm.eval_rag").fetchone()[0] == 16
+        assert conn.execute("SELECT count(*) FROM alslm.eval_fabrications WHERE entity = 'zorbimab'").fetchone()[0] > 0
+    md = (tmp_path / "reports" / "eval_comparison.md").read_text()
+    assert "| Confident fabrication |" in md and "`finetuned`" in md and "retrieval failures" in md
+    meta = res.asset_materializations_for_node("eval_comparison")[0].metadata
+    assert "report" in meta and "figure_failure_modes" in meta
