@@ -16,8 +16,6 @@ import torch
 from alslm_ml.disclaimer import FULL, SHORT, SYSTEM_PROMPT
 from alslm_ml.model import GPT, GPTConfig, save_model
 
-SPECIAL_TOKENS = ["<|bos|>", "<|eos|>", "<|pad|>", "<|unk|>"]
-
 _QA = [
     ("What is ALS-LM?", "ALS-LM is a research project, not a medical resource."),
     ("Can I use this for medical decisions?", "No. " + SHORT),
@@ -41,26 +39,17 @@ def toy_text() -> str:
 
 
 def train_tokenizer(out_path: Path, text: str, vocab_size: int = 600) -> Path:
-    """Byte-level BPE (GPT-2 pre-tokenization) with the project's special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """The project's tokenizer trainer (byte-level BPE + special tokens) on the toy text."""
+    from alslm_ml.tokenizer.bpe import train_bpe
 
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator([text], trainer)
+    tok = train_bpe([text], vocab_size=vocab_size, min_frequency=2)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(out_path))
     return out_path
 
 
 def build_toy(out_dir: str | Path, n_embd: int = 256, n_layer: int = 2, n_head: int = 4,
-              block_size: int = 128, steps: int = 40, seed: int = 0) -> tuple[Path, Path]:
+              block_size: int = 256, steps: int = 80, seed: int = 0) -> tuple[Path, Path]:
     """Write <out_dir>/tokenizer.json and <out_dir>/model/; return (model_dir, tokenizer_path).
     steps=0 leaves the weights random."""
     from tokenizers import Tokenizer
@@ -76,9 +65,10 @@ def build_toy(out_dir: str | Path, n_embd: int = 256, n_layer: int = 2, n_head: 
     if steps:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # small matrices: one thread beats two contended ones by ~4x
-        bos = tok.token_to_id("<|bos|>")
-        ids = torch.tensor([bos] + tok.encode(text).ids, dtype=torch.long)
-        opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        # like the real token streams: documents separated by <|eos|>, no <|bos|>
+        eos = tok.token_to_id("<|eos|>")
+        ids = torch.tensor([eos] + tok.encode(text).ids, dtype=torch.long)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
         T = min(64, block_size)
         model.train()
         for _ in range(steps):

@@ -96,9 +96,10 @@ def torch_greedy(model: GPT, prompt_ids: list[int], n: int) -> list[int]:
     return list(model.generate(x, max_new_tokens=n, temperature=0.0))
 
 
-def check_gguf(path: str | Path, quant: str, model: GPT, hf_tokenizer, bos_id: int,
+def check_gguf(path: str | Path, quant: str, model: GPT, hf_tokenizer, start_id: int,
                n_greedy: int = 24) -> GGUFCheck:
-    """Load one GGUF in llama.cpp and compare it with the PyTorch model (see module docstring)."""
+    """Load one GGUF in llama.cpp and compare it with the PyTorch model (see module docstring).
+    Prompts start with `start_id` (<|eos|>, the document boundary the model was trained on)."""
     path = Path(path)
     n_ctx = model.config.block_size
     t0 = time.perf_counter()
@@ -113,7 +114,7 @@ def check_gguf(path: str | Path, quant: str, model: GPT, hf_tokenizer, bos_id: i
                 mismatches.append({"text": s, "hf": want, "llama.cpp": list(got)})
         worst, scale, greedy_ok, speeds = 0.0, 1.0, True, []
         for p in PROMPTS:
-            ids = [bos_id] + hf_tokenizer.encode(p, add_special_tokens=False)
+            ids = [start_id] + hf_tokenizer.encode(p, add_special_tokens=False)
             with torch.no_grad():
                 ref, _ = model(torch.tensor([ids]))
             ref = ref[0].float().numpy()
