@@ -1,0 +1,214 @@
+"""PubMed Central scraper: esearch paging, efetch JATS parsing, licence filter, resume, cap,
+quarantine of truncated XML and failing requests. Recorded responses only (respx)."""
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+from lxml import etree
+
+from alslm_ml.sources import make_client, scrape_source
+from alslm_ml.sources.config import load_config
+from alslm_ml.sources.jats import normalise_licence, parse_article, parse_articleset
+
+FIX = Path(__file__).parent / "fixtures" / "sources"
+EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
+
+
+def articles() -> dict[str, bytes]:
+    """Each fixture article as its own efetch response (what efetch returns for one id)."""
+    out = {}
+    for el in parse_articleset((FIX / "efetch_batch.xml").read_bytes()):
+        pmc = parse_article(el).pmcid.removeprefix("PMC")
+        out[pmc] = b"<pmc-articleset>" + etree.tostring(el) + b"</pmc-articleset>"
+    return out
+
+
+class EUtils:
+    """Replays esearch/efetch; records every request. `efetch_override(ids) -> Response|None`."""
+
+    def __init__(self, efetch_override=None):
+        self.requests: list[httpx.Request] = []
+        self.override = efetch_override
+        self.router = respx.MockRouter(assert_all_called=False)
+        self.router.get(f"{EUTILS}/esearch.fcgi").mock(side_effect=self.esearch)
+        self.router.get(f"{EUTILS}/efetch.fcgi").mock(side_effect=self.efetch)
+
+    def esearch(self, request):
+        self.requests.append(request)
+        p = request.url.params
+        if "motor neuron disease" in p["term"]:
+            return httpx.Response(200, content=(FIX / "esearch_empty.xml").read_bytes())
+        page = "esearch_page1.xml" if p["retstart"] == "0" else "esearch_page2.xml"
+        return httpx.Response(200, content=(FIX / page).read_bytes())
+
+    def efetch(self, request):
+        self.requests.append(request)
+        ids = request.url.params["id"].split(",")
+        if self.override and (resp := self.override(ids)) is not None:
+            return resp
+        if len(ids) == 3:
+            return httpx.Response(200, content=(FIX / "efetch_batch.xml").read_bytes())
+        arts = articles()
+        body = b"<pmc-articleset>" + b"".join(arts[i][16:-17] for i in ids) + b"</pmc-articleset>"
+        return httpx.Response(200, content=body)
+
+    def client(self, cfg, sleeps=None):
+        sleeps = [] if sleeps is None else sleeps
+        return make_client(cfg, transport=httpx.MockTransport(self.router.handler), sleep=sleeps.append)
+
+
+@pytest.fixture
+def cfg():
+    return load_config(FIX / "sources_test.yaml")
+
+
+def read_spool(root: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in (root / "pubmed").glob("*.json")}
+
+
+def test_jats_body_sections_and_dropped_parts():
+    a = parse_article(parse_articleset((FIX / "efetch_batch.xml").read_bytes())[0])
+    assert a.pmcid == "PMC9000001" and a.pmid == "99000001" and a.year == "2024"
+    assert a.licence == "CC-BY-4.0"
+    assert [h for h, t in a.sections if t.startswith("#")] == ["Introduction", "Genetics", "Genetics / Familial and sporadic disease"]
+    body = a.body
+    assert "## Introduction" in body and "### Familial and sporadic disease" in body
+    assert "loss of motor neurons in the brain and spinal cord. Weakness" in body  # citations removed cleanly
+    assert "a minority are familial. Genes" in body and "[1]" not in body and "–" not in body
+    assert "- Upper motor neuron signs" in body
+    for dropped in ("SHOULD NOT APPEAR", "Supplementary Material", "Example University", "alex.fixture", "competing"):
+        assert dropped not in body and dropped not in a.abstract
+    c = parse_article(parse_articleset((FIX / "efetch_batch.xml").read_bytes())[2])
+    assert c.abstract.startswith("## Background") and "GRAPHICAL" not in c.abstract  # structured, no graphical
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("https://creativecommons.org/licenses/by/4.0/", "CC-BY-4.0"),
+    ("http://creativecommons.org/licenses/by-nc/3.0/", "CC-BY-NC-3.0"),
+    ("https://creativecommons.org/licenses/by-nc-nd/4.0/legalcode", "CC-BY-NC-ND-4.0"),
+    ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0-1.0"),
+    ("This is an open-access article distributed under the terms of the Creative Commons Attribution License", "CC-BY"),
+    ("Creative Commons Attribution-NonCommercial 4.0 International License", "CC-BY-NC-4.0"),
+    ("Creative Commons Attribution-NonCommercial-NoDerivatives 4.0", "CC-BY-NC-ND-4.0"),
+    ("Creative Commons Attribution-ShareAlike 4.0", "CC-BY-SA-4.0"),
+    ("This article is a US Government work and is in the public domain in the USA.", "public-domain"),
+    ("open-access", ""),
+    ("All rights reserved.", ""),
+])
+def test_licence_normalisation(raw, expected):
+    assert normalise_licence(raw) == expected
+
+
+def test_scrape_pages_filters_licences_and_sends_ncbi_params(cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("NCBI_API_KEY", "fixture-key")
+    eu = EUtils()
+    report, docs = scrape_source("pubmed", cfg, out=tmp_path, client=eu.client(cfg), today="2026-11-22", progress=False)
+    ids = sorted(d.id for d in docs)
+    assert ids == ["pubmed:PMC9000001", "pubmed:PMC9000001:abstract", "pubmed:PMC9000003", "pubmed:PMC9000003:abstract"]
+    assert report.written == 4 and report.licence_filtered == 1 and report.licence_filtered_by == {"CC-BY-NC-ND-4.0": 1}
+    assert report.quarantined == 0 and report.bytes == sum(len(d.text.encode()) for d in docs)
+    searches = [r for r in eu.requests if r.url.path.endswith("esearch.fcgi")]
+    assert [r.url.params["retstart"] for r in searches] == ["0", "2", "0"]  # page 2 of query 1, then query 2
+    assert all('"open access"[filter]' in r.url.params["term"] and r.url.params["db"] == "pmc" for r in searches)
+    for r in eu.requests:
+        assert r.url.params["tool"] == "alslm-tests" and r.url.params["email"] == "tests@example.org"
+        assert r.url.params["api_key"] == "fixture-key"
+    fetches = [r for r in eu.requests if r.url.path.endswith("efetch.fcgi")]
+    assert len(fetches) == 1 and fetches[0].url.params["id"] == "9000001,9000002,9000003"
+    body = next(d for d in docs if d.id == "pubmed:PMC9000001")
+    assert body.url == "https://pmc.ncbi.nlm.nih.gov/articles/PMC9000001/" and body.license == "CC-BY-4.0"
+    assert body.metadata["kind"] == "body" and body.metadata["doi"] == "10.0000/fixture.0001"
+    abstract = next(d for d in docs if d.id == "pubmed:PMC9000001:abstract")
+    assert abstract.metadata["kind"] == "abstract" and "ALS" in abstract.text and "##" not in abstract.text
+    assert not any("no-derivatives" in d.title for d in docs)
+    spool = read_spool(tmp_path)
+    assert set(spool) == {"pubmed_PMC9000001", "pubmed_PMC9000001_abstract", "pubmed_PMC9000003", "pubmed_PMC9000003_abstract"}
+
+
+def test_ncbi_rate_without_and_with_key(cfg, monkeypatch):
+    monkeypatch.delenv("NCBI_API_KEY", raising=False)
+    assert make_client(cfg).host_rates["eutils.ncbi.nlm.nih.gov"] == 3.0
+    monkeypatch.setenv("NCBI_API_KEY", "k")
+    assert make_client(cfg).host_rates["eutils.ncbi.nlm.nih.gov"] == 10.0
+
+
+def test_cap_then_resume_skips_fetched_items(cfg, tmp_path):
+    eu = EUtils()
+    r1, docs1 = scrape_source("pubmed", cfg, out=tmp_path, max_docs=1, client=eu.client(cfg), progress=False)
+    assert r1.capped and r1.written == 2 and len(docs1) == 2  # an article's body + abstract are written together
+    assert [r.url.params["id"] for r in eu.requests if "efetch" in r.url.path] == ["9000001"]
+
+    eu2 = EUtils()
+    r2, docs2 = scrape_source("pubmed", cfg, out=tmp_path, client=eu2.client(cfg), progress=False)
+    assert r2.skipped == 1 and r2.written == 2 and r2.licence_filtered == 1
+    assert [r.url.params["id"] for r in eu2.requests if "efetch" in r.url.path] == ["9000002,9000003"]
+    assert len(docs2) == 4
+
+    eu3 = EUtils()  # nothing new: the licence-filtered article is remembered too
+    r3, docs3 = scrape_source("pubmed", cfg, out=tmp_path, client=eu3.client(cfg), progress=False)
+    assert (r3.written, r3.skipped) == (0, 3) and not [r for r in eu3.requests if "efetch" in r.url.path]
+    assert len(docs3) == 4
+
+
+def test_killed_run_resumes(cfg, tmp_path):
+    """A run killed mid-item (after one document file, before the index line) re-fetches only that item."""
+    eu = EUtils()
+    scrape_source("pubmed", cfg, out=tmp_path, max_docs=1, client=eu.client(cfg), progress=False)
+    index = tmp_path / "pubmed" / "_index.jsonl"
+    index.write_text(index.read_text() + '{"item": "PMC90000')  # the kill cut this line in half
+    eu2 = EUtils()
+    r2, docs = scrape_source("pubmed", cfg, out=tmp_path, client=eu2.client(cfg), progress=False)
+    assert r2.skipped == 1 and r2.written == 2 and len(docs) == 4
+
+
+def test_truncated_batch_falls_back_to_single_ids_and_quarantines_the_bad_one(cfg, tmp_path):
+    full = (FIX / "efetch_batch.xml").read_bytes()
+
+    def override(ids):
+        if len(ids) > 1 or ids == ["9000003"]:
+            return httpx.Response(200, content=full[: len(full) // 2])  # truncated XML
+        return None
+
+    eu = EUtils(override)
+    report, docs = scrape_source("pubmed", cfg, out=tmp_path, client=eu.client(cfg), progress=False)
+    assert sorted(d.id for d in docs) == ["pubmed:PMC9000001", "pubmed:PMC9000001:abstract"]
+    assert report.licence_filtered == 1 and report.quarantined == 1
+    q = report.quarantine[0]
+    assert q["item_id"] == "PMC9000003" and "malformed XML" in q["reason"] and q["excerpt"].startswith("<?xml")
+    logged = [json.loads(line) for line in (tmp_path / "pubmed" / "_quarantine.jsonl").read_text().splitlines()]
+    assert logged[0]["item_id"] == "PMC9000003"
+    # quarantined items are retried on the next run
+    eu2 = EUtils()
+    r2, docs2 = scrape_source("pubmed", cfg, out=tmp_path, client=eu2.client(cfg), progress=False)
+    assert r2.written == 2 and len(docs2) == 4
+
+
+def test_repeated_503_on_efetch_is_quarantined_and_the_run_carries_on(cfg, tmp_path):
+    sleeps: list[float] = []
+    eu = EUtils(lambda ids: httpx.Response(503, headers={"Retry-After": "2"}))
+    report, docs = scrape_source("pubmed", cfg, out=tmp_path, client=eu.client(cfg, sleeps), progress=False)
+    assert docs == [] and report.quarantined == 3
+    assert all("HTTP 503 after 3 tries" in q["reason"] for q in report.quarantine)
+    assert sleeps.count(2.0) == 2  # Retry-After honoured between the 3 tries
+    assert len([r for r in eu.requests if "efetch" in r.url.path]) == 3
+
+
+def test_esearch_failure_quarantines_query_and_moves_on(cfg, tmp_path):
+    eu = EUtils()
+    eu.router.routes.clear()
+    calls = []
+
+    def esearch(request):
+        calls.append(request.url.params["term"])
+        if "amyotrophic" in request.url.params["term"]:
+            return httpx.Response(200, content=b"<eSearchResult><ERROR>Invalid query</ERROR></eSearchResult>")
+        return httpx.Response(200, content=(FIX / "esearch_empty.xml").read_bytes())
+
+    eu.router.get(f"{EUTILS}/esearch.fcgi").mock(side_effect=esearch)
+    report, docs = scrape_source("pubmed", cfg, out=tmp_path, client=eu.client(cfg), progress=False)
+    assert len(calls) == 2 and docs == []
+    assert report.quarantined == 1 and "Invalid query" in report.quarantine[0]["reason"]
+    assert report.quarantine[0]["item_id"].startswith("esearch:")
