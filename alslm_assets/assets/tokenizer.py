@@ -4,7 +4,6 @@ Both assets are files under the data directory (data/tokenizer/, data/tokens/); 
 into alslm_ml.tokenizer plus metadata.
 """
 
-from __future__ import annotations
 
 import json
 

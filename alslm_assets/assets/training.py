@@ -5,7 +5,6 @@ CPU — so a crash or OOM kill never takes Dagster down, and re-materializing re
 good checkpoint. Its output streams line by line into context.log.
 """
 
-from __future__ import annotations
 
 import json
 import os
