@@ -42,7 +42,11 @@ def cfg():
 def test_pages_with_next_page_token_and_quarantines_malformed_study(cfg, tmp_path):
     ct = CtGov()
     report, docs = scrape_source("clinicaltrials", cfg, out=tmp_path, client=ct.client(cfg), progress=False)
-    assert [d.id for d in docs] == ["clinicaltrials:NCT09990001", "clinicaltrials:NCT09990002", "clinicaltrials:NCT09990003"]
+    assert [d.id for d in docs] == [
+        "clinicaltrials:NCT09990001",
+        "clinicaltrials:NCT09990002",
+        "clinicaltrials:NCT09990003",
+    ]
     assert [r.url.params.get("pageToken") for r in ct.requests] == [None, "FIXTUREtoken2"]
     first = ct.requests[0].url.params
     assert first["query.cond"] == "amyotrophic lateral sclerosis" and first["pageSize"] == "2"
@@ -56,17 +60,33 @@ def test_study_text_sections_results_and_no_contacts():
     study = json.loads((FIX / "ctgov_page1.json").read_text())["studies"][0]
     doc = study_document(study, "2026-11-22")
     t = doc.text
-    assert doc.url == "https://clinicaltrials.gov/study/NCT09990001" and doc.title.startswith("Fixture Study of an Oral")
-    for header in ("## Brief summary", "## Detailed description", "## Eligibility criteria", "## Arms",
-                   "## Interventions", "## Primary outcomes", "## Secondary outcomes", "## Results summary"):
+    assert doc.url == "https://clinicaltrials.gov/study/NCT09990001" and doc.title.startswith(
+        "Fixture Study of an Oral"
+    )
+    for header in (
+        "## Brief summary",
+        "## Detailed description",
+        "## Eligibility criteria",
+        "## Arms",
+        "## Interventions",
+        "## Primary outcomes",
+        "## Secondary outcomes",
+        "## Results summary",
+    ):
         assert header in t
     assert t.index("## Brief summary") < t.index("## Eligibility criteria") < t.index("## Results summary")
     assert "Phase: PHASE2" in t and "Enrollment: 40 participants" in t
     assert "- Drug: Test compound (also known as TC-1). A fictional oral compound" in t
     assert "Change in ALSFRS-R total score (time frame: Baseline to week 24)" in t
     assert "Test compound: -4.1 (spread 2.0)" in t and "Limitations and caveats: Small fictional sample." in t
-    for private in ("555-010", "coordinator@example.org", "jordan@example.org", "Exampletown", "Example Fixture Clinic",
-                    "Jordan Example"):
+    for private in (
+        "555-010",
+        "coordinator@example.org",
+        "jordan@example.org",
+        "Exampletown",
+        "Example Fixture Clinic",
+        "Jordan Example",
+    ):
         assert private not in t and private not in json.dumps(doc.metadata)
     assert doc.metadata["has_results"] is True and doc.metadata["phases"] == ["PHASE2"]
 
@@ -103,7 +123,11 @@ def test_resume_after_partial_run(cfg, tmp_path):
     r2, docs2 = scrape_source("clinicaltrials", cfg, out=tmp_path, client=ct2.client(cfg), progress=False)
     assert (r2.skipped, r2.written) == (2, 1) and len(docs2) == 3
     files = sorted(p.name for p in (tmp_path / "clinicaltrials").glob("*.json"))
-    assert files == ["clinicaltrials_NCT09990001.json", "clinicaltrials_NCT09990002.json", "clinicaltrials_NCT09990003.json"]
+    assert files == [
+        "clinicaltrials_NCT09990001.json",
+        "clinicaltrials_NCT09990002.json",
+        "clinicaltrials_NCT09990003.json",
+    ]
 
 
 def test_429_with_retry_after_then_page(cfg, tmp_path):

@@ -15,8 +15,15 @@ def test_shipped_config_is_valid_and_polite():
     cfg = load_config()
     assert cfg.path == DEFAULT_PATH
     assert "ALS-LM" in cfg.settings.user_agent and cfg.settings.rate_per_host <= 1.0
-    assert {"eutils.ncbi.nlm.nih.gov", "clinicaltrials.gov", "en.wikipedia.org", "www.ninds.nih.gov"} <= cfg.allowed_hosts()
-    assert len(cfg.pubmed["queries"]) == 3 and all(cfg.entries[s] for s in ("educational", "narratives", "supplementary"))
+    assert {
+        "eutils.ncbi.nlm.nih.gov",
+        "clinicaltrials.gov",
+        "en.wikipedia.org",
+        "www.ninds.nih.gov",
+    } <= cfg.allowed_hosts()
+    assert len(cfg.pubmed["queries"]) == 3 and all(
+        cfg.entries[s] for s in ("educational", "narratives", "supplementary")
+    )
     assert all(e.ethics for e in cfg.entries["narratives"])
     assert cfg.licence_ok("pubmed", "CC-BY-4.0") and cfg.licence_ok("pubmed", "CC-BY-NC-4.0")
     assert cfg.licence_ok("pubmed", "CC0-1.0") and cfg.licence_ok("pubmed", "public-domain")
@@ -38,23 +45,35 @@ def _del(d, *keys):
     del d[keys[-1]]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda r: _del(r, "settings", "user_agent"), "settings.user_agent: missing"),
-    (lambda r: r["settings"].update(max_tries="five"), "settings.max_tries: expected int"),
-    (lambda r: r["settings"].update(rate_per_host=0), "settings.rate_per_host: must be > 0"),
-    (lambda r: r["settings"]["caps"].update(pubmed=-1), "settings.caps.pubmed"),
-    (lambda r: r["settings"]["caps"].update(forum=5), "settings.caps.forum"),
-    (lambda r: _del(r, "pubmed", "queries"), "pubmed.queries: missing"),
-    (lambda r: _del(r, "clinicaltrials"), "<root>.clinicaltrials: missing"),
-    (lambda r: _del(r["narratives"][0], "ethics"), "narratives[0].ethics: missing"),
-    (lambda r: _del(r["educational"][1], "license"), "educational[1].license: missing"),
-    (lambda r: r["educational"][0].update(url="http://health.example.gov/als"), "educational[0].url: expected an https:// URL"),
-    (lambda r: r["educational"][0].update(license="all-rights-reserved"), "educational[0].license: 'all-rights-reserved' is not in"),
-    (lambda r: r["supplementary"][0].update(api="scrape-everything"), "supplementary[0].api"),
-    (lambda r: r["supplementary"][0].update(crawl=True), "supplementary[0]: unknown field(s) ['crawl']"),
-    (lambda r: r["educational"].append(dict(r["educational"][0])), "educational[2].url: duplicate of educational[0]"),
-    (lambda r: r.update(narratives={"url": "x"}), "narratives: expected a list"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: _del(r, "settings", "user_agent"), "settings.user_agent: missing"),
+        (lambda r: r["settings"].update(max_tries="five"), "settings.max_tries: expected int"),
+        (lambda r: r["settings"].update(rate_per_host=0), "settings.rate_per_host: must be > 0"),
+        (lambda r: r["settings"]["caps"].update(pubmed=-1), "settings.caps.pubmed"),
+        (lambda r: r["settings"]["caps"].update(forum=5), "settings.caps.forum"),
+        (lambda r: _del(r, "pubmed", "queries"), "pubmed.queries: missing"),
+        (lambda r: _del(r, "clinicaltrials"), "<root>.clinicaltrials: missing"),
+        (lambda r: _del(r["narratives"][0], "ethics"), "narratives[0].ethics: missing"),
+        (lambda r: _del(r["educational"][1], "license"), "educational[1].license: missing"),
+        (
+            lambda r: r["educational"][0].update(url="http://health.example.gov/als"),
+            "educational[0].url: expected an https:// URL",
+        ),
+        (
+            lambda r: r["educational"][0].update(license="all-rights-reserved"),
+            "educational[0].license: 'all-rights-reserved' is not in",
+        ),
+        (lambda r: r["supplementary"][0].update(api="scrape-everything"), "supplementary[0].api"),
+        (lambda r: r["supplementary"][0].update(crawl=True), "supplementary[0]: unknown field(s) ['crawl']"),
+        (
+            lambda r: r["educational"].append(dict(r["educational"][0])),
+            "educational[2].url: duplicate of educational[0]",
+        ),
+        (lambda r: r.update(narratives={"url": "x"}), "narratives: expected a list"),
+    ],
+)
 def test_malformed_entries_name_file_and_field(tmp_path, mutate, message):
     path = write(tmp_path, mutate)
     with pytest.raises(ConfigError) as err:

@@ -29,8 +29,9 @@ class FakeClock:
 def make(handler, hosts=("api.example.org",), **kw):
     fc = FakeClock()
     kw.setdefault("rate", 1000.0)  # rate limiting is tested on its own below
-    client = PoliteClient(hosts, "ALS-LM-tests/0.1", transport=httpx.MockTransport(handler),
-                          clock=fc.clock, sleep=fc.sleep, **kw)
+    client = PoliteClient(
+        hosts, "ALS-LM-tests/0.1", transport=httpx.MockTransport(handler), clock=fc.clock, sleep=fc.sleep, **kw
+    )
     return client, fc
 
 
@@ -139,6 +140,7 @@ def test_robots_txt_disallow_allow_and_cache():
 @pytest.mark.parametrize("status, allowed", [(404, True), (503, False)])
 def test_robots_unavailable_vs_unreachable(status, allowed):
     """RFC 9309: a 4xx robots.txt means no restrictions; 5xx means assume complete disallow."""
+
     def handler(request):
         if request.url.path == "/robots.txt":
             return httpx.Response(status)

@@ -73,7 +73,11 @@ def test_jats_body_sections_and_dropped_parts():
     a = parse_article(parse_articleset((FIX / "efetch_batch.xml").read_bytes())[0])
     assert a.pmcid == "PMC9000001" and a.pmid == "99000001" and a.year == "2024"
     assert a.licence == "CC-BY-4.0"
-    assert [h for h, t in a.sections if t.startswith("#")] == ["Introduction", "Genetics", "Genetics / Familial and sporadic disease"]
+    assert [h for h, t in a.sections if t.startswith("#")] == [
+        "Introduction",
+        "Genetics",
+        "Genetics / Familial and sporadic disease",
+    ]
     body = a.body
     assert "## Introduction" in body and "### Familial and sporadic disease" in body
     assert "loss of motor neurons in the brain and spinal cord. Weakness" in body  # citations removed cleanly
@@ -85,19 +89,25 @@ def test_jats_body_sections_and_dropped_parts():
     assert c.abstract.startswith("## Background") and "GRAPHICAL" not in c.abstract  # structured, no graphical
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("https://creativecommons.org/licenses/by/4.0/", "CC-BY-4.0"),
-    ("http://creativecommons.org/licenses/by-nc/3.0/", "CC-BY-NC-3.0"),
-    ("https://creativecommons.org/licenses/by-nc-nd/4.0/legalcode", "CC-BY-NC-ND-4.0"),
-    ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0-1.0"),
-    ("This is an open-access article distributed under the terms of the Creative Commons Attribution License", "CC-BY"),
-    ("Creative Commons Attribution-NonCommercial 4.0 International License", "CC-BY-NC-4.0"),
-    ("Creative Commons Attribution-NonCommercial-NoDerivatives 4.0", "CC-BY-NC-ND-4.0"),
-    ("Creative Commons Attribution-ShareAlike 4.0", "CC-BY-SA-4.0"),
-    ("This article is a US Government work and is in the public domain in the USA.", "public-domain"),
-    ("open-access", ""),
-    ("All rights reserved.", ""),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("https://creativecommons.org/licenses/by/4.0/", "CC-BY-4.0"),
+        ("http://creativecommons.org/licenses/by-nc/3.0/", "CC-BY-NC-3.0"),
+        ("https://creativecommons.org/licenses/by-nc-nd/4.0/legalcode", "CC-BY-NC-ND-4.0"),
+        ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0-1.0"),
+        (
+            "This is an open-access article distributed under the terms of the Creative Commons Attribution License",
+            "CC-BY",
+        ),
+        ("Creative Commons Attribution-NonCommercial 4.0 International License", "CC-BY-NC-4.0"),
+        ("Creative Commons Attribution-NonCommercial-NoDerivatives 4.0", "CC-BY-NC-ND-4.0"),
+        ("Creative Commons Attribution-ShareAlike 4.0", "CC-BY-SA-4.0"),
+        ("This article is a US Government work and is in the public domain in the USA.", "public-domain"),
+        ("open-access", ""),
+        ("All rights reserved.", ""),
+    ],
+)
 def test_licence_normalisation(raw, expected):
     assert normalise_licence(raw) == expected
 
@@ -125,7 +135,12 @@ def test_scrape_pages_filters_licences_and_sends_ncbi_params(cfg, tmp_path, monk
     assert abstract.metadata["kind"] == "abstract" and "ALS" in abstract.text and "##" not in abstract.text
     assert not any("no-derivatives" in d.title for d in docs)
     spool = read_spool(tmp_path)
-    assert set(spool) == {"pubmed_PMC9000001", "pubmed_PMC9000001_abstract", "pubmed_PMC9000003", "pubmed_PMC9000003_abstract"}
+    assert set(spool) == {
+        "pubmed_PMC9000001",
+        "pubmed_PMC9000001_abstract",
+        "pubmed_PMC9000003",
+        "pubmed_PMC9000003_abstract",
+    }
 
 
 def test_ncbi_rate_without_and_with_key(cfg, monkeypatch):

@@ -40,23 +40,37 @@ def test_loads_documents(tmp_path):
     d = docs[1]
     assert d.source == "starter" and d.url == "alslm://starter/genetics/sod1-overview"
     assert d.license == "CC-BY-4.0" and d.title == "Sod1 Overview" and d.date_accessed == "2026-11-22"
-    assert d.metadata == {"category": "genetics", "references": ["Example reference one", "Example reference two"],
-                          "author": "ALS-LM contributors", "starter_id": "sod1-overview"}
+    assert d.metadata == {
+        "category": "genetics",
+        "references": ["Example reference one", "Example reference two"],
+        "author": "ALS-LM contributors",
+        "starter_id": "sod1-overview",
+    }
     assert d.text.startswith("# Sod1 Overview") and "---" not in d.text
 
 
-@pytest.mark.parametrize("text, field", [
-    (GOOD.replace("license: CC-BY-4.0\n", ""), "'license' is missing"),
-    (GOOD.replace("author: ALS-LM contributors\n", "author: ''\n"), "'author' is missing or empty"),
-    (GOOD.replace('references:\n  - "Example reference one"\n  - "Example reference two"\n', "references: one\n"),
-     "'references' must be a list"),
-    (GOOD.replace('  - "Example reference two"\n', "  - 3\n"), "'references' must be a list of non-empty strings"),
-    (GOOD.replace("category: {category}", "category: epidemiology"), "'category' is 'epidemiology' but the file is in folder 'genetics'"),
-    (GOOD.replace("---\nid", "id", 1), "no YAML front matter"),
-    (GOOD.replace("\n---\n\n#", "\n\n#"), "not closed"),
-    (GOOD.replace("title: {title}", "title: [unclosed"), "not valid YAML"),
-    (GOOD.split("\n---\n")[0] + "\n---\n", "no body text"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        (GOOD.replace("license: CC-BY-4.0\n", ""), "'license' is missing"),
+        (GOOD.replace("author: ALS-LM contributors\n", "author: ''\n"), "'author' is missing or empty"),
+        (
+            GOOD.replace(
+                'references:\n  - "Example reference one"\n  - "Example reference two"\n', "references: one\n"
+            ),
+            "'references' must be a list",
+        ),
+        (GOOD.replace('  - "Example reference two"\n', "  - 3\n"), "'references' must be a list of non-empty strings"),
+        (
+            GOOD.replace("category: {category}", "category: epidemiology"),
+            "'category' is 'epidemiology' but the file is in folder 'genetics'",
+        ),
+        (GOOD.replace("---\nid", "id", 1), "no YAML front matter"),
+        (GOOD.replace("\n---\n\n#", "\n\n#"), "not closed"),
+        (GOOD.replace("title: {title}", "title: [unclosed"), "not valid YAML"),
+        (GOOD.split("\n---\n")[0] + "\n---\n", "no body text"),
+    ],
+)
 def test_invalid_file_names_file_and_field(tmp_path, text, field):
     path = put(tmp_path, "genetics", "bad-doc", text.format(id="bad-doc", title="Bad", category="genetics"))
     with pytest.raises(StarterError) as err:

@@ -24,15 +24,23 @@ class Sites:
         self.requests: list[httpx.Request] = []
         r = self.router = respx.MockRouter(assert_all_called=False)
         html = {"Content-Type": "text/html; charset=utf-8"}
-        r.get("https://health.example.gov/robots.txt").mock(return_value=httpx.Response(200, content=fixture("robots.txt")))
-        r.get("https://health.example.gov/als").mock(return_value=httpx.Response(200, content=fixture("page_educational.html"), headers=html))
+        r.get("https://health.example.gov/robots.txt").mock(
+            return_value=httpx.Response(200, content=fixture("robots.txt"))
+        )
+        r.get("https://health.example.gov/als").mock(
+            return_value=httpx.Response(200, content=fixture("page_educational.html"), headers=html)
+        )
         r.get("https://health.example.gov/private/als-notes").mock(return_value=httpx.Response(200, text="secret"))
         r.get("https://blog.example.org/robots.txt").mock(return_value=httpx.Response(404))
-        r.get("https://blog.example.org/my-year-with-als").mock(return_value=httpx.Response(200, content=fixture("page_narrative.html"), headers=html))
+        r.get("https://blog.example.org/my-year-with-als").mock(
+            return_value=httpx.Response(200, content=fixture("page_narrative.html"), headers=html)
+        )
         r.get("https://en.wikipedia.org/w/api.php", params={"titles": "SOD1"}).mock(
-            return_value=httpx.Response(200, content=fixture("mediawiki_sod1.json")))
+            return_value=httpx.Response(200, content=fixture("mediawiki_sod1.json"))
+        )
         r.get("https://en.wikipedia.org/w/api.php", params={"titles": "No such ALS fixture page"}).mock(
-            return_value=httpx.Response(200, content=fixture("mediawiki_missing.json")))
+            return_value=httpx.Response(200, content=fixture("mediawiki_missing.json"))
+        )
 
     def client(self, cfg):
         def handler(request):
@@ -49,10 +57,14 @@ def cfg():
 
 def test_educational_extraction_and_robots_disallow(cfg, tmp_path):
     sites = Sites()
-    report, docs = scrape_source("educational", cfg, out=tmp_path, client=sites.client(cfg), today="2026-11-22", progress=False)
+    report, docs = scrape_source(
+        "educational", cfg, out=tmp_path, client=sites.client(cfg), today="2026-11-22", progress=False
+    )
     assert [d.id for d in docs] == ["educational:health.example.gov/als"]
     doc = docs[0]
-    assert doc.title == "ALS | Fixture Institute" and doc.license == "public-domain" and doc.date_accessed == "2026-11-22"
+    assert (
+        doc.title == "ALS | Fixture Institute" and doc.license == "public-domain" and doc.date_accessed == "2026-11-22"
+    )
     assert "motor neurons" in doc.text and "## What is ALS?" in doc.text and "## How is ALS diagnosed?" in doc.text
     assert "NAVIGATION MENU" not in doc.text and "FOOTER SHOULD NOT APPEAR" not in doc.text
     assert report.robots_blocked == 1 and report.quarantined == 1
@@ -105,7 +117,8 @@ def test_redirect_off_allowlist_is_quarantined_not_followed(cfg, tmp_path):
     sites.router.routes.clear()
     sites.router.get("https://health.example.gov/robots.txt").mock(return_value=httpx.Response(404))
     sites.router.get("https://health.example.gov/als").mock(
-        return_value=httpx.Response(302, headers={"Location": "https://tracker.example.net/als"}))
+        return_value=httpx.Response(302, headers={"Location": "https://tracker.example.net/als"})
+    )
     sites.router.get("https://tracker.example.net/als").mock(return_value=httpx.Response(200, text="never"))
     cfg.entries["educational"] = cfg.entries["educational"][:1]
     report, docs = scrape_source("educational", cfg, out=tmp_path, client=sites.client(cfg), progress=False)
@@ -122,5 +135,10 @@ def test_short_page_is_quarantined(cfg, tmp_path):
 
 
 def test_allowed_hosts_come_from_the_config(cfg):
-    assert cfg.allowed_hosts() == {"eutils.ncbi.nlm.nih.gov", "clinicaltrials.gov", "health.example.gov",
-                                   "blog.example.org", "en.wikipedia.org"}
+    assert cfg.allowed_hosts() == {
+        "eutils.ncbi.nlm.nih.gov",
+        "clinicaltrials.gov",
+        "health.example.gov",
+        "blog.example.org",
+        "en.wikipedia.org",
+    }

@@ -30,24 +30,44 @@ SCRAPERS = {
     "supplementary": web.scrape,
 }
 
-__all__ = ["SCRAPERS", "QUARANTINE_COLUMNS", "ScrapeReport", "load_config", "load_starter", "make_client",
-           "raw_dir", "scrape_source"]
+__all__ = [
+    "SCRAPERS",
+    "QUARANTINE_COLUMNS",
+    "ScrapeReport",
+    "load_config",
+    "load_starter",
+    "make_client",
+    "raw_dir",
+    "scrape_source",
+]
 
 
 def raw_dir() -> Path:
     return paths.sub("raw")
 
 
-def make_client(cfg: SourcesConfig, transport: httpx.BaseTransport | None = None,
-                clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None) -> PoliteClient:
+def make_client(
+    cfg: SourcesConfig,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> PoliteClient:
     """The polite client for a config: its allowlist, User-Agent, rates and retry policy."""
     s = cfg.settings
     host_rates = dict(s.host_rates)
     host_rates[urlsplit(cfg.pubmed["base_url"]).hostname] = cfg.ncbi_rate()
     kwargs = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
-    return PoliteClient(cfg.allowed_hosts(), s.user_agent, rate=s.rate_per_host, host_rates=host_rates,
-                        max_tries=s.max_tries, backoff=s.backoff_s, timeout=s.timeout_s, transport=transport,
-                        **kwargs)
+    return PoliteClient(
+        cfg.allowed_hosts(),
+        s.user_agent,
+        rate=s.rate_per_host,
+        host_rates=host_rates,
+        max_tries=s.max_tries,
+        backoff=s.backoff_s,
+        timeout=s.timeout_s,
+        transport=transport,
+        **kwargs,
+    )
 
 
 def scrape_source(
@@ -64,7 +84,9 @@ def scrape_source(
     max_docs: documents written this run (None = the config's cap, 0 = no cap).
     """
     if source not in SCRAPERS:
-        raise ValueError(f"unknown scraped source {source!r}: expected one of {SCRAPED} ('starter' is loaded, not scraped)")
+        raise ValueError(
+            f"unknown scraped source {source!r}: expected one of {SCRAPED} ('starter' is loaded, not scraped)"
+        )
     cfg = cfg or load_config()
     spool = Spool(out or raw_dir(), source)
     cap = cfg.cap(source) if max_docs is None else max_docs

@@ -12,8 +12,15 @@ from alslm_ml.sources.config import SCRAPED, ConfigError
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="alslm scrape", description=__doc__.split(":", 1)[1].strip())
     ap.add_argument("--source", required=True, choices=[*SCRAPED, "starter"])
-    ap.add_argument("--max-docs", type=int, default=None, help="documents to write this run (default: the cap in sources.yaml; 0 = no cap)")
-    ap.add_argument("--out", default=None, help="spool root (default: data/raw); documents go to OUT/<source>/<id>.json")
+    ap.add_argument(
+        "--max-docs",
+        type=int,
+        default=None,
+        help="documents to write this run (default: the cap in sources.yaml; 0 = no cap)",
+    )
+    ap.add_argument(
+        "--out", default=None, help="spool root (default: data/raw); documents go to OUT/<source>/<id>.json"
+    )
     ap.add_argument("--config", default=None, help="sources.yaml to use (default: the one shipped in alslm_ml/sources)")
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     args = ap.parse_args(argv)

@@ -59,7 +59,9 @@ def _results(results: dict) -> str:
                     elif v.get("spread"):
                         val += f" (spread {v['spread']})"
                     values.append(f"{label}: {val}" if label else val)
-        unit = f" [{m['paramType'].lower().replace('_', ' ')}, {m.get('unitOfMeasure', '')}]" if m.get("paramType") else ""
+        unit = (
+            f" [{m['paramType'].lower().replace('_', ' ')}, {m.get('unitOfMeasure', '')}]" if m.get("paramType") else ""
+        )
         parts.append(head + unit + (": " + "; ".join(values) if values else ""))
     limits = results.get("moreInfoModule", {}).get("limitationsAndCaveats", {}).get("description")
     if limits:
@@ -102,9 +104,11 @@ def study_document(study: dict, today: str) -> Document:
         overview.append(f"Enrollment: {n} participants")
 
     eligibility = elig.get("eligibilityCriteria", "")
-    facts = [f"Sex: {elig['sex'].lower()}" if elig.get("sex") else "",
-             f"Minimum age: {elig['minimumAge']}" if elig.get("minimumAge") else "",
-             f"Maximum age: {elig['maximumAge']}" if elig.get("maximumAge") else ""]
+    facts = [
+        f"Sex: {elig['sex'].lower()}" if elig.get("sex") else "",
+        f"Minimum age: {elig['minimumAge']}" if elig.get("minimumAge") else "",
+        f"Maximum age: {elig['maximumAge']}" if elig.get("maximumAge") else "",
+    ]
     if any(facts):
         eligibility = (eligibility + "\n\n" + "; ".join(f for f in facts if f)).strip()
 
@@ -140,8 +144,16 @@ def study_document(study: dict, today: str) -> Document:
         "has_results": bool(study.get("hasResults") or study.get("resultsSection")),
         "last_update": status.get("lastUpdatePostDateStruct", {}).get("date", ""),
     }
-    return Document(f"clinicaltrials:{nct}", SOURCE, f"https://clinicaltrials.gov/study/{nct}", title,
-                    "\n\n".join(s for s in sections if s), today, LICENCE, meta)
+    return Document(
+        f"clinicaltrials:{nct}",
+        SOURCE,
+        f"https://clinicaltrials.gov/study/{nct}",
+        title,
+        "\n\n".join(s for s in sections if s),
+        today,
+        LICENCE,
+        meta,
+    )
 
 
 def scrape(client: PoliteClient, cfg: SourcesConfig, run: Run) -> None:
@@ -168,15 +180,19 @@ def scrape(client: PoliteClient, cfg: SourcesConfig, run: Run) -> None:
         for study in studies:
             if run.full:
                 return
-            nct = (((study or {}).get("protocolSection") or {}).get("identificationModule") or {}).get("nctId") \
-                if isinstance(study, dict) else None
+            nct = (
+                (((study or {}).get("protocolSection") or {}).get("identificationModule") or {}).get("nctId")
+                if isinstance(study, dict)
+                else None
+            )
             if nct and run.seen(nct):
                 continue
             try:
                 doc = study_document(study, run.today)
             except (StudyError, AttributeError, TypeError) as exc:
-                run.quarantine(nct or f"{page_id}#{studies.index(study)}", f"malformed study: {exc}",
-                               json.dumps(study)[:2000])
+                run.quarantine(
+                    nct or f"{page_id}#{studies.index(study)}", f"malformed study: {exc}", json.dumps(study)[:2000]
+                )
                 continue
             run.save(nct, [doc])
         token = data.get("nextPageToken")

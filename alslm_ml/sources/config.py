@@ -108,7 +108,9 @@ def _entry(raw, source: str, i: int, file: Path, allow: list[str]) -> Entry:
         raise ConfigError(f"{file}: {where}.url: expected an https:// URL, got {url!r}")
     entry = Entry(url=url, title=_req(raw, "title", str, where, file), license=_req(raw, "license", str, where, file))
     if not licence_allowed(entry.license, allow):
-        raise ConfigError(f"{file}: {where}.license: {entry.license!r} is not in settings.licence_allowlist.{source} {allow}")
+        raise ConfigError(
+            f"{file}: {where}.license: {entry.license!r} is not in settings.licence_allowlist.{source} {allow}"
+        )
     entry.api = raw.get("api", "web")
     if entry.api not in ("web", "mediawiki"):
         raise ConfigError(f"{file}: {where}.api: expected 'web' or 'mediawiki', got {entry.api!r}")
@@ -162,7 +164,13 @@ def load_config(path: str | Path | None = None) -> SourcesConfig:
         licence_allowlist=allow,
     )
     pubmed = _req(raw, "pubmed", dict, "<root>", file)
-    for key, typ in (("base_url", str), ("queries", list), ("open_access_filter", str), ("batch_size", int), ("page_size", int)):
+    for key, typ in (
+        ("base_url", str),
+        ("queries", list),
+        ("open_access_filter", str),
+        ("batch_size", int),
+        ("page_size", int),
+    ):
         _req(pubmed, key, typ, "pubmed", file)
     ct = _req(raw, "clinicaltrials", dict, "<root>", file)
     for key, typ in (("base_url", str), ("condition", str), ("page_size", int)):

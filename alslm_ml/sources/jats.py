@@ -17,9 +17,26 @@ from lxml import etree
 XLINK = "{http://www.w3.org/1999/xlink}href"
 ALI_REF = "{http://www.niso.org/schemas/ali/1.0/}license_ref"
 DROP = {
-    "fig", "fig-group", "table-wrap", "table-wrap-group", "table", "disp-formula", "inline-formula",
-    "supplementary-material", "fn", "fn-group", "ref-list", "graphic", "media", "alternatives",
-    "label", "object-id", "aff", "author-notes", "disp-quote-attrib", "ack",
+    "fig",
+    "fig-group",
+    "table-wrap",
+    "table-wrap-group",
+    "table",
+    "disp-formula",
+    "inline-formula",
+    "supplementary-material",
+    "fn",
+    "fn-group",
+    "ref-list",
+    "graphic",
+    "media",
+    "alternatives",
+    "label",
+    "object-id",
+    "aff",
+    "author-notes",
+    "disp-quote-attrib",
+    "ack",
 }
 CITE = "\ue000"  # placeholder for a removed citation marker
 

@@ -68,17 +68,43 @@ def search_ids(client: PoliteClient, cfg: SourcesConfig, run: Run) -> Iterator[t
 
 def article_documents(a: Article, today: str, query: str = "") -> list[Document]:
     meta = {
-        "pmcid": a.pmcid, "pmid": a.pmid, "doi": a.doi, "journal": a.journal, "year": a.year,
-        "article_type": a.article_type, "licence_evidence": a.licence_source, "query": query,
+        "pmcid": a.pmcid,
+        "pmid": a.pmid,
+        "doi": a.doi,
+        "journal": a.journal,
+        "year": a.year,
+        "article_type": a.article_type,
+        "licence_evidence": a.licence_source,
+        "query": query,
     }
     docs = []
     if a.sections:
         headings = [h for h, t in a.sections if t.startswith("#")]
-        docs.append(Document(f"pubmed:{a.pmcid}", SOURCE, article_url(a.pmcid), a.title, a.body, today,
-                             a.licence, {**meta, "kind": "body", "sections": headings}))
+        docs.append(
+            Document(
+                f"pubmed:{a.pmcid}",
+                SOURCE,
+                article_url(a.pmcid),
+                a.title,
+                a.body,
+                today,
+                a.licence,
+                {**meta, "kind": "body", "sections": headings},
+            )
+        )
     if a.abstract:
-        docs.append(Document(f"pubmed:{a.pmcid}:abstract", SOURCE, article_url(a.pmcid), a.title, a.abstract,
-                             today, a.licence, {**meta, "kind": "abstract"}))
+        docs.append(
+            Document(
+                f"pubmed:{a.pmcid}:abstract",
+                SOURCE,
+                article_url(a.pmcid),
+                a.title,
+                a.abstract,
+                today,
+                a.licence,
+                {**meta, "kind": "abstract"},
+            )
+        )
     return docs
 
 

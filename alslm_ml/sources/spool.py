@@ -13,7 +13,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alslm_ml.documents import Document
@@ -69,7 +69,7 @@ class Spool:
         self.quarantine_path = self.dir / "_quarantine.jsonl"
         self._done: dict[str, dict] = {}
         if self.index_path.exists():
-            for n, line in enumerate(self.index_path.read_text(encoding="utf-8").splitlines(), 1):
+            for line in self.index_path.read_text(encoding="utf-8").splitlines():
                 try:
                     rec = json.loads(line)
                     self._done[rec["item"]] = rec
@@ -111,7 +111,7 @@ class Spool:
             "item_id": item_id,
             "reason": reason,
             "excerpt": excerpt(payload),
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         self._append(self.quarantine_path, row)
         return row
@@ -133,7 +133,7 @@ class Run:
     def __init__(self, spool: Spool, max_docs: int = 0, today: str | None = None, progress=None):
         self.spool, self.max_docs = spool, max_docs
         self.report = ScrapeReport(spool.source)
-        self.today = today or datetime.now(timezone.utc).date().isoformat()
+        self.today = today or datetime.now(UTC).date().isoformat()
         self.progress = progress  # a tqdm bar (or None), advanced per document written
 
     @property

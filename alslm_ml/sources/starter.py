@@ -8,7 +8,7 @@ both files, so a broken contribution is fixed at its source rather than downstre
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -75,7 +75,7 @@ def load_starter(root: str | Path | None = None, today: str | None = None) -> li
     root = Path(root) if root else DEFAULT_DIR
     if not root.is_dir():
         raise StarterError(f"{root}: starter docs folder not found")
-    today = today or datetime.now(timezone.utc).date().isoformat()
+    today = today or datetime.now(UTC).date().isoformat()
     by_id: dict[str, Path] = {}
     by_doc_id: dict[str, Path] = {}
     docs = []

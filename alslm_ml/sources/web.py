@@ -21,8 +21,17 @@ from alslm_ml.sources.pii import scrub
 from alslm_ml.sources.spool import Run
 
 MIN_CHARS = 200  # shorter extractions are navigation stubs or error pages, not content
-DROP_WIKI_SECTIONS = {"references", "external links", "see also", "further reading", "notes",
-                      "bibliography", "sources", "citations", "footnotes"}
+DROP_WIKI_SECTIONS = {
+    "references",
+    "external links",
+    "see also",
+    "further reading",
+    "notes",
+    "bibliography",
+    "sources",
+    "citations",
+    "footnotes",
+}
 
 
 class ExtractionError(ValueError):
@@ -36,9 +45,17 @@ def doc_id(source: str, url: str) -> str:
 
 def extract_html(html: str, url: str) -> tuple[str, dict]:
     """Main text of a page (Markdown headings and lists) and its page metadata."""
-    text = trafilatura.extract(html, url=url, output_format="markdown", include_comments=False,
-                               include_tables=False, include_images=False, include_links=False,
-                               favor_precision=True, deduplicate=True)
+    text = trafilatura.extract(
+        html,
+        url=url,
+        output_format="markdown",
+        include_comments=False,
+        include_tables=False,
+        include_images=False,
+        include_links=False,
+        favor_precision=True,
+        deduplicate=True,
+    )
     if not text or len(text.strip()) < MIN_CHARS:
         raise ExtractionError(f"no main text extracted ({len((text or '').strip())} chars < {MIN_CHARS})")
     meta = trafilatura.extract_metadata(html, default_url=url)
@@ -73,8 +90,17 @@ def wiki_text(extract: str) -> str:
 def fetch_mediawiki(client: PoliteClient, entry: Entry) -> tuple[str, str, dict]:
     """(title, text, metadata) of one article through action=query&prop=extracts."""
     host = urlsplit(entry.url).hostname
-    params = {"action": "query", "prop": "extracts|info", "explaintext": 1, "exsectionformat": "wiki",
-              "inprop": "url", "redirects": 1, "titles": wiki_title(entry.url), "format": "json", "formatversion": 2}
+    params = {
+        "action": "query",
+        "prop": "extracts|info",
+        "explaintext": 1,
+        "exsectionformat": "wiki",
+        "inprop": "url",
+        "redirects": 1,
+        "titles": wiki_title(entry.url),
+        "format": "json",
+        "formatversion": 2,
+    }
     resp = client.get(f"https://{host}/w/api.php", params=params)
     try:
         data = resp.json()
@@ -125,5 +151,7 @@ def scrape(client: PoliteClient, cfg: SourcesConfig, run: Run) -> None:
             meta["pii_removed"] = dict(counts)
         if entry.ethics:
             meta["ethics"] = entry.ethics
-        run.save(entry.url, [Document(doc_id(source, entry.url), source, entry.url, title, text,
-                                      run.today, entry.license, meta)])
+        run.save(
+            entry.url,
+            [Document(doc_id(source, entry.url), source, entry.url, title, text, run.today, entry.license, meta)],
+        )
