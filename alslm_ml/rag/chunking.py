@@ -32,11 +32,13 @@ class Chunk:
         return asdict(self)
 
 
-def _word_start(text: str, pos: int) -> int:
-    """Move a cut point back to the start of the word it falls in (WordPiece splits words)."""
-    while pos > 0 and text[pos - 1].isalnum() and text[pos].isalnum():
-        pos -= 1
-    return pos
+def _word_starts(text: str, offsets: list[tuple[int, int]]) -> list[bool]:
+    """Whether each token begins a word (WordPiece splits words into several tokens)."""
+    out = [True]
+    for (_, prev_end), (start, _) in zip(offsets, offsets[1:]):
+        glued = start == prev_end and text[start].isalnum() and text[prev_end - 1].isalnum()
+        out.append(not glued)
+    return out
 
 
 def chunk_text(text: str, tokenizer, chunk_tokens: int = 512, overlap: int = 64) -> list[tuple[int, int, int]]:
@@ -47,12 +49,17 @@ def chunk_text(text: str, tokenizer, chunk_tokens: int = 512, overlap: int = 64)
     offsets = [o for o in tokenizer.encode(text, add_special_tokens=False).offsets if o[1] > o[0]]
     if not offsets:
         return []
-    spans, step = [], chunk_tokens - overlap
-    for first in range(0, len(offsets), step):
-        window = offsets[first : first + chunk_tokens]
-        start = _word_start(text, window[0][0]) if first else 0
-        spans.append((start, window[-1][1], len(window)))
-        if first + chunk_tokens >= len(offsets):
+    starts = _word_starts(text, offsets) + [True]
+    spans, step, n = [], chunk_tokens - overlap, len(offsets)
+    for first in range(0, n, step):
+        lo, hi = first, min(first + chunk_tokens, n)  # tokens [lo, hi)
+        # Cut on word boundaries: drop a leading word fragment (the previous window holds the
+        # word whole) and a trailing one (the next window does), unless the window is one word.
+        a = next((i for i in range(lo, hi) if starts[i]), lo) if first else 0
+        b = next((i for i in range(hi, a, -1) if starts[i]), hi)
+        lo, hi = (a, b) if a < b else (lo, hi)
+        spans.append((0 if first == 0 else offsets[lo][0], offsets[hi - 1][1], hi - lo))
+        if first + chunk_tokens >= n:
             break
     return spans
 

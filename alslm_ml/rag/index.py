@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,7 +171,7 @@ def build_edge(
 
     root = Path(root or qdrant_root())
     live = root / name
-    version = root / f"{name}.{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    version = root / f"{name}.{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     try:
         shard = qe.EdgeShard.create(str(version), _edge_config(dim))
         try:
@@ -294,14 +295,15 @@ def server_client(url: str | None = None, timeout: int = SERVER_TIMEOUT_S):
     url = url or server_url()
     if not url:
         raise ValueError("no Qdrant server configured: set QDRANT_URL (e.g. http://localhost:6333)")
-    return QdrantClient(url=url, timeout=timeout, api_key=os.environ.get("QDRANT_API_KEY") or None)
+    return QdrantClient(url=url, timeout=timeout, api_key=os.environ.get("QDRANT_API_KEY") or None,
+                        check_compatibility=False)
 
 
 def build_server(client, records: Iterable[list[Record]], dim: int, meta: dict, name: str = COLLECTION) -> str:
     """Fill a new collection, then move the alias `name` to it in one step; drop the old one."""
     from qdrant_client import models as m
 
-    version = f"{name}_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
+    version = f"{name}_{time.strftime('%Y%m%dT%H%M%S')}_{uuid.uuid4().hex[:8]}"
     try:
         client.create_collection(
             version,

@@ -1,0 +1,101 @@
+"""Embeddings: the ONNX export served by fastembed matches sentence-transformers; BM25 runs from
+a local folder; chunk offsets map back to the document text."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rag"))
+import ragkit  # noqa: E402
+
+from alslm_ml.rag import embed  # noqa: E402
+from alslm_ml.rag.chunking import chunk_documents, chunk_text  # noqa: E402
+
+TEXTS = [
+    "Riluzole was the first drug approved for amyotrophic lateral sclerosis.",
+    "SOD1",
+    # longer than the model's 256-token window: both must truncate identically
+    " ".join(["Upper and lower motor neuron signs are examined in several body regions."] * 40),
+]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    return ragkit.session_data_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def dense(data_dir):
+    return embed.dense_embedder()
+
+
+def test_onnx_export_matches_sentence_transformers(dense, data_dir):
+    from sentence_transformers import SentenceTransformer
+
+    onnx_dir = data_dir / "models" / embed.ONNX_DIR_NAME
+    assert (onnx_dir / "model.onnx").stat().st_size > 50e6  # the real weights, not a stub
+    ours = np.array(list(dense.embed(TEXTS, batch_size=3)))  # one padded batch of mixed lengths
+    st = SentenceTransformer(str(embed.source_model_dir()), device="cpu")
+    ref = st.encode(TEXTS, normalize_embeddings=False)
+    ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    cos = (ours * ref).sum(1)
+    assert ours.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert cos.min() >= 0.9999, cos
+
+
+def test_dense_embeddings_are_semantic(dense):
+    q, related, unrelated = dense.embed(["What drug slows ALS?", TEXTS[0], "The freezer inventory was re-printed."])
+    assert q @ related > q @ unrelated + 0.1
+
+
+def test_bm25_runs_from_local_folder_with_local_stopwords(data_dir):
+    sparse = embed.sparse_embedder()
+    folder = data_dir / "models" / "bm25"
+    assert (folder / "english.txt").read_text().split()[:3] == ["i", "me", "my"]
+    doc = next(iter(sparse.embed(["The riluzole tablets and the riluzole film"])))
+    query = next(iter(sparse.query_embed(["riluzole"])))
+    # "the"/"and" are stopwords; riluzole (twice) outweighs tablets/film
+    assert len(doc.indices) == 3
+    assert query.indices[0] in set(doc.indices)
+    assert doc.values[list(doc.indices).index(query.indices[0])] == doc.values.max()
+
+
+def test_unknown_local_model_is_a_clear_error(data_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not available locally"):
+        embed.dense_embedder("BAAI/bge-small-en-v1.5", model_path=tmp_path / "nothing-here")
+
+
+def test_chunk_offsets_map_back_to_document_text():
+    tok = embed.token_counter()
+    df = ragkit.mini_corpus()
+    texts = dict(zip(df["id"], df["text"]))
+    chunks = list(chunk_documents(df, tok, chunk_tokens=64, overlap=16))
+    assert len(chunks) > len(df)
+    for c in chunks:
+        assert texts[c.doc_id][c.start : c.end] == c.text
+        assert c.n_tokens <= 64
+        assert len(tok.encode(c.text, add_special_tokens=False).ids) == c.n_tokens
+        assert not (c.end < len(texts[c.doc_id]) and texts[c.doc_id][c.end - 1 : c.end + 1].isalnum())  # whole words
+    by_doc = {}
+    for c in chunks:
+        by_doc.setdefault(c.doc_id, []).append(c)
+    for doc_id, cs in by_doc.items():
+        assert cs[0].start == 0 and cs[-1].end == len(texts[doc_id].rstrip())
+        for a, b in zip(cs, cs[1:]):
+            assert b.start < a.end  # windows overlap
+            assert b.start > a.start
+    assert {c.source for c in chunks} == {"starter", "educational"}
+    assert all(c.title and c.url.startswith("https://") and c.license for c in chunks)
+
+
+def test_chunking_rejects_bad_settings_and_rows():
+    tok = embed.token_counter()
+    with pytest.raises(ValueError, match="overlap"):
+        chunk_text("some text", tok, chunk_tokens=16, overlap=16)
+    with pytest.raises(ValueError, match="'doc-x'.*text"):
+        list(chunk_documents([{"id": "doc-x", "source": "starter", "url": "", "title": "", "text": None, "license": ""}], tok))
+    with pytest.raises(ValueError, match="missing column"):
+        list(chunk_documents([{"id": "doc-y", "text": "abc"}], tok))

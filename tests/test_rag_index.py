@@ -1,0 +1,145 @@
+"""The hybrid Qdrant index on Qdrant's real engine (qdrant-edge) with real embeddings: hybrid vs
+dense on an exact term, per-source filters, atomic replacement, missing index, dead server."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rag"))
+import ragkit  # noqa: E402
+
+from alslm_ml.rag import build as build_mod  # noqa: E402
+from alslm_ml.rag import index as ix  # noqa: E402
+from alslm_ml.rag.build import build_vector_index  # noqa: E402
+from alslm_ml.rag.retriever import RetrievalSettings, Retriever  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    return pd.concat([ragkit.mini_corpus(), pd.DataFrame([ragkit.exact_term_doc()])], ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def retriever(tmp_path_factory, corpus):
+    ragkit.session_data_dir(tmp_path_factory)
+    root = tmp_path_factory.mktemp("qdrant")
+    stats = build_vector_index(corpus, chunk_tokens=128, overlap=16, root=root, progress=False)
+    assert stats.documents == len(corpus) and stats.chunks > len(corpus)
+    r = Retriever(root=root)
+    yield r
+    r.close()
+
+
+def _rank(hits, doc_id):
+    ids = [h.payload["doc_id"] for h in hits]
+    return ids.index(doc_id) if doc_id in ids else len(ids) + 1
+
+
+def test_index_holds_chunks_with_provenance(retriever, corpus):
+    store = retriever.store
+    assert store.count() >= len(corpus)
+    assert store.meta["chunk_tokens"] == 128 and store.meta["dense_model"] == "alslm/all-MiniLM-L6-v2"
+    hits = retriever.search("What does tofersen target?")
+    assert len(hits) == 5
+    top = hits[0].payload
+    assert top["doc_id"] == "tofersen-valor-trial"
+    text = corpus.set_index("id").loc[top["doc_id"], "text"]
+    assert text[top["start"] : top["end"]] == top["text"]
+    assert {"title", "url", "source", "license", "chunk_index"} <= set(top)
+
+
+def test_hybrid_beats_or_equals_dense_on_exact_term(retriever):
+    q = "Which box is QZX-4471?"
+    dense = retriever.search(q, RetrievalSettings(k=5, mode="dense"))
+    sparse = retriever.search(q, RetrievalSettings(k=5, mode="sparse"))
+    hybrid = retriever.search(q, RetrievalSettings(k=5, mode="hybrid"))
+    assert _rank(sparse, "sample-log") == 0
+    assert _rank(hybrid, "sample-log") <= _rank(dense, "sample-log")
+    assert _rank(hybrid, "sample-log") <= 1
+
+
+def test_semantic_query_without_shared_terms_is_found_by_dense(retriever):
+    hits = retriever.search("blood test marker of nerve cell damage", RetrievalSettings(k=3, mode="hybrid"))
+    assert "neurofilament-light-chain" in [h.payload["doc_id"] for h in hits]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "sparse"])
+def test_source_filter(retriever, mode):
+    q = "riluzole glutamate tofersen SOD1"
+    for src in ("starter", "educational"):
+        hits = retriever.search(q, RetrievalSettings(k=5, mode=mode, sources=[src]))
+        assert hits and {h.payload["source"] for h in hits} == {src}
+    both = retriever.search(q, RetrievalSettings(k=8, mode=mode, sources=["starter", "educational"]))
+    assert {h.payload["source"] for h in both} == {"starter", "educational"}
+    assert retriever.search(q, RetrievalSettings(mode=mode, sources=["pubmed"])) == []
+
+
+def test_atomic_replace_keeps_previous_index_on_failure(tmp_path_factory, tmp_path, monkeypatch, corpus):
+    ragkit.session_data_dir(tmp_path_factory)
+    small = corpus[corpus["id"].isin(["sample-log", "fus-mutations"])]
+    build_vector_index(small, chunk_tokens=128, overlap=16, root=tmp_path, progress=False)
+    live = tmp_path / ix.COLLECTION
+    first_target = os.readlink(live)
+    n_first = ix.open_store(root=tmp_path).count()
+
+    real = build_mod.embed_chunks
+
+    def failing(*a, **kw):
+        gen = real(*a, **kw)
+        yield next(gen)
+        raise RuntimeError("embedding crashed mid-build")
+
+    monkeypatch.setattr(build_mod, "embed_chunks", failing)
+    with pytest.raises(RuntimeError, match="mid-build"):
+        build_vector_index(corpus, chunk_tokens=64, overlap=8, root=tmp_path, progress=False)
+    assert os.readlink(live) == first_target  # still the old shard
+    assert [p.name for p in tmp_path.glob(f"{ix.COLLECTION}.*")] == [first_target]  # partial build removed
+    store = ix.open_store(root=tmp_path)
+    assert store.count() == n_first
+    r = Retriever(store=store)
+    assert r.search("QZX-4471")[0].payload["doc_id"] == "sample-log"
+    r.close()
+
+    monkeypatch.setattr(build_mod, "embed_chunks", real)
+    build_vector_index(corpus, chunk_tokens=128, overlap=16, root=tmp_path, progress=False)
+    assert os.readlink(live) != first_target
+    assert not (tmp_path / first_target).exists()  # old version pruned
+    assert ix.open_store(root=tmp_path).count() > n_first
+
+
+def test_server_store_alias_swap_with_qdrant_client(retriever):
+    """The QDRANT_URL path (qdrant-client), run against qdrant-client's local mode."""
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(":memory:")
+    d, s = retriever.embed_query("tofersen SOD1")
+    rec = [ix.Record(i, d, s[0], s[1], {"doc_id": f"d{i}", "source": "starter" if i % 2 else "pubmed", "text": ""}) for i in range(6)]
+    ix.build_server(client, [rec], len(d), {"chunk_tokens": 1})
+    second = ix.build_server(client, [rec[:3]], len(d), {"chunk_tokens": 2})
+    assert [c.name for c in client.get_collections().collections] == [second]
+    store = ix.ServerStore(client)
+    assert store.count() == 3
+    hits = store.search(d, s, k=3, sources=["pubmed"])
+    assert {h.payload["source"] for h in hits} == {"pubmed"}
+
+
+def test_missing_index_names_the_asset_to_materialize(tmp_path):
+    with pytest.raises(ix.IndexMissingError, match="dagster asset materialize -m alslm_assets.definitions --select vector_index"):
+        ix.open_store(root=tmp_path)
+
+
+def test_dead_qdrant_server_fails_fast(monkeypatch):
+    monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    t0 = time.perf_counter()
+    with pytest.raises(ix.QdrantUnavailableError, match="127.0.0.1:9.*does not answer"):
+        ix.open_store()
+    assert time.perf_counter() - t0 < 15
+
+
+def test_empty_corpus_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="corpus is empty"):
+        build_vector_index(pd.DataFrame(columns=["id", "source", "url", "title", "text", "license"]), root=tmp_path)
