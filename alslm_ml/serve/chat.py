@@ -193,13 +193,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--backend", default=None, help="scratch: auto (default), ollama, llamacpp or torch")
     p.add_argument("--quant", default=None, help="scratch GGUF type: f16, q8_0 (default), q5_k_m, q4_k_m")
     p.add_argument("--gguf", default=None, help="scratch: a GGUF file instead of data/export/gguf/")
+    p.add_argument("--model-dir", default=None, help="scratch torch backend: a model dir instead of the best checkpoint")
+    p.add_argument("--tokenizer", default=None, help="scratch: tokenizer.json instead of data/tokenizer/")
     p.add_argument("--max-tokens", type=int, default=256)
     return p.parse_args(argv)
 
 
 def build_system(args: argparse.Namespace) -> tuple[System, str]:
-    options = {k: v for k, v in {"backend": args.backend, "quant": args.quant,
-                                 "gguf_path": getattr(args, "gguf", None)}.items() if v}
+    options = {k: v for k, v in {"backend": args.backend, "quant": args.quant, "gguf_path": args.gguf,
+                                 "model_dir": args.model_dir, "tokenizer_path": args.tokenizer}.items() if v}
     if args.system != "scratch":
         options = {k: v for k, v in options.items() if k == "backend"}
     system = load_system(args.system, **options)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from alslm_ml.export import locate
 from alslm_ml.export import ollama as oll
-from alslm_ml.serve.prompt import START, StopFilter, format_prompt
+from alslm_ml.serve.prompt import START, STOP_TEXT, StopFilter, format_prompt
 from alslm_ml.systems import Answer, GenerationConfig, System, TokenCallback
 
 BACKENDS = ("auto", "ollama", "llamacpp", "torch")
@@ -200,15 +200,20 @@ class OllamaBackend(_Backend):
     def stream(self, prompt: str, cfg: GenerationConfig) -> Iterator[str]:
         options = {"temperature": cfg.temperature, "top_k": cfg.top_k, "top_p": cfg.top_p,
                    "num_predict": cfg.max_tokens, "repeat_penalty": cfg.repeat_penalty, "seed": cfg.seed,
-                   "stop": ["<|eos|>"]}
-        self.prompt_tokens = self.completion_tokens = 0
+                   "stop": ["<|eos|>", STOP_TEXT]}
+        ids = self.encode(START + prompt)
+        # Until the final chunk reports the server's counts: our tokenizer's count for the prompt,
+        # one token per streamed chunk (Ollama streams token by token) for the answer.
+        self.prompt_tokens, self.completion_tokens = (len(ids) if ids is not None else 0), 0
         for chunk in self.client.generate(model=self.model, prompt=START + prompt, raw=True, stream=True,
                                           options=options):
+            if chunk.done:
+                self.prompt_tokens = chunk.prompt_eval_count or self.prompt_tokens
+                self.completion_tokens = chunk.eval_count or self.completion_tokens
+            elif chunk.response:
+                self.completion_tokens += 1
             if chunk.response:
                 yield chunk.response
-            if chunk.done:
-                self.prompt_tokens = chunk.prompt_eval_count or 0
-                self.completion_tokens = chunk.eval_count or 0
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, "host": self.base_url}
