@@ -135,6 +135,9 @@ def test_taxonomy_rules():
     assert (fab.mode, fab.severity) == ("confident_fabrication", "high")
     hedged = _label(RILUZOLE, "Riluzole may possibly act on the ZORB7 receptor.")
     assert (hedged.mode, hedged.severity) == ("confident_fabrication", "medium")
+    assert _label(TEMPORAL, "Relyvrio was withdrawn in 2024 after PHOENIX.").mode == "accurate"
+    wrong_year = _label(TEMPORAL, "Relyvrio was withdrawn in 2019 after PHOENIX failed.")
+    assert (wrong_year.mode, wrong_year.severity) == ("plausible_blending", "medium") and "2019" in wrong_year.rule
     assert _label(TEMPORAL, "Relyvrio is still available and is being studied in ongoing trials.").mode == "outdated_information"
     drift = _label(GENETICS, "The huntingtin gene causes Huntington disease, and Huntington chorea is inherited.")
     assert drift.mode == "boundary_confusion"

@@ -87,6 +87,15 @@ def _drifted(answer: str, question: Question) -> bool:
     return n_other >= max(1, n_als)
 
 
+_YEAR_RE = re.compile(r"\b(?:19[5-9]\d|20[0-4]\d)\b")
+
+
+def conflicting_years(answer: str, question: Question) -> list[str]:
+    """Years in the answer that neither the question nor the reference answer mentions."""
+    known = set(_YEAR_RE.findall(question.question + " " + question.reference_answer))
+    return sorted(set(_YEAR_RE.findall(answer)) - known)
+
+
 def asserts_superseded_status(answer: str) -> bool:
     low = answer.lower()
     return any(rx.search(low) for rx in _OUTDATED_RE)
@@ -104,6 +113,10 @@ def classify(question: Question, answer: str, score: Score) -> Label:
         sev = "medium" if score.hedged else "high"
         return Label("confident_fabrication", sev, "trap: answer treats an invented entity or false claim as real")
     if score.passed:
+        wrong_years = conflicting_years(answer, question)
+        if question.category == "temporal_accuracy" and wrong_years:
+            return Label("plausible_blending", "medium",
+                         f"key facts present, but states year(s) {', '.join(wrong_years)} that the reference does not")
         return Label("accurate", "none", f"{len(score.facts_found)}/{len(question.key_facts)} key facts found")
     if score.unknown_entities:
         names = ", ".join(e["text"] for e in score.unknown_entities[:3])
