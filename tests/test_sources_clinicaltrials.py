@@ -75,7 +75,7 @@ def test_study_text_sections_results_and_no_contacts():
     ):
         assert header in t
     assert t.index("## Brief summary") < t.index("## Eligibility criteria") < t.index("## Results summary")
-    assert "Phase: PHASE2" in t and "Enrollment: 40 participants" in t
+    assert "Phase: phase 2" in t and "Enrollment: 40 participants" in t
     assert "- Drug: Test compound (also known as TC-1). A fictional oral compound" in t
     assert "Change in ALSFRS-R total score (time frame: Baseline to week 24)" in t
     assert "Test compound: -4.1 (spread 2.0)" in t and "Limitations and caveats: Small fictional sample." in t

@@ -142,3 +142,14 @@ def test_allowed_hosts_come_from_the_config(cfg):
         "blog.example.org",
         "en.wikipedia.org",
     }
+
+
+def test_page_timing_out_on_every_try_is_quarantined_and_the_run_carries_on(cfg, tmp_path):
+    sites = Sites()
+    sites.router.get("https://health.example.gov/als").mock(side_effect=httpx.ReadTimeout("too slow"))
+    cfg.entries["educational"].append(cfg.entries["narratives"][0])  # a second, healthy page after the slow one
+    report, docs = scrape_source("educational", cfg, out=tmp_path, client=sites.client(cfg), progress=False)
+    slow = [q for q in report.quarantine if q["item_id"] == "https://health.example.gov/als"]
+    assert slow and "timeout (ReadTimeout) after 3 tries" in slow[0]["reason"]
+    assert [r.url.path for r in sites.requests].count("/als") == 3
+    assert [d.url for d in docs] == ["https://blog.example.org/my-year-with-als"]

@@ -10,7 +10,10 @@ from alslm_ml.sources.config import SCRAPED, ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="alslm scrape", description="Run one source's scraper outside Dagster (or load the starter corpus) and print counts.")
+    ap = argparse.ArgumentParser(
+        prog="alslm scrape",
+        description="Run one source's scraper outside Dagster (or load the starter corpus) and print counts.",
+    )
     ap.add_argument("--source", required=True, choices=[*SCRAPED, "starter"])
     ap.add_argument(
         "--max-docs",

@@ -24,6 +24,13 @@ class StudyError(ValueError):
     """A study record without the fields every document needs."""
 
 
+def _phase(code: str) -> str:
+    """API phase codes as words: PHASE2 -> phase 2, EARLY_PHASE1 -> early phase 1, NA -> not applicable."""
+    if code == "NA":
+        return "not applicable"
+    return code.lower().replace("_", " ").replace("phase", "phase ").replace("  ", " ").strip()
+
+
 def _section(title: str, body: str) -> str:
     return f"## {title}\n\n{body.strip()}" if body and body.strip() else ""
 
@@ -97,7 +104,7 @@ def study_document(study: dict, today: str) -> Document:
     if design.get("studyType"):
         overview.append(f"Study type: {design['studyType'].lower()}")
     if design.get("phases"):
-        overview.append(f"Phase: {', '.join(design['phases'])}")
+        overview.append(f"Phase: {', '.join(_phase(p) for p in design['phases'])}")
     if status.get("overallStatus"):
         overview.append(f"Status: {status['overallStatus'].lower().replace('_', ' ')}")
     if n := design.get("enrollmentInfo", {}).get("count"):

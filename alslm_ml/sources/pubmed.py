@@ -54,7 +54,7 @@ def search_ids(client: PoliteClient, cfg: SourcesConfig, run: Run) -> Iterator[t
                 resp = client.get(f"{base}/esearch.fcgi", params=params)
                 total, ids = parse_esearch(resp.content)
             except (FetchError, JatsError) as exc:
-                run.quarantine(f"esearch:{query}@{start}", str(exc), getattr(exc, "url", None) or None)
+                run.quarantine(f"esearch:{query}@{start}", str(exc))
                 break  # this query's remaining pages are unreachable; go on with the next query
             if not ids:
                 break
