@@ -144,3 +144,21 @@ def test_429_with_retry_after_then_page(cfg, tmp_path):
     client = make_client(cfg, transport=httpx.MockTransport(handler), sleep=sleeps.append)
     report, docs = scrape_source("clinicaltrials", cfg, out=tmp_path, client=client, progress=False)
     assert len(docs) == 3 and 3.0 in sleeps
+
+
+def test_interrupted_run_resumes_where_it_stopped(cfg, tmp_path):
+    """Ctrl-C (or a kill) while fetching page 2: page 1's studies are already on disk."""
+
+    def interrupted(request):
+        if request.url.params.get("pageToken"):
+            raise KeyboardInterrupt
+        return httpx.Response(200, content=(FIX / "ctgov_page1.json").read_bytes())
+
+    client = make_client(cfg, transport=httpx.MockTransport(interrupted), sleep=lambda s: None)
+    with pytest.raises(KeyboardInterrupt):
+        scrape_source("clinicaltrials", cfg, out=tmp_path, client=client, progress=False)
+    assert len(list((tmp_path / "clinicaltrials").glob("*.json"))) == 2
+
+    ct = CtGov()
+    report, docs = scrape_source("clinicaltrials", cfg, out=tmp_path, client=ct.client(cfg), progress=False)
+    assert (report.skipped, report.written) == (2, 1) and len(docs) == 3
