@@ -1,0 +1,175 @@
+"""Fine-tuning arm (seed 002): instruction data set, LoRA experiments (one partition each) and the
+merged fine-tuned model with its base-vs-fine-tuned comparison. Logic in alslm_ml.finetune.
+
+Embedded default: one optimizer step per epoch on tiny batches and a small validation sample, so
+all four experiments plus the final merge fit the lineage's CPU budget. `full: true` in the Config
+of `lora_experiments` / `finetuned_model` switches to the seed's settings (full epochs,
+effective batch 16, 512 tokens, whole val/test splits).
+"""
+
+import json
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetIn,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    StaticPartitionsDefinition,
+    asset,
+    asset_check,
+)
+
+from alslm_ml import paths
+from alslm_ml.finetune import data as ftdata
+from alslm_ml.finetune import experiments as ftexp
+
+GROUP = "finetune"
+experiment_partitions = StaticPartitionsDefinition(list(ftexp.EXPERIMENTS))
+
+
+def _dataset_dir():
+    return paths.sub("finetune", "dataset")
+
+
+def _benchmark_questions():
+    # The validated copy written by the `benchmark` asset (may be a user's file) and the shipped one.
+    return ftdata.load_benchmark_questions([paths.data_dir() / "eval" / "benchmark.json", ftdata.BENCHMARK_QUESTIONS])
+
+
+class InstructionConfig(Config):
+    flashcards_path: str = ""  # also load a medical-flashcards file (instruction/input/output; JSON or CSV)
+    include_starter: bool = True  # the grounded Q&A pairs written from the starter corpus
+
+
+@asset(group_name=GROUP, deps=["benchmark"], ins={"corpus": AssetIn("corpus")},
+       description="ALS instruction Q&A: filtered, normalized, benchmark-decontaminated, split 85/10/5 (data/finetune/dataset/).")
+def instruction_dataset(context: AssetExecutionContext, config: InstructionConfig, corpus: pd.DataFrame) -> MaterializeResult:
+    raw = []
+    if config.include_starter:
+        ids = ftdata.starter_doc_ids()
+        for path in ftdata.STARTER_QA:
+            rows = ftdata.load_qa_jsonl(path, ids)
+            context.log.info(f"{path.name}: {len(rows)} Q&A pairs")
+            raw += rows
+        missing = sorted({e.doc_id for e in raw} - set(corpus["id"]))
+        if missing:
+            context.log.warning(f"{len(missing)} Q&A source documents are not in `corpus` (dropped by dedup?): {missing[:5]}")
+    if config.flashcards_path:
+        cards = ftdata.load_flashcards(config.flashcards_path)
+        context.log.info(f"{config.flashcards_path}: {len(cards)} flashcards")
+        raw += cards
+    if not raw:
+        raise ValueError("instruction_dataset: no examples (include_starter is false and no flashcards_path given)")
+    bench = _benchmark_questions()
+    splits, report = ftdata.build(raw, bench)
+    out = _dataset_dir()
+    ftdata.write_splits(splits, out)
+    report["benchmark_questions"] = len(bench)
+    report["fingerprint"] = ftdata.fingerprint(out)
+    (out / "meta.json").write_text(json.dumps(report, indent=2))
+    context.log.info(f"instruction data: {report['input']} in, removed {report['removed']}, splits {report['splits']}")
+    hits = report["benchmark_near_matches"]
+    hits_md = "| benchmark id | ratio | token_set | Q&A question |\n|---|---|---|---|\n" + "\n".join(
+        f"| {h['benchmark_id']} | {h['ratio']} | {h['token_set_ratio']} | {h['question']} |" for h in hits)
+    preview = [{"question": e.question, "answer": e.answer, "doc_id": e.doc_id} for e in splits["train"][:3]]
+    return MaterializeResult(metadata={
+        "path": str(out), "input": report["input"], "kept": report["kept"], **{k: v for k, v in report["splits"].items()},
+        "removed": MetadataValue.json(report["removed"]), "benchmark_near_matches": MetadataValue.md(hits_md),
+        "fingerprint": report["fingerprint"], "preview": MetadataValue.json(preview)})
+
+
+@asset_check(asset=instruction_dataset, blocking=True,
+             description="No instruction question is a near match of a benchmark question (rapidfuzz, see data.py).")
+def instruction_dataset_disjoint_from_benchmark() -> AssetCheckResult:
+    rows = [e for name in ("train", "val", "test") for e in ftdata.read_split(_dataset_dir(), name)]
+    hits = ftdata.benchmark_overlaps(rows, _benchmark_questions())
+    return AssetCheckResult(passed=not hits, metadata={"examples": len(rows), "near_matches": len(hits),
+                                                         "first": MetadataValue.json(hits[:5])})
+
+
+class ExperimentConfig(Config):
+    full: bool = False  # the seed's settings: full epochs, micro 4 x accum 4, 512 tokens, whole val split
+    max_steps_per_epoch: int = 1  # embedded default; ignored when full
+    micro_batch: int = 2
+    grad_accum: int = 1
+    max_length: int = 160  # the starter Q&A chats are 78-140 tokens long
+    loss_examples: int = 8  # val examples for val loss / perplexity (0 = all)
+    gen_examples: int = 2  # val examples answered for ROUGE/BLEU (0 = all)
+    gen_max_tokens: int = 32
+
+    def lora_overrides(self) -> dict:
+        if self.full:
+            return {"max_steps_per_epoch": 0, "micro_batch": 4, "grad_accum": 4, "max_length": 512}
+        return {"max_steps_per_epoch": self.max_steps_per_epoch, "micro_batch": self.micro_batch,
+                "grad_accum": self.grad_accum, "max_length": self.max_length}
+
+    def eval_settings(self) -> ftexp.EvalSettings:
+        if self.full:
+            return ftexp.EvalSettings(0, 0, 128)
+        return ftexp.EvalSettings(self.loss_examples, self.gen_examples, self.gen_max_tokens)
+
+
+def _table_metadata() -> dict:
+    results = ftexp.load_results(dataset=ftdata.fingerprint(_dataset_dir()))
+    return {"experiments_table": MetadataValue.md(ftexp.table_markdown(results) if results else "(none yet)")}
+
+
+def _run(context: AssetExecutionContext, name: str, config: ExperimentConfig) -> dict:
+    context.log.info(f"experiment {name}: {ftexp.settings_for(name, **config.lora_overrides())}")
+    res = ftexp.run_experiment(name, _dataset_dir(), config.eval_settings(), log=context.log.info,
+                               **config.lora_overrides())
+    context.log.info(f"experiment {name}: train loss {res['train_loss']:.4f}, val loss {res['val_loss']:.4f}, "
+                     f"ROUGE-1 {res['rouge1']:.4f}, BLEU {res['bleu']:.4f}, {res['minutes']:.1f} min")
+    return res
+
+
+@asset(group_name=GROUP, deps=[instruction_dataset], partitions_def=experiment_partitions,
+       description="One LoRA experiment per partition (seed 002 section 6): data/finetune/experiments/<name>/.")
+def lora_experiments(context: AssetExecutionContext, config: ExperimentConfig) -> MaterializeResult:
+    res = _run(context, context.partition_key, config)
+    keys = ["train_loss", "val_loss", "perplexity", "rouge1", "rouge2", "rougeL", "bleu", "peak_memory_gb",
+            "minutes", "steps", "trainable_params"]
+    return MaterializeResult(metadata={**{k: res[k] for k in keys},
+                                       "path": str(ftexp.experiments_dir() / context.partition_key),
+                                       **_table_metadata()})
+
+
+class FinetunedConfig(ExperimentConfig):
+    # Experiments missing for the current data set are run here first, so the unpartitioned
+    # embedded_default job produces the full table on its own. Empty = use only what exists.
+    run_missing: list[str] = list(ftexp.EXPERIMENTS)
+
+
+@asset(group_name=GROUP, deps=[instruction_dataset, lora_experiments],
+       description="Best experiment by val loss, merged into the base (data/finetune/merged/), vs the base on the test split.")
+def finetuned_model(context: AssetExecutionContext, config: FinetunedConfig) -> MaterializeResult:
+    done = {r["experiment"] for r in ftexp.load_results(dataset=ftdata.fingerprint(_dataset_dir()))}
+    for name in config.run_missing:
+        if name not in done:
+            context.log.info(f"experiment {name} has no results for this data set: running it now")
+            _run(context, name, config)
+    max_length = 512 if config.full else config.max_length
+    report = ftexp.finalize(_dataset_dir(), config.eval_settings(), max_length=max_length)
+    context.log.info(f"best experiment {report['best_experiment']} merged -> {report['merged_dir']}")
+    for c in report["comparison"]:
+        context.log.info(f"{c['metric']}: base {c['base']:.4f} fine-tuned {c['finetuned']:.4f} ({c['delta']:+.4f})")
+    return MaterializeResult(metadata={
+        "best_experiment": report["best_experiment"], "best_val_loss": report["best_val_loss"],
+        "merged_dir": MetadataValue.path(report["merged_dir"]),
+        "base_vs_finetuned": MetadataValue.md(ftexp.comparison_markdown(report)),
+        "samples": MetadataValue.json(report["samples"][:3]), **_table_metadata()})
+
+
+@asset_check(asset=finetuned_model, description="The merged model loads offline with plain transformers (no GGUF quantizer) and answers.")
+def finetuned_model_loads() -> AssetCheckResult:
+    from alslm_ml.finetune.system import load_finetuned
+    from alslm_ml.systems import GenerationConfig
+
+    system = load_finetuned()
+    cfg = json.loads((paths.sub("finetune", "merged") / "config.json").read_text())
+    ans = system.answer("What is ALS?", GenerationConfig.greedy(8))
+    ok = "quantization_config" not in cfg and ans.completion_tokens > 0
+    return AssetCheckResult(passed=ok, metadata={"answer": ans.text, "quantization_config": "quantization_config" in cfg})
