@@ -32,6 +32,7 @@ TRIAL_ID = re.compile(r"\bNCT\d{8}\b", re.I)
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n{1,}")
 CITATION = re.compile(r"\[(\d+)\]")
+CITATION_SPLIT = re.compile(r"([^\[\]]+?)\s*\[(\d+)\]")  # (sentence, n) pairs of an extractive answer
 
 
 @lru_cache(maxsize=1)
@@ -102,22 +103,33 @@ class Sentence:
     score: float
 
 
-def split_sentences(text: str) -> list[str]:
+def split_sentences(text: str, whole_only: bool = False) -> list[str]:
+    """Sentences of at least 20 characters. whole_only drops the fragments a chunk boundary cuts:
+    a first piece starting in lower case and a last piece without closing punctuation."""
     parts = [p.strip(" \t#*-") for p in SENTENCE_END.split(text)]
-    return [p for p in parts if len(p) >= 20]
+    parts = [p for p in parts if len(p) >= 20]
+    if whole_only and parts:
+        if parts[0][:1].islower():
+            parts = parts[1:]
+        if parts and parts[-1][-1:] not in ".!?:;)\"'":
+            parts = parts[:-1]
+    return parts
 
 
 def rank_sentences(question: str, passages: list[str]) -> list[Sentence]:
     """Sentences of the passages ranked by how many of the question's terms they contain (a term's
     weight is higher the fewer passages contain it), ties broken by retrieval rank."""
     q = set(terms(question))
-    sents = [Sentence(i + 1, j, s, 0.0) for i, p in enumerate(passages) for j, s in enumerate(split_sentences(p))]
+    sents = [Sentence(i + 1, j, s, 0.0) for i, p in enumerate(passages) for j, s in enumerate(split_sentences(p, True))]
     if not q:
         return sents
+    entity_terms = set(terms(" ".join(key_entities(question))))
     df = {t: sum(t in set(terms(p)) for p in passages) for t in q}
+    # Rarer terms weigh more; the question's key entities (drug, gene, trial) weigh most.
+    weight = {t: 1.0 if t in entity_terms else 1.0 / (1 + df[t]) for t in q}
     for s in sents:
         st = set(terms(s.text))
-        s.score = sum(1.0 / (1 + df[t]) for t in q & st) + 0.01 / s.source
+        s.score = sum(weight[t] for t in q & st) + 0.01 / s.source
     return sorted(sents, key=lambda s: (-s.score, s.source, s.position))
 
 

@@ -159,6 +159,10 @@ def _edge_config(dim: int):
     return qe.EdgeConfig(
         vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        # The shard is written once, flushed, then only read. Without a WAL it takes no exclusive
+        # lock, so several readers (the app, `alslm ask`, an evaluation, the asset check) can
+        # open it at once, in one process or many.
+        wal_enabled=False,
     )
 
 

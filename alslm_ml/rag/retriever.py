@@ -10,7 +10,7 @@ from typing import Sequence
 from alslm_ml.rag import embed
 from alslm_ml.rag.index import COLLECTION, Hit, Store, open_store
 
-MAX_QUESTION_CHARS = 4000
+MAX_QUESTION_CHARS = 20000  # a hard cap before tokenizing; the context-window cut comes later
 
 
 def check_question(question) -> str:

@@ -1,0 +1,197 @@
+"""The rag and baseline Systems end to end: real index, real embeddings, real llama.cpp
+(SmolLM2-135M), Ollama through its recorded HTTP API; citations, "not in sources", bad input,
+retrieval quality per question."""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rag"))
+import ragkit  # noqa: E402
+
+from alslm_ml.rag import grounding as g  # noqa: E402
+from alslm_ml.rag.build import build_vector_index  # noqa: E402
+from alslm_ml.rag.generator import LlamaCppGenerator  # noqa: E402
+from alslm_ml.rag.quality import retrieval_hits  # noqa: E402
+from alslm_ml.rag.system import load_baseline, load_rag  # noqa: E402
+from alslm_ml.systems import GenerationConfig, SourceRef, load_system  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rag"
+
+
+@pytest.fixture(scope="session")
+def default_index(tmp_path_factory):
+    """The mini corpus indexed at the default location (data/qdrant/alslm_chunks)."""
+    ragkit.session_data_dir(tmp_path_factory)
+    build_vector_index(ragkit.mini_corpus(), progress=False)
+
+
+@pytest.fixture(scope="session")
+def smollm(default_index):
+    gen = LlamaCppGenerator(n_ctx=2048, n_threads=1)
+    yield gen
+    gen.close()
+
+
+@pytest.fixture(scope="session")
+def rag(smollm):
+    system = load_system("rag", generator=smollm, context_tokens=160)
+    yield system
+    system.retriever.close()
+
+
+def _assert_citations_mapped(ans):
+    cited = {int(n) for n in g.CITATION.findall(ans.text)}
+    assert cited, ans.text
+    assert cited <= {s.index for s in ans.sources}
+    for s in ans.sources:
+        assert isinstance(s, SourceRef) and s.title and s.url.startswith("https://") and s.doc_id
+    assert ans.meta["retrieved_text"] == [s.text for s in ans.sources]
+
+
+def test_extractive_answer_quotes_sources_with_citations(default_index):
+    system = load_rag(generator=_NoGeneration(), answer_mode="extractive")
+    ans = system.answer("When did the FDA approve riluzole?", GenerationConfig.greedy())
+    assert ans.system == "rag" and len(ans.sources) == 5
+    _assert_citations_mapped(ans)
+    cited = int(g.CITATION.findall(ans.text)[0])
+    assert ans.sources[cited - 1].doc_id == "riluzole-mechanism-and-approval"
+    # every quoted sentence is verbatim text of the source it cites
+    for sentence, n in g.CITATION_SPLIT.findall(ans.text):
+        assert sentence.strip() in ans.sources[int(n) - 1].text
+    system.retriever.close()
+
+
+def test_absent_entity_is_said_plainly_without_generation(rag):
+    ans = rag.answer("What did the trial of zelcorasen in SOD1 ALS show?", GenerationConfig.greedy())
+    assert ans.meta["answer_mode"] == "entity_absent"
+    assert ans.meta["missing_entities"] == ["zelcorasen"]
+    assert ans.text.startswith('The retrieved sources do not mention "zelcorasen"')
+    assert ans.completion_tokens == 0 and ans.sources  # what was retrieved is still shown
+
+
+def test_rag_answer_through_llama_cpp_is_grounded_and_cited(rag):
+    streamed = []
+    ans = rag.answer("What does tofersen target?", GenerationConfig.greedy(max_tokens=48), on_token=streamed.append)
+    assert ans.prompt_tokens > 50 and ans.completion_tokens > 0
+    assert ans.meta["answer_mode"] in ("generated", "extractive_fallback")
+    assert "SOD1" in ans.text
+    assert "".join(streamed) == ans.text
+    _assert_citations_mapped(ans)
+    assert "[1] " in ans.meta["context"] and "Question: What does tofersen target?" not in ans.meta["context"]
+
+
+@pytest.mark.slow
+def test_baseline_uses_same_generator_without_context(smollm):
+    base = load_baseline(generator=smollm)
+    ans = base.answer("What is riluzole?", GenerationConfig.greedy(max_tokens=24))
+    assert ans.system == "baseline" and ans.text and not ans.sources
+    assert ans.meta["retrieved_text"] == [] and ans.prompt_tokens < 80
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t "])
+def test_empty_question_is_rejected(rag, smollm, question):
+    with pytest.raises(ValueError, match="question is empty"):
+        rag.answer(question, GenerationConfig.greedy())
+    with pytest.raises(ValueError, match="question is empty"):
+        load_baseline(generator=smollm).answer(question, GenerationConfig.greedy())
+
+
+def test_question_longer_than_context_window_is_truncated_with_warning(default_index, smollm):
+    system = load_rag(generator=smollm, answer_mode="extractive")
+    long_q = "What does tofersen target? " + "Please explain in detail the motor neuron findings. " * 300
+    with pytest.warns(UserWarning, match="context window; truncated"):
+        ans = system.answer(long_q, GenerationConfig.greedy())
+    assert smollm.count_tokens(ans.question) <= smollm.n_ctx
+    assert ans.question.startswith("What does tofersen target?")
+    system.retriever.close()
+
+
+def test_missing_index_names_the_asset(tmp_path, monkeypatch, smollm):
+    monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="--select vector_index"):
+        load_rag(generator=smollm)
+
+
+def _ollama_transport(seen):
+    body = (FIXTURES / "ollama_chat_stream.ndjson").read_bytes()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        assert request.url.path == "/api/chat"
+        return httpx.Response(200, content=body, headers={"content-type": "application/x-ndjson"})
+
+    return httpx.MockTransport(handler)
+
+
+def test_ollama_backend_with_recorded_api_responses(default_index):
+    seen = []
+    system = load_rag(backend="ollama", model="llama3.1:8b", host="http://ollama.test:11434", transport=_ollama_transport(seen))
+    tokens = []
+    ans = system.answer("When was riluzole approved?", GenerationConfig.greedy(), on_token=tokens.append)
+    req = json.loads(seen[0].content)
+    assert req["model"] == "llama3.1:8b" and req["stream"] is True
+    assert req["options"]["temperature"] == 0.0 and req["options"]["num_predict"] == 128
+    prompt = req["messages"][0]["content"]
+    assert "Use ONLY the following context" in prompt and "Question: When was riluzole approved?" in prompt
+    assert "[1] Riluzole" in prompt
+    assert ans.text.startswith("Riluzole was the first drug approved anywhere in the world")
+    assert ans.prompt_tokens == 412 and ans.completion_tokens == 17
+    assert ans.meta["answer_mode"] == "generated" and ans.meta["support"] == 1.0
+    _assert_citations_mapped(ans)
+    system.retriever.close()
+
+
+def test_dead_ollama_server_is_a_clear_error(default_index):
+    system = load_rag(backend="ollama", host="http://127.0.0.1:9", timeout=3)
+    t0 = time.perf_counter()
+    with pytest.raises(ConnectionError, match="Ollama server at http://127.0.0.1:9 does not answer"):
+        system.answer("When was riluzole approved?", GenerationConfig.greedy())
+    assert time.perf_counter() - t0 < 15
+    system.retriever.close()
+
+
+def test_retrieval_hits_split_found_and_missing_facts():
+    chunks = ["Riluzole was approved by the US FDA in December 1995 after two trials.",
+              "Tofersen is an antisense oligonucleotide that lowers SOD1 protein."]
+    out = retrieval_hits("q", ["approved by the FDA in December 1995", "antisense oligonucleotide lowering SOD1",
+                               "edaravone is given intravenously"], chunks)
+    assert [f["found"] for f in out["facts"]] == [True, True, False]
+    assert [f["chunk"] for f in out["facts"]] == [0, 1, None]
+    assert out["found"] == 2 and out["total"] == 3 and out["recall"] == pytest.approx(2 / 3)
+    assert retrieval_hits("q", [], chunks)["recall"] is None
+
+
+def test_fact_matching_works_inside_long_chunks():
+    filler = "Motor neurons are examined in several regions of the body. " * 40
+    chunk = filler + "The split-hand sign reflects preferential wasting of the thenar muscles. " + filler
+    out = retrieval_hits("q", ["split hand sign reflects preferential wasting of thenar muscles"], [chunk])
+    assert out["facts"][0]["found"] and out["facts"][0]["score"] >= 80
+
+
+def test_key_entities():
+    assert g.key_entities("What does tofersen target in SOD1 ALS?") == ["tofersen", "SOD1"]
+    assert g.key_entities("Is NCT04856982 recruiting?") == ["NCT04856982"]
+    assert g.key_entities("How is TDP-43 involved in ALS?") == ["TDP-43"]
+    assert g.key_entities("What causes muscle weakness in ALS?") == []
+    assert g.missing_entities("How is TDP-43 involved?", ["TDP43 aggregates in neurons"]) == []
+
+
+class _NoGeneration(LlamaCppGenerator):
+    """Stands in where a test must prove the LLM is never called (extractive mode)."""
+
+    def __init__(self):
+        self.n_ctx = 2048
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def chat(self, *a, **kw):
+        raise AssertionError("the generator must not run in extractive mode")
+
+    def close(self):
+        pass
