@@ -1,0 +1,55 @@
+"""The export assets materialized by Dagster on a toy checkpoint laid out as the training stage
+lays it out (data/checkpoints/<run>/best/model, data/tokenizer/tokenizer.json)."""
+
+import json
+import shutil
+
+import pytest
+from dagster import materialize
+
+from alslm_assets.assets import export as ex
+from alslm_ml.export.toy import build_toy_exports
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return build_toy_exports(tmp_path_factory.getbasetemp() / "alslm_toy")
+
+
+@pytest.mark.slow
+def test_export_assets_end_to_end(toy, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(toy["model"], data / "checkpoints" / "toy" / "best" / "model")
+    (data / "tokenizer").mkdir(parents=True)
+    shutil.copy(toy["tokenizer"], data / "tokenizer" / "tokenizer.json")
+    monkeypatch.setenv("ALSLM_DATA_DIR", str(data))
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens there
+    result = materialize(
+        [ex.hf_model, ex.gguf_models, ex.ollama_model, ex.hf_logit_parity, ex.gguf_matches_torch],
+        run_config={"ops": {"gguf_models": {"config": {"quants": ["q8_0", "q5_k_m"]}},
+                            "ollama_model": {"config": {"quant": "q8_0", "timeout_s": 0.5}}}},
+    )
+    assert result.success
+    mats = {m.asset_key.to_user_string(): m.metadata for m in result.get_asset_materialization_events()
+            for m in [m.event_specific_data.materialization]}
+    assert mats["hf_model"]["max_abs_logit_diff"].value <= 1e-4
+    assert (data / "export" / "hf" / "model.safetensors").exists()
+    gg = mats["gguf_models"]
+    assert gg["all_ok"].value is True and "| q5_k_m |" in gg["table"].value
+    for q in ("f16", "q8_0", "q5_k_m"):
+        assert (data / "export" / "gguf" / f"als-lm-{q}.gguf").exists()
+    assert not (data / "export" / "gguf" / "als-lm-q4_k_m.gguf").exists()
+    checks = json.loads((data / "export" / "gguf" / "verify.json").read_text())["checks"]
+    assert [c["quant"] for c in checks] == ["f16", "q8_0", "q5_k_m"]
+    om = mats["ollama_model"]
+    assert om["registered"].value is False and "ollama create als-lm -f als-lm-q8_0.Modelfile" in om["command"].value
+    mf = (data / "export" / "gguf" / "als-lm-q8_0.Modelfile").read_text()
+    assert mf.startswith("FROM ./als-lm-q8_0.gguf") and "PARAMETER num_ctx 256" in mf
+    evals = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evals == {"hf_logit_parity": True, "gguf_matches_torch": True}
+
+
+def test_gguf_asset_rejects_unknown_quant(toy, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
+    with pytest.raises(Exception, match="unknown types"):
+        materialize([ex.gguf_models], run_config={"ops": {"gguf_models": {"config": {"quants": ["q3_xs"]}}}})
