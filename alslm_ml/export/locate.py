@@ -38,4 +38,5 @@ def gguf_dir() -> Path:
 
 
 def gguf_file(quant: str, folder: str | Path | None = None) -> Path:
-    return Path(folder or gguf_dir()) / FILE_PATTERN.format(quant=quant)
+    """Where the GGUF of `quant` is (or would be); creates nothing."""
+    return Path(folder or paths.data_dir() / "export" / "gguf") / FILE_PATTERN.format(quant=quant)

@@ -1,0 +1,156 @@
+"""CPU inference speed of every GGUF type in llama.cpp: load time, time to first token, tokens/s.
+
+    .venv/bin/python benchmarks/bench_infer.py [--skip-500m] [--threads 2] [--tokens 48]
+
+Models:
+  trained   data/export/gguf/als-lm-*.gguf when the export stage has run (the trained tiny model)
+  toy       the toy model of alslm_ml.export.toy (2 x 256), always
+  500m      the `500m` shape (24 x 1280, vocab 16384) with random weights; its GGUFs (~2.5 GB in all)
+            are written to a temporary folder and deleted afterwards
+
+Time to first token = prompt evaluation (a ~15-token chat prompt) + the first sampled token, i.e.
+what a chat user waits for. tokens/s = greedy decode rate after the first token, end-of-text
+ignored so every run decodes the same number of tokens. Goals (docs/export.md): first token
+< 0.5 s for tiny, < 2 s for 500m Q4_K_M, on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from alslm_ml.export import gguf_export as ge
+from alslm_ml.export import locate
+from alslm_ml.export.toy import build_toy_exports
+from alslm_ml.serve.prompt import format_prompt
+
+QUESTION = "What does the export stage write, and which quantization types exist?"
+
+
+def measure(path: Path, threads: int, n_tokens: int, repeats: int = 3) -> dict:
+    from llama_cpp import Llama
+
+    t0 = time.perf_counter()
+    llm = Llama(model_path=str(path), n_ctx=0, n_threads=threads, n_threads_batch=threads, verbose=False)
+    load = time.perf_counter() - t0
+    ids = [llm.token_eos()] + llm.tokenize((format_prompt(QUESTION)).encode(), add_bos=False, special=False)
+    n = min(n_tokens, llm.n_ctx() - len(ids))
+    ttft, rate = [], []
+    for _ in range(repeats):  # medians: the machine is shared, single runs are noisy
+        llm.reset()
+        t0 = time.perf_counter()
+        first = t0
+        for i, _ in enumerate(llm.generate(ids, temp=0.0, repeat_penalty=1.0, reset=True)):
+            if i == 0:
+                first = time.perf_counter()
+            if i + 1 >= n:
+                break
+        end = time.perf_counter()
+        ttft.append(first - t0)
+        rate.append((n - 1) / max(end - first, 1e-9))
+    llm.close()
+    return {"size_mb": path.stat().st_size / 2**20, "load_s": load, "ttft_s": statistics.median(ttft),
+            "tok_s": statistics.median(rate), "prompt_tokens": len(ids), "tokens": n}
+
+
+def bench_folder(label: str, files: dict[str, Path], threads: int, n_tokens: int) -> list[dict]:
+    rows = []
+    for quant in ge.QUANT_TYPES:
+        if quant in files and files[quant].exists():
+            r = {"model": label, "type": quant, **measure(files[quant], threads, n_tokens),
+                 "fallback": len(ge.fallbacks(files[quant], quant))}
+            print(f"  {label:>8} {quant:>7}: {r['size_mb']:8.1f} MB  load {r['load_s']:.3f} s  "
+                  f"first token {r['ttft_s']:.3f} s  {r['tok_s']:.1f} tok/s", flush=True)
+            rows.append(r)
+    return rows
+
+
+def export_trained(folder: Path) -> dict[str, Path]:
+    """GGUFs of the best trained checkpoint, when one exists but was not exported yet."""
+    try:
+        ckpt = locate.best_checkpoint()
+    except FileNotFoundError:
+        return {}
+    if not locate.tokenizer_file().exists():
+        return {}
+    files = {"f16": ge.write_gguf_f16(ckpt, locate.tokenizer_file(), folder / "als-lm-f16.gguf")}
+    for q in ("q8_0", "q5_k_m", "q4_k_m"):
+        files[q] = ge.quantize(files["f16"], folder / f"als-lm-{q}.gguf", q)
+    print(f"  exported {ckpt} for the benchmark", flush=True)
+    return files
+
+
+def build_500m(folder: Path, tokenizer: Path) -> dict[str, Path]:
+    from alslm_ml.model import GPT, get_config
+
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    with torch.device("meta"):
+        model = GPT(get_config("500m", dropout=0.0))
+    model = model.to_empty(device="cpu")
+    with torch.no_grad():  # random weights of GPT-2 scale (the values do not change the speed)
+        for name, p in model.named_parameters():
+            if p.ndim == 2:
+                p.normal_(0.0, 0.02)
+            elif name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight"):
+                p.fill_(1.0)
+            else:
+                p.zero_()
+    model.lm_head.weight = model.transformer.wte.weight
+    files = {"f16": ge.write_gguf_f16_from(model, tokenizer, folder / "als-lm-f16.gguf", name="random-500m")}
+    del model
+    for q in ("q8_0", "q5_k_m", "q4_k_m"):
+        files[q] = ge.quantize(files["f16"], folder / f"als-lm-{q}.gguf", q)
+    print(f"  built 500m GGUFs in {time.perf_counter() - t0:.0f} s", flush=True)
+    return files
+
+
+def markdown(rows: list[dict]) -> str:
+    out = ["| model | type | size (MB) | load (s) | first token (s) | tokens/s | fallback tensors |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['type']} | {r['size_mb']:.1f} | {r['load_s']:.3f} | {r['ttft_s']:.3f} | "
+                   f"{r['tok_s']:.1f} | {r['fallback']} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tokens", type=int, default=48)
+    p.add_argument("--skip-500m", action="store_true")
+    p.add_argument("--tmp", default=tempfile.gettempdir(), help="where the 500m GGUFs go (deleted afterwards)")
+    args = p.parse_args(argv)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(dir=args.tmp, prefix="alslm-bench-") as tmp:
+        trained = {q: locate.gguf_file(q) for q in ge.QUANT_TYPES}
+        if not any(f.exists() for f in trained.values()):
+            trained = export_trained(Path(tmp) / "trained")
+        if trained:
+            rows += bench_folder("trained", trained, args.threads, args.tokens)
+        else:
+            print("  no trained checkpoint under data/checkpoints: skipping the trained model", flush=True)
+        toy = build_toy_exports(Path(tmp) / "toy")
+        rows += bench_folder("toy", toy, args.threads, args.tokens)
+        if not args.skip_500m:
+            tok = locate.tokenizer_file() if locate.tokenizer_file().exists() else toy["tokenizer"]
+            folder = Path(tmp) / "500m"
+            folder.mkdir()
+            try:
+                rows += bench_folder("500m", build_500m(folder, tok), args.threads, args.tokens)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+    print()
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
