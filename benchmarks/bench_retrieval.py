@@ -1,0 +1,257 @@
+"""Retrieval benchmark: index build speed, hybrid/dense query latency at ~50K chunks, peak RSS,
+end-to-end answer time, and retrieval/answer quality on the starter Q&A.
+
+    .venv/bin/python benchmarks/bench_retrieval.py                 # everything (~15 min on 2 busy cores)
+    .venv/bin/python benchmarks/bench_retrieval.py --parts latency # only the 50K-chunk latency part
+
+Parts:
+- build: chunk the starter corpus (alslm_ml/sources/starter/docs; any folder of .md/.txt with
+  --docs) and embed it for real (MiniLM ONNX + BM25) into a Qdrant edge shard: chunks/s.
+- latency: a ~50K-chunk shard. Embedding 50K x 256-token chunks takes hours on 2 CPU cores, so the
+  synthetic chunks reuse the real chunk vectors with small Gaussian noise (re-normalized) and get
+  real BM25 vectors of synthetic texts (random mixes of corpus sentences). Query vectors are real
+  embeddings of real questions. Reports ingest+HNSW chunks/s, query p50/p95 for hybrid and dense
+  (search only, and embed+search), peak RSS.
+- quality: gold-document hit rate @k for hybrid/dense/sparse on the starter Q&A questions.
+- answer: end-to-end answers (retrieve + SmolLM2 up to 128 tokens, greedy) for the answer modes
+  auto/generate/extractive: seconds, prompt tokens, ROUGE-L against the reference answer and the
+  share of answer sentences supported by the retrieved text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+
+
+def load_docs(folder: Path) -> pd.DataFrame:
+    rows = []
+    for f in sorted(glob.glob(str(folder / "**" / "*.md"), recursive=True)) + sorted(glob.glob(str(folder / "**" / "*.txt"), recursive=True)):
+        text = Path(f).read_text()
+        meta = {}
+        if text.startswith("---"):
+            _, fm, text = text.split("---", 2)
+            meta = yaml.safe_load(fm) or {}
+        rows.append({"id": meta.get("id", Path(f).stem), "source": "starter", "url": f"file://{f}",
+                     "title": meta.get("title", Path(f).stem), "text": text.strip(), "license": meta.get("license", "")})
+    if not rows:
+        raise SystemExit(f"no .md/.txt documents under {folder}")
+    return pd.DataFrame(rows)
+
+
+def load_qa(limit: int) -> list[dict]:
+    qa = []
+    for f in sorted(glob.glob(str(REPO / "alslm_ml" / "finetune" / "data" / "qa_starter_*.jsonl"))):
+        qa += [json.loads(x) for x in Path(f).read_text().splitlines() if x.strip()]
+    random.Random(0).shuffle(qa)
+    return qa[:limit]
+
+
+def pct(xs, p):
+    return float(np.percentile(np.array(xs) * 1000, p))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def part_build(docs, args, out):
+    from alslm_ml.rag import embed
+    from alslm_ml.rag.build import embed_chunks
+    from alslm_ml.rag.chunking import chunk_documents
+    from alslm_ml.rag.index import build_edge
+
+    dense, sparse = embed.dense_embedder(threads=args.threads), embed.sparse_embedder()
+    tok = embed.token_counter()
+    res = {}
+    for ct, ov in [(256, 32), (512, 64)] if "chunks512" in args.parts else [(256, 32)]:
+        chunks = list(chunk_documents(docs, tok, ct, ov))
+        t0 = time.perf_counter()
+        batches = list(embed_chunks(chunks, dense, sparse, 32, progress=False))
+        t_embed = time.perf_counter() - t0
+        root = Path(tempfile.mkdtemp(prefix="bench_rag_"))
+        t1 = time.perf_counter()
+        build_edge(iter(batches), 384, {"chunk_tokens": ct, "overlap": ov, "dense_model": embed.DENSE_MODEL,
+                                        "bm25_path": str(embed.build_bm25_dir())}, root=root)
+        t_index = time.perf_counter() - t1
+        res[f"{ct}/{ov}"] = {"docs": len(docs), "chunks": len(chunks), "embed_chunks_per_s": len(chunks) / t_embed,
+                             "index_chunks_per_s": len(chunks) / t_index, "end_to_end_chunks_per_s": len(chunks) / (t_embed + t_index),
+                             "root": str(root)}
+        out.setdefault("pools", {})[f"{ct}/{ov}"] = (chunks, batches)
+        print(f"[build {ct}/{ov}] {len(docs)} docs -> {len(chunks)} chunks; embed (dense+BM25) {len(chunks)/t_embed:.1f} chunks/s, "
+              f"Qdrant ingest+optimize {len(chunks)/t_index:.0f} chunks/s, end-to-end {len(chunks)/(t_embed+t_index):.1f} chunks/s", flush=True)
+    out["build"] = res
+
+
+def part_latency(docs, args, out):
+    from alslm_ml.rag import embed
+    from alslm_ml.rag.grounding import split_sentences
+    from alslm_ml.rag.index import EdgeStore, Record, build_edge
+
+    chunks, batches = out["pools"]["256/32"]
+    pool = np.array([r.dense for b in batches for r in b], dtype=np.float32)
+    sentences = [s for t in docs["text"] for s in split_sentences(t)]
+    sparse = embed.sparse_embedder()
+    rng, rnd = np.random.default_rng(0), random.Random(0)
+    n = args.chunks
+
+    def records():
+        next_id, t_sp = 0, 0.0
+        while next_id < n:
+            m = min(2000, n - next_id)
+            texts = [" ".join(rnd.sample(sentences, rnd.randint(4, 8))) for _ in range(m)]
+            ts = time.perf_counter()
+            sp = list(sparse.embed(texts, batch_size=256))
+            t_sp += time.perf_counter() - ts
+            base = pool[rng.integers(0, len(pool), m)]
+            vecs = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            yield [Record(next_id + i, vecs[i].tolist(), sp[i].indices.tolist(), sp[i].values.tolist(),
+                          {"doc_id": f"syn-{(next_id + i) // 8}", "source": "starter" if i % 3 else "pubmed",
+                           "title": "synthetic", "url": "", "license": "", "start": 0, "end": len(texts[i]), "text": texts[i]})
+                   for i in range(m)]
+            next_id += m
+        out["bm25_s"] = t_sp
+
+    root = Path(tempfile.mkdtemp(prefix="bench_rag50k_"))
+    t0 = time.perf_counter()
+    live = build_edge(records(), 384, {"synthetic": True}, root=root)
+    t_build = time.perf_counter() - t0
+    index_s = t_build - out["bm25_s"]
+    print(f"[latency] built {n} chunks in {t_build:.1f}s: Qdrant ingest+HNSW {n/index_s:.0f} chunks/s "
+          f"(+ BM25 of synthetic texts {n/out['bm25_s']:.0f} chunks/s)", flush=True)
+    store = EdgeStore(live)
+    dense = embed.dense_embedder(threads=args.threads)
+    qs = [q["question"] for q in load_qa(args.queries)]
+    qd = list(dense.query_embed(qs))
+    qsp = [(s.indices.tolist(), s.values.tolist()) for s in sparse.query_embed(qs)]
+    t_emb = []
+    for q in qs[:20]:
+        t = time.perf_counter()
+        next(iter(dense.query_embed([q])))
+        next(iter(sparse.query_embed([q])))
+        t_emb.append(time.perf_counter() - t)
+    res = {"chunks": n, "ingest_hnsw_chunks_per_s": n / index_s, "query_embed_p50_ms": pct(t_emb, 50)}
+    for mode in ("hybrid", "dense", "sparse"):
+        for flt in (None, ["pubmed"]):
+            lat = []
+            for _ in range(2):  # warm pass + measured pass
+                lat = []
+                for d, s in zip(qd, qsp):
+                    t = time.perf_counter()
+                    store.search(d, s, k=5, mode=mode, sources=flt)
+                    lat.append(time.perf_counter() - t)
+            key = mode + ("+filter" if flt else "")
+            res[key] = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)}
+            print(f"[latency] {key:<15} p50 {pct(lat, 50):6.2f} ms  p95 {pct(lat, 95):6.2f} ms  (search only, {len(lat)} queries)", flush=True)
+    print(f"[latency] query embedding (dense+BM25) p50 {res['query_embed_p50_ms']:.1f} ms", flush=True)
+    res["peak_rss_mb"] = peak_rss_mb()
+    print(f"[latency] peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
+    store.close()
+    out["latency"] = res
+
+
+def part_quality(docs, args, out):
+    from alslm_ml.rag.index import EdgeStore
+    from alslm_ml.rag.retriever import RetrievalSettings, Retriever
+
+    qa = load_qa(args.quality_questions)
+    res = {}
+    for key, b in out["build"].items():
+        r = Retriever(store=EdgeStore(Path(b["root"]) / "alslm_chunks"))
+        for mode in ("hybrid", "dense", "sparse"):
+            for k in (1, 5):
+                hit = sum(q["doc_id"] in [h.payload["doc_id"] for h in r.search(q["question"], RetrievalSettings(k=k, mode=mode))] for q in qa)
+                res[f"{key} {mode} @{k}"] = hit / len(qa)
+                print(f"[quality] chunks {key} {mode:<6} gold doc in top-{k}: {hit}/{len(qa)} = {hit/len(qa):.2f}", flush=True)
+        r.close()
+    out["quality"] = res
+
+
+def part_answer(docs, args, out):
+    from rouge_score import rouge_scorer
+
+    from alslm_ml.rag import grounding as g
+    from alslm_ml.rag.generator import LlamaCppGenerator
+    from alslm_ml.rag.index import EdgeStore
+    from alslm_ml.rag.retriever import RetrievalSettings, Retriever
+    from alslm_ml.rag.system import RagSystem
+    from alslm_ml.systems import GenerationConfig
+
+    gen = LlamaCppGenerator(n_threads=args.threads)
+    r = Retriever(store=EdgeStore(Path(out["build"]["256/32"]["root"]) / "alslm_chunks"))
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    qa = load_qa(args.answer_questions)
+    res = {}
+    for mode in args.modes.split(","):
+        system = RagSystem(r, gen, RetrievalSettings(k=5), context_tokens=args.context_tokens, answer_mode=mode)
+        secs, ptoks, rouge, sup, how = [], [], [], [], []
+        for q in qa:
+            a = system.answer(q["question"], GenerationConfig.greedy(max_tokens=128))
+            secs.append(a.seconds)
+            ptoks.append(a.prompt_tokens)
+            rouge.append(scorer.score(q["answer"], a.text)["rougeL"].fmeasure)
+            ctx = [g.Sentence(i + 1, 0, s, 1.0) for i, p in enumerate(a.meta["retrieved_text"]) for s in g.split_sentences(p)]
+            sp = g.support(a.text, ctx)
+            sup.append(sum(x is not None for _, x in sp) / len(sp) if sp else 0.0)
+            how.append(a.meta.get("answer_mode"))
+        res[mode] = {"p50_s": statistics.median(secs), "max_s": max(secs), "prompt_tokens_mean": statistics.mean(ptoks),
+                     "rougeL": statistics.mean(rouge), "supported": statistics.mean(sup),
+                     "modes": {m: how.count(m) for m in set(how)}}
+        print(f"[answer] {mode:<10} end-to-end p50 {res[mode]['p50_s']:.2f}s max {res[mode]['max_s']:.2f}s, prompt {res[mode]['prompt_tokens_mean']:.0f} tok, "
+              f"ROUGE-L {res[mode]['rougeL']:.3f}, supported sentences {res[mode]['supported']:.2f}, {res[mode]['modes']} "
+              f"({len(qa)} questions, context_tokens={args.context_tokens})", flush=True)
+    gen.close()
+    r.close()
+    out["answer"] = res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=Path, default=REPO / "alslm_ml" / "sources" / "starter" / "docs")
+    ap.add_argument("--chunks", type=int, default=50_000)
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--quality-questions", type=int, default=100)
+    ap.add_argument("--answer-questions", type=int, default=8)
+    ap.add_argument("--modes", default="auto,generate,extractive")
+    ap.add_argument("--context-tokens", type=int, default=384)
+    ap.add_argument("--threads", type=int, default=None, help="ONNX/llama.cpp threads (default: all cores)")
+    ap.add_argument("--parts", default="build,latency,quality,answer", help="comma list; add chunks512 to compare 512/64 chunks")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("ALSLM_DATA_DIR", tempfile.mkdtemp(prefix="bench_rag_data_"))
+    docs = load_docs(args.docs)
+    out: dict = {}
+    print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (figures taken under this contention)", flush=True)
+    part_build(docs, args, out)
+    if "latency" in args.parts:
+        part_latency(docs, args, out)
+    if "quality" in args.parts:
+        part_quality(docs, args, out)
+    if "answer" in args.parts:
+        part_answer(docs, args, out)
+    out.pop("pools", None)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
