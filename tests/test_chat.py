@@ -176,3 +176,22 @@ def test_stop_filter_holds_back_a_new_turn():
     g.feed("a\nUs")
     g.flush()
     assert g.text == "a\nUs"  # not a stop: released at the end
+
+
+def test_benchmark_command_scores_the_current_system(toy, tmp_path, monkeypatch):
+    import io
+
+    from alslm_ml.serve.chat import Chat
+
+    monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
+    system = load_scratch("llamacpp", gguf_path=toy["q4_k_m"])
+    out = io.StringIO()
+    chat = Chat(system, "scratch", "llamacpp", GenerationConfig(max_tokens=16), out=out, log_path=tmp_path / "l.jsonl")
+    assert chat.command("/benchmark 2") is True
+    text = out.getvalue()
+    assert "on 2 questions" in text and "mean_accuracy" in text
+    (summary,) = list((tmp_path / "eval" / "chat").glob("scratch-llamacpp-*/summary.json"))
+    assert json.loads(summary.read_text())["n"] == 2
+    chat.command("/benchmark lots")
+    assert "usage: /benchmark [N]" in out.getvalue()
+    system.close()

@@ -111,20 +111,38 @@ class Chat:
         self.say(f"{key} = {value}")
 
     def benchmark(self, args: list[str]) -> None:
-        try:
-            from alslm_ml.eval import cli as eval_cli  # imported lazily: the eval stage is optional
+        """/benchmark [N]: score the current system (greedy) on the hallucination benchmark, or on
+        its first N questions, through alslm_ml.eval when that stage is present."""
+        try:  # imported lazily: the evaluation stage is optional for the chat
+            from alslm_ml.eval.benchmark import load_benchmark
+            from alslm_ml.eval.registry_io import load_registry
+            from alslm_ml.eval.runner import evaluate
         except ImportError as e:
-            self.say(f"/benchmark: the evaluation module is not available in this checkout ({e})")
+            self.say(f"/benchmark: the evaluation module (alslm_ml.eval) is not available ({e})")
             return
-        argv = ["--system", self.system_name, *args]
-        self.say(f"running: alslm eval {' '.join(argv)}")
+        if args and not args[0].isdigit():
+            self.say("usage: /benchmark [N]  (N = only the first N questions)")
+            return
         try:
-            eval_cli.main(argv)
-        except SystemExit as e:
-            if e.code:
-                self.say(f"/benchmark exited with {e.code}")
+            questions = load_benchmark()
+            registry, origin = load_registry()
+        except (ValueError, FileNotFoundError) as e:
+            self.say(f"/benchmark: {e}")
+            return
+        if args:
+            questions = questions[: int(args[0])]
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        out = paths.sub("eval", "chat", f"{self.system_name}-{self.backend}-{stamp}")
+        self.say(f"evaluating {self.system_name} ({self.backend}) on {len(questions)} questions, greedy; "
+                 f"registry {origin}; results in {out}")
+        try:
+            summary = evaluate(self.system, questions, out, registry, GenerationConfig.greedy(self.cfg.max_tokens),
+                               label=f"{self.system_name}-{self.backend}")
         except KeyboardInterrupt:
-            self.say("\n[benchmark stopped]")
+            self.say("\n[benchmark stopped; answers so far are cached in responses.jsonl]")
+            return
+        for k in ("n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate", "degenerate_rate"):
+            self.say(f"  {k:<18} {summary.get(k)}")
 
     # ---- one exchange ---------------------------------------------------------------------
     def ask(self, query: str) -> None:
