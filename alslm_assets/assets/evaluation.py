@@ -84,13 +84,16 @@ def _store(duckdb: DuckDBResource, frames: dict[str, pd.DataFrame], systems: lis
     """Replace this run's systems in alslm.eval_{responses,scores,fabrications,taxonomy}."""
     with duckdb.get_connection() as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        existing = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [SCHEMA]).fetchall()}
         for name, frame in frames.items():
-            if frame.empty and not len(frame.columns):
-                continue
             table = f"{SCHEMA}.eval_{name}"
+            if f"eval_{name}" in existing:
+                conn.execute(f"DELETE FROM {table} WHERE CAST(system AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))", [systems])
+            if frame.empty:  # nothing to add (and no rows to infer column types from)
+                continue
             conn.register("_frame", frame)
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _frame WHERE false")
-            conn.execute(f"DELETE FROM {table} WHERE system IN (SELECT unnest(?))", [systems])
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
             conn.unregister("_frame")
 
