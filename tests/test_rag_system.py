@@ -195,3 +195,14 @@ class _NoGeneration(LlamaCppGenerator):
 
     def close(self):
         pass
+
+
+@pytest.mark.slow
+def test_alslm_ask_prints_answer_and_sources(default_index, capsys):
+    from alslm_ml.serve import ask
+
+    assert ask.main(["--system", "rag", "--max-tokens", "48", "What does tofersen target?"]) == 0
+    out = capsys.readouterr().out
+    answer, sources = out.split("\nSources:\n")
+    assert g.CITATION.search(answer) and "SOD1" in answer
+    assert "[1] " in sources and "https://example.org/alslm/" in sources

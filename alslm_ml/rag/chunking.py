@@ -7,8 +7,8 @@ lets a citation point back at the exact passage.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator
 
 import pandas as pd
 

@@ -43,7 +43,7 @@ class Generator(ABC):
     def describe(self) -> dict:
         return {"generator": self.name}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         pass
 
 
@@ -110,7 +110,7 @@ class LlamaCppGenerator(Generator):
         return sum(self.count_tokens(m["content"]) + 4 for m in messages)
 
     def describe(self):
-        return {"generator": "llama.cpp", "model_file": str(self.model_path), "n_ctx": self.n_ctx, "n_threads": self.n_threads}
+        return {"backend": "llama.cpp", "model_file": str(self.model_path), "n_ctx": self.n_ctx, "n_threads": self.n_threads}
 
     def close(self):
         if getattr(self, "llm", None) is not None:
@@ -170,13 +170,13 @@ class OllamaGenerator(Generator):
         )
 
     def describe(self):
-        return {"generator": "ollama", "model": self.model, "host": self.host}
+        return {"backend": "ollama", "model": self.model, "host": self.host}
 
 
 def load_generator(backend: str = "llama.cpp", model: str | None = None, **kwargs) -> Generator:
     """backend "llama.cpp" (model = a GGUF path; default SmolLM2-135M-Instruct) or "ollama"
     (model = an Ollama model name; default llama3.1:8b)."""
-    if backend in ("llama.cpp", "llama_cpp", "llamacpp", "llama", "gguf"):
+    if backend in (None, "auto", "default", "llama.cpp", "llama_cpp", "llamacpp", "llama", "gguf"):
         return LlamaCppGenerator(model, **{k: v for k, v in kwargs.items() if k in ("n_ctx", "n_threads")})
     if backend == "ollama":
         return OllamaGenerator(model or DEFAULT_OLLAMA_MODEL, **{k: v for k, v in kwargs.items() if k in ("host", "n_ctx", "timeout", "transport")})

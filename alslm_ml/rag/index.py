@@ -20,9 +20,9 @@ import shutil
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from alslm_ml.paths import sub
 
@@ -36,7 +36,7 @@ class IndexMissingError(FileNotFoundError):
     """No vector index where one was expected."""
 
 
-class QdrantUnavailableError(ConnectionError):
+class QdrantUnavailableError(ConnectionError, RuntimeError):
     """The Qdrant server named by QDRANT_URL does not answer."""
 
 
@@ -90,7 +90,7 @@ class Store(ABC):
     @abstractmethod
     def count(self) -> int: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         pass
 
 

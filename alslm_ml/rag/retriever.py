@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from alslm_ml.rag import embed
 from alslm_ml.rag.index import COLLECTION, Hit, Store, open_store
