@@ -92,6 +92,8 @@ def test_cli_prints_headline_json(tmp_path, monkeypatch, capsys, questions):
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert list(line) == ["n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate", "degenerate_rate"]
     assert line["n"] == 5 and line["mean_accuracy"] == 1.0
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["system"] == "scratch-torch"
+    assert cli.system_label("scratch", "llamacpp", "q4_k_m") == "scratch-q4_k_m" and cli.system_label("rag", None, None) == "rag"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"id": "q-9", "category": "nope"}]))
     assert cli.main(["--system", "rag", "--benchmark", str(bad), "--out", str(tmp_path / "x")]) == 2

@@ -22,6 +22,15 @@ from alslm_ml.systems import SYSTEM_NAMES, GenerationConfig, load_system
 HEADLINE = ("n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate", "degenerate_rate")
 
 
+def system_label(system: str, backend: str | None, quant: str | None) -> str:
+    """The run's name in reports, matching the eval_* assets: scratch-torch, scratch-q8_0, rag ..."""
+    if system != "scratch":
+        return system
+    if backend == "torch":
+        return "scratch-torch"
+    return f"scratch-{quant}" if quant else "scratch"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alslm eval", description=f"Score a system on an ALS hallucination benchmark. {SHORT}")
     p.add_argument("--system", required=True, choices=SYSTEM_NAMES)
@@ -50,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None:
         questions = questions[: args.limit]
     options = {k: v for k, v in {"backend": args.backend, "quant": args.quant}.items() if v}
-    label = "-".join([args.system, *options.values()])
+    label = system_label(args.system, args.backend, args.quant)
     print(f"{SHORT}\nregistry: {origin}; {len(questions)} questions; system {label}", file=sys.stderr)
     system = load_system(args.system, **options)
     try:
