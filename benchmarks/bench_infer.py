@@ -42,32 +42,40 @@ def measure(path: Path, threads: int, n_tokens: int, repeats: int = 3) -> dict:
     load = time.perf_counter() - t0
     ids = [llm.token_eos()] + llm.tokenize((format_prompt(QUESTION)).encode(), add_bos=False, special=False)
     n = min(n_tokens, llm.n_ctx() - len(ids))
-    ttft, rate = [], []
+    ttft, rate, ttft_cpu, tok_cpu = [], [], [], []
     for _ in range(repeats):  # medians: the machine is shared, single runs are noisy
         llm.reset()
-        t0 = time.perf_counter()
-        first = t0
+        t0, c0 = time.perf_counter(), time.process_time()
+        first, c1 = t0, c0
         for i, _ in enumerate(llm.generate(ids, temp=0.0, repeat_penalty=1.0, reset=True)):
             if i == 0:
-                first = time.perf_counter()
+                first, c1 = time.perf_counter(), time.process_time()
             if i + 1 >= n:
                 break
-        end = time.perf_counter()
+        end, c2 = time.perf_counter(), time.process_time()
         ttft.append(first - t0)
         rate.append((n - 1) / max(end - first, 1e-9))
+        ttft_cpu.append(c1 - c0)
+        tok_cpu.append((c2 - c1) / max(n - 1, 1))
     llm.close()
+    # CPU seconds are what the work costs regardless of how many other jobs share the cores: with
+    # one thread, CPU time ~ the wall time on an idle core (spin-waiting inflates it with more).
     return {"size_mb": path.stat().st_size / 2**20, "load_s": load, "ttft_s": statistics.median(ttft),
-            "tok_s": statistics.median(rate), "prompt_tokens": len(ids), "tokens": n}
+            "tok_s": statistics.median(rate), "ttft_cpu_s": statistics.median(ttft_cpu),
+            "cpu_tok_s": 1 / max(statistics.median(tok_cpu), 1e-9), "threads": threads,
+            "prompt_tokens": len(ids), "tokens": n}
 
 
-def bench_folder(label: str, files: dict[str, Path], threads: int, n_tokens: int) -> list[dict]:
+def bench_folder(label: str, files: dict[str, Path], threads: int, n_tokens: int,
+                 only: set[str] | None = None) -> list[dict]:
     rows = []
     for quant in ge.QUANT_TYPES:
-        if quant in files and files[quant].exists():
+        if quant in files and files[quant].exists() and (only is None or quant in only):
             r = {"model": label, "type": quant, **measure(files[quant], threads, n_tokens),
                  "fallback": len(ge.fallbacks(files[quant], quant))}
             print(f"  {label:>8} {quant:>7}: {r['size_mb']:8.1f} MB  load {r['load_s']:.3f} s  "
-                  f"first token {r['ttft_s']:.3f} s  {r['tok_s']:.1f} tok/s", flush=True)
+                  f"first token {r['ttft_s']:.3f} s ({r['ttft_cpu_s']:.3f} CPU s)  {r['tok_s']:.1f} tok/s "
+                  f"({r['cpu_tok_s']:.1f} per CPU s)", flush=True)
             rows.append(r)
     return rows
 
@@ -113,11 +121,11 @@ def build_500m(folder: Path, tokenizer: Path) -> dict[str, Path]:
 
 
 def markdown(rows: list[dict]) -> str:
-    out = ["| model | type | size (MB) | load (s) | first token (s) | tokens/s | fallback tensors |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| model | type | size (MB) | threads | load (s) | first token (s) | first token (CPU s) | tokens/s "
+           "| tokens per CPU s | fallback tensors |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['model']} | {r['type']} | {r['size_mb']:.1f} | {r['load_s']:.3f} | {r['ttft_s']:.3f} | "
-                   f"{r['tok_s']:.1f} | {r['fallback']} |")
+        out.append(f"| {r['model']} | {r['type']} | {r['size_mb']:.1f} | {r['threads']} | {r['load_s']:.3f} | "
+                   f"{r['ttft_s']:.3f} | {r['ttft_cpu_s']:.3f} | {r['tok_s']:.1f} | {r['cpu_tok_s']:.1f} | {r['fallback']} |")
     return "\n".join(out)
 
 
@@ -127,26 +135,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokens", type=int, default=48)
     p.add_argument("--skip-500m", action="store_true")
     p.add_argument("--tmp", default=tempfile.gettempdir(), help="where the 500m GGUFs go (deleted afterwards)")
+    p.add_argument("--gguf-500m", default=None, help="reuse 500m GGUFs in this folder (kept) instead of building them")
+    p.add_argument("--only", default=None, help="comma-separated types to measure, e.g. q4_k_m")
     args = p.parse_args(argv)
     rows: list[dict] = []
+    only = set(args.only.split(",")) if args.only else set(ge.QUANT_TYPES)
     with tempfile.TemporaryDirectory(dir=args.tmp, prefix="alslm-bench-") as tmp:
         trained = {q: locate.gguf_file(q) for q in ge.QUANT_TYPES}
         if not any(f.exists() for f in trained.values()):
             trained = export_trained(Path(tmp) / "trained")
         if trained:
-            rows += bench_folder("trained", trained, args.threads, args.tokens)
+            rows += bench_folder("trained", trained, args.threads, args.tokens, only)
         else:
             print("  no trained checkpoint under data/checkpoints: skipping the trained model", flush=True)
         toy = build_toy_exports(Path(tmp) / "toy")
-        rows += bench_folder("toy", toy, args.threads, args.tokens)
+        rows += bench_folder("toy", toy, args.threads, args.tokens, only)
         if not args.skip_500m:
-            tok = locate.tokenizer_file() if locate.tokenizer_file().exists() else toy["tokenizer"]
-            folder = Path(tmp) / "500m"
-            folder.mkdir()
-            try:
-                rows += bench_folder("500m", build_500m(folder, tok), args.threads, args.tokens)
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
+            if args.gguf_500m:
+                files = {q: Path(args.gguf_500m) / f"als-lm-{q}.gguf" for q in ge.QUANT_TYPES}
+                rows += bench_folder("500m", files, args.threads, args.tokens, only)
+            else:
+                tok = locate.tokenizer_file() if locate.tokenizer_file().exists() else toy["tokenizer"]
+                folder = Path(tmp) / "500m"
+                folder.mkdir()
+                try:
+                    rows += bench_folder("500m", build_500m(folder, tok), args.threads, args.tokens, only)
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
     print()
     print(markdown(rows))
     return 0
