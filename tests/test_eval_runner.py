@@ -117,12 +117,14 @@ def test_assets_benchmark_registry_eval_and_report(tmp_path, monkeypatch, questi
     monkeypatch.setattr(evaluation, "load_system", lambda name, **o: ScriptedSystem(load_benchmark(), "mixed"))
     specs = [AssetSpec(k) for k in ("corpus", "vector_index", "gguf_models", "model_checkpoint", "finetuned_model")]
     res = materialize(
-        [*specs, evaluation.benchmark, evaluation.entity_registry, evaluation.eval_rag, evaluation.eval_baseline, evaluation.eval_comparison],
+        [*specs, evaluation.benchmark, evaluation.benchmark_composition, evaluation.entity_registry, evaluation.eval_rag, evaluation.eval_baseline, evaluation.eval_comparison],
         resources=shared_resources(),
         selection=["benchmark", "entity_registry", "eval_rag", "eval_baseline", "eval_comparison"],
         run_config={"ops": {"eval_rag": {"config": {"per_category": 2}}, "eval_baseline": {"config": {"per_category": 1}}}},
     )
     assert res.success
+    (check,) = res.get_asset_check_evaluations()
+    assert check.passed and check.metadata["questions"].value == 169
     assert json.loads((tmp_path / "eval" / "benchmark.json").read_text())["questions"]
     reg = json.loads((tmp_path / "eval" / "entity_registry.json").read_text())
     assert {"kif5a", "bosutinib"} <= {r["entity"] for r in reg}

@@ -11,17 +11,20 @@ import json
 
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
     Config,
     MaterializeResult,
     MetadataValue,
     asset,
+    asset_check,
 )
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
-from alslm_ml.eval.benchmark import counts, load_benchmark, save_benchmark, stratified_sample
+from alslm_ml.eval.benchmark import CATEGORIES, counts, load_benchmark, save_benchmark, stratified_sample
 from alslm_ml.eval.entities import build_registry
 from alslm_ml.eval.registry_io import load_registry, save_registry
 from alslm_ml.eval.runner import evaluate, load_results, tables
@@ -66,6 +69,16 @@ def benchmark(context: AssetExecutionContext, config: BenchmarkConfig) -> Materi
     context.log.info(f"benchmark: {c['n']} questions, {c['traps']} traps -> {out}")
     return MaterializeResult(metadata={"path": str(out), "questions": c["n"], "traps": c["traps"],
                                        "counts": MetadataValue.md(_md_counts(c))})
+
+
+@asset_check(asset=benchmark, description="Every category present and at least 10% trap questions.")
+def benchmark_composition() -> AssetCheckResult:
+    c = counts(load_benchmark(paths.data_dir() / "eval" / "benchmark.json"))
+    missing = [cat for cat in CATEGORIES if cat not in c["by_category"]]
+    trap_share = c["traps"] / c["n"]
+    return AssetCheckResult(passed=not missing and trap_share >= 0.10, severity=AssetCheckSeverity.WARN,
+                            metadata={"missing_categories": MetadataValue.json(missing), "trap_share": round(trap_share, 4),
+                                      "questions": c["n"]})
 
 
 @asset(group_name=GROUP, ins={"corpus": AssetIn("corpus")},
