@@ -53,3 +53,29 @@ def test_gguf_asset_rejects_unknown_quant(toy, tmp_path, monkeypatch):
     monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
     with pytest.raises(Exception, match="unknown types"):
         materialize([ex.gguf_models], run_config={"ops": {"gguf_models": {"config": {"quants": ["q3_xs"]}}}})
+
+
+def test_ollama_asset_registers_when_a_server_answers(toy, tmp_path, monkeypatch):
+    """The registration branch, against recorded Ollama API responses (see test_export_ollama)."""
+    import httpx
+    from test_export_ollama import FakeOllama
+
+    from alslm_ml.export import ollama as oll
+
+    folder = tmp_path / "data" / "export" / "gguf"
+    folder.mkdir(parents=True)
+    shutil.copy(toy["q4_k_m"], folder / "als-lm-q4_k_m.gguf")
+    monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path / "data"))
+    fake = FakeOllama()
+    transport = httpx.MockTransport(fake)
+    real_client, real_version = oll.client, oll.server_version
+    monkeypatch.setattr(oll, "client", lambda base=None, timeout=600.0, transport_=None: real_client(base, timeout, transport))
+    monkeypatch.setattr(oll, "server_version", lambda base=None, timeout=1.0: real_version(base, timeout, transport))
+    result = materialize([ex.ollama_model], run_config={"ops": {"ollama_model": {"config": {"quant": "q4_k_m"}}}})
+    meta = result.asset_materializations_for_node("ollama_model")[0].metadata
+    assert meta["registered"].value is True and meta["ollama_version"].value == "0.6.5"
+    assert meta["create_status"].value == "success"
+    assert meta["sample_answer"].value == "ALS-LM is a research project, not a medical resource."
+    (body,) = fake.bodies("/api/create")
+    assert body["files"] == {"als-lm-q4_k_m.gguf": next(iter(fake.blobs))}
+    assert body["parameters"]["num_ctx"] == 256
