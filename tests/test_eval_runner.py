@@ -37,7 +37,7 @@ class ScriptedSystem(System):
         else:
             text = q.reference_answer
         return Answer(self.name, question, text, completion_tokens=len(text.split()), seconds=0.01,
-                      meta={"retrieved_text": q.reference_answer if i % 2 == 0 else "unrelated passage"})
+                      meta={"retrieved_text": ["a passage", q.reference_answer] if i % 2 == 0 else ["unrelated passage"]})
 
 
 @pytest.fixture
@@ -137,3 +137,15 @@ def test_assets_benchmark_registry_eval_and_report(tmp_path, monkeypatch, questi
     assert "| Confident fabrication |" in md and "`finetuned`" in md and "retrieval failures" in md
     meta = res.asset_materializations_for_node("eval_comparison")[0].metadata
     assert "report" in meta and "figure_failure_modes" in meta
+
+
+def test_retrieved_text_shapes():
+    from alslm_ml.eval.runner import _retrieved_text
+    from alslm_ml.systems import SourceRef
+
+    assert _retrieved_text(Answer("rag", "q", "a", meta={"retrieved_text": ["p1", "p2"]})) == "p1\n\np2"
+    assert _retrieved_text(Answer("rag", "q", "a", meta={"retrieved_text": "p"})) == "p"
+    assert _retrieved_text(Answer("baseline", "q", "a", meta={"retrieved_text": []})) is None
+    assert _retrieved_text(Answer("x", "q", "a")) is None
+    src = SourceRef(1, "d1", "t", "u", "starter", text="from source")
+    assert _retrieved_text(Answer("rag", "q", "a", sources=[src])) == "from source"

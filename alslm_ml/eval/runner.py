@@ -32,10 +32,14 @@ Progress = Callable[[int, int, dict], None]
 
 
 def _retrieved_text(ans: Answer) -> str | None:
+    """The passages the system retrieved (RAG's meta["retrieved_text"] is a list of passages;
+    a string is accepted too), else the sources' text; None when nothing was retrieved."""
     text = ans.meta.get("retrieved_text") if ans.meta else None
     if text is None and ans.sources:
-        text = "\n".join(s.text for s in ans.sources if s.text)
-    return text if text else None
+        text = [s.text for s in ans.sources if s.text]
+    if isinstance(text, (list, tuple)):
+        text = "\n\n".join(str(t) for t in text if t)
+    return text or None
 
 
 def _run_key(label: str, cfg: GenerationConfig, describe: dict) -> str:
