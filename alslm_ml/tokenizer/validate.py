@@ -4,6 +4,8 @@ Each term is encoded as it appears in running text, i.e. after a space (" riluzo
 BPE folds the leading space into the word token, so that is the form the model actually sees.
 A multi-word term ("upper motor neuron") is judged word by word: three whole-word tokens are
 ideal, so a term is *flagged* when any of its words breaks into more than `max_tokens` pieces.
+Hyphens separate words too ("TDP-43", "genome-wide"): the byte-level pre-tokenizer always splits
+punctuation off, so a hyphenated compound can never be fewer than three tokens.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def check_terms(tok: Tokenizer, terms: list[tuple[str, str]], max_tokens: int = 
     out = []
     for category, term in terms:
         pieces = tok.encode(" " + term).tokens
-        per_word = [len(tok.encode(" " + w).ids) for w in term.split()]
+        words = [w for w in re.split(r"[\s-]+", term) if w]
+        per_word = [len(tok.encode(" " + w).ids) for w in words]
         worst = max(per_word)
         out.append(TermResult(category, term, pieces, worst, worst > max_tokens))
     return out

@@ -1,0 +1,172 @@
+"""Training throughput: tokens/s, MFU and peak memory for a fixed number of optimizer steps.
+
+Times the ALS-LM GPT (alslm_ml.model.GPT + the trainer's AdamW groups) and, for reference, a
+straightforward nanoGPT-style GPT of the same shape written inline below, the same way: same
+batch, same optimizer, same number of steps after the same warmup. Random tokens: data loading is
+not what is measured.
+
+  python benchmarks/bench_train.py --config tiny --steps 20
+  python benchmarks/bench_train.py --config 500m --device cuda --steps 20
+  python benchmarks/bench_train.py --config micro --deepspeed      # single-process DeepSpeed (gloo on CPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from alslm_ml.model import GPT
+from alslm_ml.train import trainer as _trainer
+from alslm_ml.train.config import load_config
+from alslm_ml.train.metrics import peak_flops
+from alslm_ml.train.optim import make_adamw, param_groups
+
+# --- the reference: nanoGPT's model.py, reduced to the same GPT-2 shape ---------------------------
+
+class RefBlock(nn.Module):
+    def __init__(self, d: int, h: int):
+        super().__init__()
+        self.h = h
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.h, C // self.h).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
+        x = x + self.proj(y)
+        return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+
+class RefGPT(nn.Module):
+    def __init__(self, vocab: int, block: int, n_layer: int, n_head: int, d: int):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(block, d)
+        self.blocks = nn.ModuleList(RefBlock(d, n_head) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab, bias=False)
+        self.head.weight = self.wte.weight
+
+    def forward(self, idx, targets):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1), device=idx.device))
+        for b in self.blocks:
+            x = b(x)
+        logits = self.head(self.ln_f(x))
+        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1))
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+def peak_memory_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 1e9
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB -> GB (process peak RSS)
+
+
+def run(model: nn.Module, cfg, mcfg, device, steps: int, warmup: int, bf16: bool, engine=None) -> dict:
+    opt = None if engine else make_adamw(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
+    B, T = cfg.batch_size, mcfg.block_size
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, mcfg.vocab_size, (B, T + 1), generator=g) for _ in range(4)]
+    ctx = torch.autocast(device.type, dtype=torch.bfloat16) if (bf16 and engine is None) else torch.autocast(device.type, enabled=False)
+    net = engine or model
+    net.train()
+    t0 = None
+    for i in range(warmup + steps):
+        if i == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        for a in range(cfg.grad_accum):
+            xy = batches[(i + a) % 4].to(device)
+            x, y = xy[:, :-1].contiguous(), xy[:, 1:].contiguous()
+            if engine is not None:
+                _, loss = engine(x, y)
+                engine.backward(loss)
+                engine.step()
+            else:
+                with ctx:
+                    _, loss = model(x, y)
+                (loss / cfg.grad_accum).backward()
+        if engine is None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    tokens = steps * cfg.grad_accum * B * T
+    return {"tokens_per_s": tokens / dt, "s_per_step": dt / steps, "loss": float(loss), "peak_mem_gb": peak_memory_gb(device)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="tiny")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--deepspeed", action="store_true", help="time the ALS-LM model under DeepSpeed (single process)")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=0)
+    ap.add_argument("--skip-reference", action="store_true")
+    args = ap.parse_args()
+    cfg = load_config(args.config)
+    if args.batch_size:
+        cfg.batch_size = args.batch_size
+    if args.threads or cfg.threads:
+        torch.set_num_threads(args.threads or cfg.threads)
+    mcfg = cfg.model_config()
+    device = torch.device(args.device)
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    torch.manual_seed(0)
+    ours = GPT(mcfg)
+    ours.gradient_checkpointing = cfg.gradient_checkpointing
+    flops_tok = ours.flops_per_token()
+    peak, src = peak_flops(device)
+    print(f"config {args.config}: {ours.num_params() / 1e6:.2f}M params, {mcfg.n_layer}x{mcfg.n_embd}, context {mcfg.block_size}, "
+          f"micro batch {cfg.batch_size} x accum {cfg.grad_accum}; device {device}, bf16={bf16}, threads {torch.get_num_threads()}; "
+          f"peak {peak / 1e12:.3f} TFLOP/s ({src}); {args.steps} timed steps after {args.warmup} warmup")
+    results = {}
+    engine = None
+    if args.deepspeed:
+        import deepspeed
+
+        for k, v in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29533"}.items():
+            os.environ.setdefault(k, v)
+        os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.expanduser("~/.cache/alslm/torch_extensions"))
+        deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
+        if not cfg.deepspeed_config:
+            cfg.deepspeed_config = str(Path(_trainer.__file__).with_name("ds_config_zero2.json"))
+        ds_cfg = _trainer._deepspeed_config(cfg, device, bf16)
+        ours.to(device)
+        client = None if "optimizer" in ds_cfg else make_adamw(ours, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
+        engine, *_ = deepspeed.initialize(model=ours, optimizer=client, config=ds_cfg,
+                                          model_parameters=param_groups(ours, cfg.weight_decay) if client is None else None)
+        results["alslm GPT + DeepSpeed ZeRO-" + str(ds_cfg["zero_optimization"]["stage"])] = run(
+            ours, cfg, mcfg, device, args.steps, args.warmup, bf16, engine)
+    else:
+        results["alslm GPT"] = run(ours.to(device), cfg, mcfg, device, args.steps, args.warmup, bf16)
+    if not args.skip_reference:
+        torch.manual_seed(0)
+        ref = RefGPT(mcfg.vocab_size, mcfg.block_size, mcfg.n_layer, mcfg.n_head, mcfg.n_embd).to(device)
+        assert sum(p.numel() for p in ref.parameters()) == ours.num_params(), "reference shape differs"
+        results["nanoGPT-style reference"] = run(ref, cfg, mcfg, device, args.steps, args.warmup, bf16)
+    print(f"{'implementation':<34} {'tokens/s':>10} {'s/step':>8} {'GFLOP/s':>9} {'MFU':>8} {'peak mem GB':>11}")
+    for name, r in results.items():
+        gf = r["tokens_per_s"] * flops_tok / 1e9
+        mfu = r["tokens_per_s"] * flops_tok / peak if peak else math.nan
+        print(f"{name:<34} {r['tokens_per_s']:>10,.0f} {r['s_per_step']:>8.3f} {gf:>9.2f} {mfu:>8.2%} {r['peak_mem_gb']:>11.2f}")
+
+
+if __name__ == "__main__":
+    main()
