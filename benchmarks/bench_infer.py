@@ -5,6 +5,7 @@
 Models:
   trained   data/export/gguf/als-lm-*.gguf when the export stage has run (the trained tiny model)
   toy       the toy model of alslm_ml.export.toy (2 x 256), always
+  tiny-rand the `tiny` shape (4 x 256, vocab 8192, context 256) with random weights, always
   500m      the `500m` shape (24 x 1280, vocab 16384) with random weights; its GGUFs (~2.5 GB in all)
             are written to a temporary folder and deleted afterwards
 
@@ -95,13 +96,14 @@ def export_trained(folder: Path) -> dict[str, Path]:
     return files
 
 
-def build_500m(folder: Path, tokenizer: Path) -> dict[str, Path]:
+def build_random(config: str, folder: Path, tokenizer: Path) -> dict[str, Path]:
+    """GGUFs of a named config (`tiny`, `500m`) with random weights."""
     from alslm_ml.model import GPT, get_config
 
     torch.manual_seed(0)
     t0 = time.perf_counter()
     with torch.device("meta"):
-        model = GPT(get_config("500m", dropout=0.0))
+        model = GPT(get_config(config, dropout=0.0))
     model = model.to_empty(device="cpu")
     with torch.no_grad():  # random weights of GPT-2 scale (the values do not change the speed)
         for name, p in model.named_parameters():
@@ -112,11 +114,11 @@ def build_500m(folder: Path, tokenizer: Path) -> dict[str, Path]:
             else:
                 p.zero_()
     model.lm_head.weight = model.transformer.wte.weight
-    files = {"f16": ge.write_gguf_f16_from(model, tokenizer, folder / "als-lm-f16.gguf", name="random-500m")}
+    files = {"f16": ge.write_gguf_f16_from(model, tokenizer, folder / "als-lm-f16.gguf", name=f"random-{config}")}
     del model
     for q in ("q8_0", "q5_k_m", "q4_k_m"):
         files[q] = ge.quantize(files["f16"], folder / f"als-lm-{q}.gguf", q)
-    print(f"  built 500m GGUFs in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"  built random {config} GGUFs in {time.perf_counter() - t0:.0f} s", flush=True)
     return files
 
 
@@ -150,16 +152,17 @@ def main(argv: list[str] | None = None) -> int:
             print("  no trained checkpoint under data/checkpoints: skipping the trained model", flush=True)
         toy = build_toy_exports(Path(tmp) / "toy")
         rows += bench_folder("toy", toy, args.threads, args.tokens, only)
+        tok = locate.tokenizer_file() if locate.tokenizer_file().exists() else toy["tokenizer"]
+        rows += bench_folder("tiny-rand", build_random("tiny", Path(tmp) / "tiny", tok), args.threads, args.tokens, only)
         if not args.skip_500m:
             if args.gguf_500m:
                 files = {q: Path(args.gguf_500m) / f"als-lm-{q}.gguf" for q in ge.QUANT_TYPES}
                 rows += bench_folder("500m", files, args.threads, args.tokens, only)
             else:
-                tok = locate.tokenizer_file() if locate.tokenizer_file().exists() else toy["tokenizer"]
                 folder = Path(tmp) / "500m"
                 folder.mkdir()
                 try:
-                    rows += bench_folder("500m", build_500m(folder, tok), args.threads, args.tokens, only)
+                    rows += bench_folder("500m", build_random("500m", folder, tok), args.threads, args.tokens, only)
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
     print()

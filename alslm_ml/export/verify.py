@@ -16,7 +16,6 @@ model on the same prompts, at least 1), because a trained model's logits are ~10
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,8 +70,10 @@ class GGUFCheck:
 def open_llama(path: str | Path, n_ctx: int, logits_all: bool = True, n_threads: int | None = None):
     from llama_cpp import Llama
 
+    from alslm_ml.export.gguf_export import default_threads
+
     return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=min(512, n_ctx), logits_all=logits_all,
-                 n_threads=n_threads or max(1, min(4, os.cpu_count() or 1)), verbose=False)
+                 n_threads=n_threads or default_threads(Path(path)), verbose=False)
 
 
 def llama_greedy(llm, prompt_ids: list[int], n: int) -> tuple[list[int], float]:

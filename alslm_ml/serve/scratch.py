@@ -12,13 +12,13 @@ Temperature 0 is greedy decoding.
 from __future__ import annotations
 
 import codecs
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from alslm_ml.export import locate
 from alslm_ml.export import ollama as oll
+from alslm_ml.export.gguf_export import default_threads
 from alslm_ml.serve.prompt import START, STOP_TEXT, StopFilter, format_prompt
 from alslm_ml.systems import Answer, GenerationConfig, System, TokenCallback
 
@@ -59,7 +59,7 @@ class LlamaCppBackend(_Backend):
             raise FileNotFoundError(f"GGUF file {self.path} does not exist: materialize the `gguf_models` asset")
         t0 = time.perf_counter()
         # n_ctx from the file's context length (0 = use the model's)
-        self.llm = Llama(model_path=str(self.path), n_ctx=0, n_threads=n_threads or min(4, os.cpu_count() or 1),
+        self.llm = Llama(model_path=str(self.path), n_ctx=0, n_threads=n_threads or default_threads(self.path),
                          verbose=False)
         self.load_seconds = time.perf_counter() - t0
         self.n_ctx = int(self.llm.n_ctx())
