@@ -3,7 +3,7 @@
 # (the starter corpus shipped in the repo), offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DAGSTER_HOME="$PWD/dagster_home" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/dagster_home}" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$HOME/.cache/alslm/torch_extensions}"
 DG=".venv/bin/dagster"
 M="-m alslm_assets.definitions"
@@ -21,5 +21,5 @@ cat <<MSG
 
 Artifacts are under ${ALSLM_DATA_DIR:-$PWD/data}.
 Browse the lineage, metadata and checks in the Dagster UI:
-  DAGSTER_HOME=\$PWD/dagster_home .venv/bin/dagster dev -h 127.0.0.1 -p 3000
+  DAGSTER_HOME=$DAGSTER_HOME .venv/bin/dagster dev -h 127.0.0.1 -p 3000
 MSG
