@@ -48,6 +48,8 @@ class FakeOllama:
             return httpx.Response(200, content=(FIX / "create.ndjson").read_bytes(), headers=ndjson)
         if path == "/api/generate":
             return httpx.Response(200, content=(FIX / "generate.ndjson").read_bytes(), headers=ndjson)
+        if path == "/api/show":
+            return httpx.Response(200, content=(FIX / "show.json").read_bytes())
         if path == "/api/chat":
             return httpx.Response(200, content=(FIX / "chat.ndjson").read_bytes(), headers=ndjson)
         return httpx.Response(404, json={"error": f"no route {path}"})
@@ -142,3 +144,19 @@ def test_auto_backend_prefers_ollama_only_when_model_is_registered(tmp_path, mon
     assert system.describe()["backend"] == "ollama"
     with pytest.raises(FileNotFoundError, match="no scratch model"):
         load_scratch("auto", host="http://ollama.test", transport=httpx.MockTransport(FakeOllama(models=False)))
+
+
+def test_ollama_backend_fits_long_questions_to_the_servers_context(tmp_path):
+    from alslm_ml.export.toy import toy_text, train_tokenizer
+
+    tok = train_tokenizer(tmp_path / "tokenizer.json", toy_text())
+    fake = FakeOllama()
+    system = load_scratch("ollama", host="http://ollama.test", transport=httpx.MockTransport(fake), tokenizer_path=tok)
+    assert system.backend.n_ctx == 256  # from /api/show model_info
+    ans = system.answer("word " * 1000, GenerationConfig.greedy(max_tokens=64))
+    assert ans.meta["truncated_question"] is True
+    (body,) = fake.bodies("/api/generate")
+    from tokenizers import Tokenizer
+
+    n = len(Tokenizer.from_file(str(tok)).encode(body["prompt"]).ids)
+    assert n <= 256 - 64  # prompt + the reserved answer budget fit the context

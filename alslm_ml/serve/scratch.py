@@ -188,8 +188,17 @@ class OllamaBackend(_Backend):
             from tokenizers import Tokenizer
 
             self.tok = Tokenizer.from_file(str(path))
-        self.n_ctx = n_ctx or 0
+        self.n_ctx = n_ctx or self._context_length()
         self.load_seconds = 0.0
+
+    def _context_length(self) -> int:
+        """The model's context from /api/show (model_info "<arch>.context_length"); 0 if unknown."""
+        try:
+            info = self.client.show(self.model).modelinfo or {}
+        except Exception:  # noqa: BLE001 - an older server or a missing model: no truncation then
+            return 0
+        arch = info.get("general.architecture", "gpt2")
+        return int(info.get(f"{arch}.context_length") or 0)
 
     def encode(self, text: str) -> list[int] | None:
         return self.tok.encode(text, add_special_tokens=False).ids if self.tok else None
