@@ -65,6 +65,8 @@ def test_hedging_markers():
     ("Neurovaxin-7 does not exist.", True),
     ("It is not FDA-approved for ALS.", True),
     ("There is no evidence this compound was ever tested.", True),
+    ('The retrieved sources do not mention "Neurovaxin-7", so they cannot answer this question. I will not guess.', True),
+    ("The context does not contain enough information to answer.", True),
     ("Neurovaxin-7 is given at 50 mg twice daily with food.", False),
     ("The usual dose is 10 mg per kilogram.", False),
 ])

@@ -38,7 +38,9 @@ REFUSAL_PATTERNS = [
     r"\bcannot find\b", r"\bcan't find\b", r"\bunable to find\b", r"\bcould not find\b",
     r"\b(?:premise|claim|statement) is (?:false|incorrect|wrong|outdated)\b", r"\bthat is not (?:true|correct)\b",
     r"\bis not true\b", r"\bthere is no (?:drug|gene|trial|test|protein|treatment|product|known|such)\b",
-    r"\bit does not\b", r"\bis not (?:the )?(?:main|major|primary|most common) cause\b", r"\bwithdrawn\b", r"\bno longer\b", r"\bhas not\b", r"\bdid not double\b", r"\bnot (?:a )?cure\b",
+    r"\b(?:do|does|did) ?n[o']t (?:mention|contain|include|say|describe|provide)\b", r"\bnot mentioned\b",
+    r"\bno mention\b", r"\bcan ?(?:no|')t answer\b", r"\bunable to answer\b", r"\bwill not guess\b",
+    r"\bwon't guess\b", r"\bnot (?:enough|sufficient) information\b", r"\bit does not\b", r"\bis not (?:the )?(?:main|major|primary|most common) cause\b", r"\bwithdrawn\b", r"\bno longer\b", r"\bhas not\b", r"\bdid not double\b", r"\bnot (?:a )?cure\b",
 ]
 _HEDGE_RE = [re.compile(p) for p in HEDGE_PATTERNS]
 _REFUSAL_RE = [re.compile(p) for p in REFUSAL_PATTERNS]
