@@ -39,7 +39,7 @@ def test_report_compares_systems_and_lists_missing(tmp_path):
     assert "## Quantization comparison" in md and "| scratch-q8_0 | 16 |" in md
     assert "| rag | 8 | 100.0% | 0 | 0 | 0 |" in md  # retrieval table (non-trap questions): all facts retrieved
     wins = {(d["wins"], d["loses"]): d["count"] for d in data["disagreements"]}
-    assert wins == {("rag", "scratch-f16"): 16, ("rag", "scratch-q8_0"): 16}
+    assert wins == {("rag", "scratch-f16"): 16}  # one representative scratch variant (tie -> f16)
     for path in res["figures"].values():
         assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert set(res["figures"]) == {"accuracy_by_category", "failure_modes", "quantization"}
