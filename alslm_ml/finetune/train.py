@@ -9,6 +9,7 @@ import math
 import random
 import resource
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -40,6 +41,19 @@ class LoraSettings:
         return asdict(self)
 
 
+@contextmanager
+def torch_threads(n: int):
+    """Run with n intra-op threads (0 = leave torch's setting). On a shared 2-core machine one
+    thread is ~10x faster than two: OpenMP workers spin-wait for cores other processes hold."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 # --- tokenization ----------------------------------------------------------------------------
 
 
@@ -55,6 +69,12 @@ def encode(ex: Example, tok, max_length: int, system_prompt: str = SYSTEM_PROMPT
     ids = (p_ids + a_ids)[:max_length]
     labels = ([-100] * len(p_ids) + a_ids)[:max_length]
     return {"input_ids": ids, "labels": labels, "truncated": len(p_ids) + len(a_ids) > max_length}
+
+
+def has_answer(enc: dict) -> bool:
+    """Whether truncation left at least one scored answer token (prompts longer than max_length
+    leave none and are skipped)."""
+    return any(t != -100 for t in enc["labels"][1:])
 
 
 def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
@@ -122,7 +142,9 @@ def train_lora(model, tok, examples: list[Example], s: LoraSettings, progress: b
     """Train the (already LoRA-wrapped) model in place. Returns loss history and timing."""
     torch.manual_seed(s.seed)
     rng = random.Random(s.seed)
-    encoded = [encode(ex, tok, s.max_length) for ex in examples]
+    encoded = [e for e in (encode(ex, tok, s.max_length) for ex in examples) if has_answer(e)]
+    if not encoded:
+        raise ValueError(f"train_lora: no example keeps an answer token within max_length={s.max_length}")
     eff = s.micro_batch * s.grad_accum
     steps_per_epoch = max(1, len(encoded) // eff)
     if s.max_steps_per_epoch:
@@ -174,11 +196,11 @@ def train_lora(model, tok, examples: list[Example], s: LoraSettings, progress: b
 def eval_loss(model, tok, examples: list[Example], max_length: int, batch_size: int = 8) -> float:
     """Mean cross-entropy per answer token (exp of it is the perplexity)."""
     model.eval()
-    encoded = [encode(ex, tok, max_length) for ex in examples]
+    encoded = [e for e in (encode(ex, tok, max_length) for ex in examples) if has_answer(e)]
     total, count = 0.0, 0
     for i in range(0, len(encoded), batch_size):
         loss, n = token_loss(model, collate(encoded[i:i + batch_size], tok.pad_token_id))
         total, count = total + loss.item(), count + n
     if count == 0:
-        raise ValueError("eval_loss: no answer tokens to score")
+        raise ValueError(f"eval_loss: no example keeps an answer token within max_length={max_length}")
     return total / count

@@ -12,7 +12,7 @@ import html
 import queue
 import sys
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import gradio as gr
 
