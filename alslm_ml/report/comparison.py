@@ -35,6 +35,9 @@ MATRIX_ROWS = {
     "refusal": "Refusal (real question)",
     "degenerate": "Degenerate output",
 }
+COLORS = {"accurate": "#2ca02c", "confident_fabrication": "#d62728", "plausible_blending": "#ff7f0e",
+          "outdated_information": "#9467bd", "boundary_confusion": "#8c564b", "accurate_but_misleading": "#e6c229",
+          "refusal": "#17becf", "degenerate": "#7f7f7f"}
 
 
 def discover(eval_root: Path) -> dict[str, dict]:
@@ -110,7 +113,7 @@ def _figures(runs: dict[str, dict], out_dir: Path) -> dict[str, str]:
     bottom = [0.0] * len(systems)
     for label in LABELS:
         vals = [runs[s]["summary"].get("taxonomy", {}).get(label) or 0.0 for s in systems]
-        ax.bar(systems, vals, bottom=bottom, label=MATRIX_ROWS.get(label, label))
+        ax.bar(systems, vals, bottom=bottom, label=MATRIX_ROWS.get(label, label), color=COLORS.get(label))
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_ylabel("share of responses")
     ax.set_title("Response classification (automatic taxonomy)")
