@@ -98,3 +98,19 @@ def test_stratified_sample_covers_categories_with_traps():
     assert stratified_sample(qs, 5, seed=1) == s
     assert len({q.difficulty for q in s}) == 3
     assert stratified_sample(qs, 0) == qs
+
+
+def test_most_questions_answerable_from_starter_corpus():
+    """RAG is only fairly evaluated if the corpus holds the answers: most non-trap questions must
+    have at least half their key facts (verbatim, case-insensitive) in one starter document."""
+    from pathlib import Path
+
+    docs_dir = Path(__file__).resolve().parents[1] / "alslm_ml" / "sources" / "starter" / "docs"
+    docs = [p.read_text(encoding="utf-8").lower() for p in docs_dir.glob("*/*.md")]
+    if len(docs) < 20:
+        pytest.skip("starter corpus not present")
+    qs = [q for q in load_benchmark() if not q.is_trap]
+    covered = sum(
+        any(sum(f.lower() in d for f in q.key_facts) / len(q.key_facts) >= 0.5 for d in docs) for q in qs
+    )
+    assert covered / len(qs) >= 0.8, f"only {covered}/{len(qs)} questions answerable from the starter corpus"
