@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import textwrap
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="alslm review", description=f"Manual review of eval responses. {SHORT}",
                                 epilog="alslm review kappa FILE_A FILE_B: inter-rater agreement")
     p.add_argument("results", type=Path, help="eval output dir (with results.json) or data/eval/")
-    p.add_argument("--reviewer", required=True)
+    p.add_argument("--reviewer", default=os.environ.get("USER") or "reviewer", help="your name (default: $USER)")
     p.add_argument("--out", type=Path, default=None, help="reviewer file (default RESULTS/reviews_<reviewer>.jsonl)")
     p.add_argument("--n", type=int, default=40, help="sample size (30-50 recommended)")
     p.add_argument("--seed", type=int, default=0)
