@@ -1,0 +1,69 @@
+"""The instruction_dataset asset and its benchmark check, invoked directly with a real corpus frame,
+the shipped starter Q&A and a user's flashcards file."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from dagster import build_asset_context
+
+from alslm_assets.assets import finetune as fa
+from alslm_ml.finetune import data as d
+
+
+@pytest.fixture()
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_instruction_dataset_from_flashcards_and_check(data_dir):
+    cards = [{"instruction": "Answer truthfully", "input": f"What is fact number {i} about motor neurons?",
+              "output": f"Fact {i} is a statement long enough to keep."} for i in range(30)]
+    cards.append({"instruction": "Answer", "input": "Which neurons are relatively spared in ALS?",
+                  "output": "Oculomotor neurons are relatively spared."})
+    cards.append({"instruction": "Answer", "input": "Is it genetic?", "output": "no"})
+    path = data_dir / "cards.json"
+    path.write_text(json.dumps(cards))
+    bench = data_dir / "eval" / "benchmark.json"
+    bench.parent.mkdir(parents=True)
+    bench.write_text(json.dumps({"questions": [{"id": "b-1", "question": "Which motor neurons are relatively spared in ALS?"}]}))
+
+    ctx = build_asset_context()
+    res = fa.instruction_dataset(ctx, config=fa.InstructionConfig(flashcards_path=str(path), include_starter=False),
+                                 corpus=pd.DataFrame({"id": ["x"]}))
+    meta = {k: v.value if hasattr(v, "value") else v for k, v in res.metadata.items()}
+    assert meta["input"] == 32 and meta["kept"] == 30
+    assert meta["removed"]["bare_boolean_answer"] == 1 and meta["removed"]["benchmark_near_match"] == 1
+    assert "b-1" in meta["benchmark_near_matches"]
+    out = data_dir / "finetune" / "dataset"
+    assert sum(len(d.read_split(out, n)) for n in ("train", "val", "test")) == 30
+    assert json.loads((out / "meta.json").read_text())["fingerprint"] == meta["fingerprint"]
+    assert fa.instruction_dataset_disjoint_from_benchmark().passed
+
+    # a near match slipped into a split makes the check fail
+    with open(out / "test.jsonl", "a") as f:
+        f.write(json.dumps({"question": "Which neurons are relatively spared in ALS?", "answer": "Some.",
+                            "doc_id": "", "origin": "hand"}) + "\n")
+    check = fa.instruction_dataset_disjoint_from_benchmark()
+    assert not check.passed and check.metadata["near_matches"].value >= 1  # vs b-1 (and the shipped benchmark)
+
+
+@pytest.mark.skipif(not all(p.is_file() for p in d.STARTER_QA), reason="starter Q&A files not written yet")
+def test_instruction_dataset_from_starter(data_dir):
+    ids = sorted(d.starter_doc_ids())
+    res = fa.instruction_dataset(build_asset_context(), config=fa.InstructionConfig(),
+                                 corpus=pd.DataFrame({"id": ids}))
+    meta = {k: v.value if hasattr(v, "value") else v for k, v in res.metadata.items()}
+    assert meta["train"] > meta["val"] > meta["test"] > 0
+    assert meta["train"] + meta["val"] + meta["test"] == meta["kept"]
+    assert fa.instruction_dataset_disjoint_from_benchmark().passed
+
+
+def test_experiment_config_full_is_the_seed_recipe():
+    full = fa.ExperimentConfig(full=True)
+    assert full.lora_overrides() == {"max_steps_per_epoch": 0, "micro_batch": 4, "grad_accum": 4, "max_length": 512}
+    assert full.eval_settings().loss_examples == 0 and full.eval_settings().gen_examples == 0
+    assert fa.experiment_partitions.get_partition_keys() == ["r8", "r16", "lr5e-5", "epochs3"]
