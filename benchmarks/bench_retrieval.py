@@ -13,6 +13,8 @@ Parts:
   embeddings of real questions. Reports ingest+HNSW chunks/s, query p50/p95 for hybrid and dense
   (search only, and embed+search), peak RSS.
 - quality: gold-document hit rate @k for hybrid/dense/sparse on the starter Q&A questions.
+- compare: qdrant-edge vs qdrant-client's pure-Python local mode on the same 10K random records
+  (`--parts compare` runs only this).
 - answer: end-to-end answers (retrieve + SmolLM2 up to 128 tokens, greedy) for the answer modes
   auto/generate/extractive: seconds, prompt tokens, ROUGE-L against the reference answer and the
   share of answer sentences supported by the retrieved text.
@@ -223,6 +225,46 @@ def part_answer(docs, args, out):
     out["answer"] = res
 
 
+def part_compare(docs, args, out):
+    """qdrant-edge (Qdrant's engine in-process) vs qdrant-client's pure-Python local mode, same
+    records: build time and hybrid/dense query latency."""
+    from qdrant_client import QdrantClient
+
+    from alslm_ml.rag.index import EdgeStore, Record, ServerStore, build_edge, build_server
+
+    rng = np.random.default_rng(1)
+    n, dim = args.compare_chunks, 384
+    vecs = rng.normal(size=(n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    recs = [Record(i, vecs[i].tolist(), sorted(rng.choice(30000, 40, replace=False).tolist()), [1.0] * 40,
+                   {"doc_id": f"d{i}", "source": "starter" if i % 3 else "pubmed", "text": ""}) for i in range(n)]
+    batches = [recs[i : i + 1000] for i in range(0, n, 1000)]
+    queries = [(vecs[i].tolist(), (recs[i].sparse_indices[:5], [1.0] * 5)) for i in range(0, n, max(1, n // 50))]
+    res = {}
+    root = Path(tempfile.mkdtemp(prefix="bench_cmp_"))
+    t = time.perf_counter()
+    edge = EdgeStore(build_edge(iter(batches), dim, {}, root=root / "edge"))
+    res["edge_build_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    client = QdrantClient(path=str(root / "local"))
+    build_server(client, iter(batches), dim, {})
+    local = ServerStore(client)
+    res["local_build_s"] = time.perf_counter() - t
+    for name, store in (("edge", edge), ("local", local)):
+        for mode in ("hybrid", "dense"):
+            lat = []
+            for d, sp in queries:
+                t = time.perf_counter()
+                store.search(d, sp, k=5, mode=mode)
+                lat.append(time.perf_counter() - t)
+            res[f"{name}_{mode}_p50_ms"] = pct(lat, 50)
+            res[f"{name}_{mode}_p95_ms"] = pct(lat, 95)
+    print(f"[compare] {n} chunks: qdrant-edge build {res['edge_build_s']:.1f}s, hybrid p50 {res['edge_hybrid_p50_ms']:.2f} ms, "
+          f"dense p50 {res['edge_dense_p50_ms']:.2f} ms | qdrant-client local build {res['local_build_s']:.1f}s, "
+          f"hybrid p50 {res['local_hybrid_p50_ms']:.2f} ms, dense p50 {res['local_dense_p50_ms']:.2f} ms", flush=True)
+    out["compare"] = res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=Path, default=REPO / "alslm_ml" / "sources" / "starter" / "docs")
@@ -234,12 +276,16 @@ def main(argv=None) -> int:
     ap.add_argument("--context-tokens", type=int, default=384)
     ap.add_argument("--threads", type=int, default=None, help="ONNX/llama.cpp threads (default: all cores)")
     ap.add_argument("--parts", default="build,latency,quality,answer", help="comma list; add chunks512 to compare 512/64 chunks")
+    ap.add_argument("--compare-chunks", type=int, default=10_000)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
     os.environ.setdefault("ALSLM_DATA_DIR", tempfile.mkdtemp(prefix="bench_rag_data_"))
     docs = load_docs(args.docs)
     out: dict = {}
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (figures taken under this contention)", flush=True)
+    if args.parts.strip() == "compare":
+        part_compare(docs, args, out)
+        return 0
     part_build(docs, args, out)
     if "latency" in args.parts:
         part_latency(docs, args, out)
@@ -247,6 +293,8 @@ def main(argv=None) -> int:
         part_quality(docs, args, out)
     if "answer" in args.parts:
         part_answer(docs, args, out)
+    if "compare" in args.parts:
+        part_compare(docs, args, out)
     out.pop("pools", None)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str))

@@ -21,12 +21,12 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    return ragkit.session_data_dir(tmp_path_factory)
+    yield from ragkit.data_dir_env(tmp_path_factory, "rag_embed")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dense(data_dir):
     return embed.dense_embedder()
 
@@ -68,7 +68,7 @@ def test_unknown_local_model_is_a_clear_error(data_dir, tmp_path):
         embed.dense_embedder("BAAI/bge-small-en-v1.5", model_path=tmp_path / "nothing-here")
 
 
-def test_chunk_offsets_map_back_to_document_text():
+def test_chunk_offsets_map_back_to_document_text(data_dir):
     tok = embed.token_counter()
     df = ragkit.mini_corpus()
     texts = dict(zip(df["id"], df["text"]))
@@ -91,7 +91,7 @@ def test_chunk_offsets_map_back_to_document_text():
     assert all(c.title and c.url.startswith("https://") and c.license for c in chunks)
 
 
-def test_chunking_rejects_bad_settings_and_rows():
+def test_chunking_rejects_bad_settings_and_rows(data_dir):
     tok = embed.token_counter()
     with pytest.raises(ValueError, match="overlap"):
         chunk_text("some text", tok, chunk_tokens=16, overlap=16)

@@ -18,14 +18,18 @@ from alslm_ml.rag.build import build_vector_index  # noqa: E402
 from alslm_ml.rag.retriever import RetrievalSettings, Retriever  # noqa: E402
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    yield from ragkit.data_dir_env(tmp_path_factory, "rag_index")
+
+
+@pytest.fixture(scope="module")
 def corpus():
     return pd.concat([ragkit.mini_corpus(), pd.DataFrame([ragkit.exact_term_doc()])], ignore_index=True)
 
 
-@pytest.fixture(scope="session")
-def retriever(tmp_path_factory, corpus):
-    ragkit.session_data_dir(tmp_path_factory)
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory, data_dir, corpus):
     root = tmp_path_factory.mktemp("qdrant")
     stats = build_vector_index(corpus, chunk_tokens=128, overlap=16, root=root, progress=False)
     assert stats.documents == len(corpus) and stats.chunks > len(corpus)
@@ -78,8 +82,7 @@ def test_source_filter(retriever, mode):
     assert retriever.search(q, RetrievalSettings(mode=mode, sources=["pubmed"])) == []
 
 
-def test_atomic_replace_keeps_previous_index_on_failure(tmp_path_factory, tmp_path, monkeypatch, corpus):
-    ragkit.session_data_dir(tmp_path_factory)
+def test_atomic_replace_keeps_previous_index_on_failure(data_dir, tmp_path, monkeypatch, corpus):
     small = corpus[corpus["id"].isin(["sample-log", "fus-mutations"])]
     build_vector_index(small, chunk_tokens=128, overlap=16, root=tmp_path, progress=False)
     live = tmp_path / ix.COLLECTION
@@ -140,6 +143,6 @@ def test_dead_qdrant_server_fails_fast(monkeypatch):
     assert time.perf_counter() - t0 < 15
 
 
-def test_empty_corpus_is_rejected(tmp_path):
+def test_empty_corpus_is_rejected(data_dir, tmp_path):
     with pytest.raises(ValueError, match="corpus is empty"):
         build_vector_index(pd.DataFrame(columns=["id", "source", "url", "title", "text", "license"]), root=tmp_path)

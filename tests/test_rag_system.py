@@ -23,21 +23,22 @@ from alslm_ml.systems import GenerationConfig, SourceRef, load_system  # noqa: E
 FIXTURES = Path(__file__).parent / "fixtures" / "rag"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def default_index(tmp_path_factory):
     """The mini corpus indexed at the default location (data/qdrant/alslm_chunks)."""
-    ragkit.session_data_dir(tmp_path_factory)
-    build_vector_index(ragkit.mini_corpus(), progress=False)
+    for d in ragkit.data_dir_env(tmp_path_factory, "rag_system"):
+        build_vector_index(ragkit.mini_corpus(), progress=False)
+        yield d
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def smollm(default_index):
     gen = LlamaCppGenerator(n_ctx=2048, n_threads=1)
     yield gen
     gen.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rag(smollm):
     system = load_system("rag", generator=smollm, context_tokens=160)
     yield system
