@@ -16,6 +16,7 @@ import argparse
 import math
 import os
 import resource
+import statistics
 import time
 from pathlib import Path
 
@@ -32,9 +33,10 @@ from alslm_ml.train.optim import make_adamw, param_groups
 # --- the reference: nanoGPT's model.py, reduced to the same GPT-2 shape ---------------------------
 
 class RefBlock(nn.Module):
-    def __init__(self, d: int, h: int):
+    def __init__(self, d: int, h: int, p: float):
         super().__init__()
-        self.h = h
+        self.h, self.p = h, p
+        self.drop = nn.Dropout(p)
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
@@ -43,22 +45,23 @@ class RefBlock(nn.Module):
         B, T, C = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
         q, k, v = (t.view(B, T, self.h, C // self.h).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
-        x = x + self.proj(y)
-        return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.p if self.training else 0.0)
+        x = x + self.drop(self.proj(y.transpose(1, 2).reshape(B, T, C)))
+        return x + self.drop(self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh")))
 
 
 class RefGPT(nn.Module):
-    def __init__(self, vocab: int, block: int, n_layer: int, n_head: int, d: int):
+    def __init__(self, vocab: int, block: int, n_layer: int, n_head: int, d: int, p: float):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(block, d)
-        self.blocks = nn.ModuleList(RefBlock(d, n_head) for _ in range(n_layer))
+        self.drop = nn.Dropout(p)
+        self.blocks = nn.ModuleList(RefBlock(d, n_head, p) for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab, bias=False)
         self.head.weight = self.wte.weight
 
     def forward(self, idx, targets):
-        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1), device=idx.device))
+        x = self.drop(self.wte(idx) + self.wpe(torch.arange(idx.size(1), device=idx.device)))
         for b in self.blocks:
             x = b(x)
         logits = self.head(self.ln_f(x))
@@ -106,7 +109,7 @@ def run(model: nn.Module, cfg, mcfg, device, steps: int, warmup: int, bf16: bool
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
     tokens = steps * cfg.grad_accum * B * T
-    return {"tokens_per_s": tokens / dt, "s_per_step": dt / steps, "loss": float(loss), "peak_mem_gb": peak_memory_gb(device)}
+    return {"tokens_per_s": tokens / dt, "s_per_step": dt / steps, "loss": loss.item(), "peak_mem_gb": peak_memory_gb(device)}
 
 
 def main() -> None:
@@ -119,12 +122,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=0)
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--dropout", type=float, default=None, help="override the model dropout (both models)")
+    ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds (median reported)")
     args = ap.parse_args()
     cfg = load_config(args.config)
     if args.batch_size:
         cfg.batch_size = args.batch_size
     if args.threads or cfg.threads:
         torch.set_num_threads(args.threads or cfg.threads)
+    if args.dropout is not None:
+        cfg.model_overrides = {**cfg.model_overrides, "dropout": args.dropout}
     mcfg = cfg.model_config()
     device = torch.device(args.device)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -134,9 +141,9 @@ def main() -> None:
     flops_tok = ours.flops_per_token()
     peak, src = peak_flops(device)
     print(f"config {args.config}: {ours.num_params() / 1e6:.2f}M params, {mcfg.n_layer}x{mcfg.n_embd}, context {mcfg.block_size}, "
-          f"micro batch {cfg.batch_size} x accum {cfg.grad_accum}; device {device}, bf16={bf16}, threads {torch.get_num_threads()}; "
+          f"dropout {mcfg.dropout}, micro batch {cfg.batch_size} x accum {cfg.grad_accum}; device {device}, bf16={bf16}, threads {torch.get_num_threads()}; "
           f"peak {peak / 1e12:.3f} TFLOP/s ({src}); {args.steps} timed steps after {args.warmup} warmup")
-    results = {}
+    runs: dict[str, list[dict]] = {}
     engine = None
     if args.deepspeed:
         import deepspeed
@@ -152,15 +159,23 @@ def main() -> None:
         client = None if "optimizer" in ds_cfg else make_adamw(ours, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
         engine, *_ = deepspeed.initialize(model=ours, optimizer=client, config=ds_cfg,
                                           model_parameters=param_groups(ours, cfg.weight_decay) if client is None else None)
-        results["alslm GPT + DeepSpeed ZeRO-" + str(ds_cfg["zero_optimization"]["stage"])] = run(
-            ours, cfg, mcfg, device, args.steps, args.warmup, bf16, engine)
+        ours_name = f"alslm GPT + DeepSpeed ZeRO-{ds_cfg['zero_optimization']['stage']}"
     else:
-        results["alslm GPT"] = run(ours.to(device), cfg, mcfg, device, args.steps, args.warmup, bf16)
+        ours_name = "alslm GPT"
+        ours.to(device)
+    ref = None
     if not args.skip_reference:
         torch.manual_seed(0)
-        ref = RefGPT(mcfg.vocab_size, mcfg.block_size, mcfg.n_layer, mcfg.n_head, mcfg.n_embd).to(device)
+        ref = RefGPT(mcfg.vocab_size, mcfg.block_size, mcfg.n_layer, mcfg.n_head, mcfg.n_embd, mcfg.dropout).to(device)
         assert sum(p.numel() for p in ref.parameters()) == ours.num_params(), "reference shape differs"
-        results["nanoGPT-style reference"] = run(ref, cfg, mcfg, device, args.steps, args.warmup, bf16)
+    for _ in range(args.repeat):  # interleaved, so load changes on a shared machine hit both alike
+        runs.setdefault(ours_name, []).append(run(ours, cfg, mcfg, device, args.steps, args.warmup, bf16, engine))
+        if ref is not None:
+            runs.setdefault("nanoGPT-style reference", []).append(run(ref, cfg, mcfg, device, args.steps, args.warmup, bf16))
+    results = {name: {**rs[0], "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),
+                      "s_per_step": statistics.median(r["s_per_step"] for r in rs),
+                      "peak_mem_gb": max(r["peak_mem_gb"] for r in rs)} for name, rs in runs.items()}
+    print(f"median of {args.repeat} interleaved round(s)")
     print(f"{'implementation':<34} {'tokens/s':>10} {'s/step':>8} {'GFLOP/s':>9} {'MFU':>8} {'peak mem GB':>11}")
     for name, r in results.items():
         gf = r["tokens_per_s"] * flops_tok / 1e9

@@ -59,7 +59,8 @@ def model_checkpoint(context: AssetExecutionContext, config: TrainingConfig) -> 
                            "materialize again to resume from the last good one")
     summary = json.loads(summary_path.read_text())
     rep = run_report(run_dir / LOG_CSV, summary)
-    png = loss_curve_png(read_log(run_dir / LOG_CSV), summary["unigram_val_loss"], run_dir / "loss_curve.png", title=f"{run_name}: {cfg.model}")
+    title = f"{run_name}: {summary['parameters'] / 1e6:.1f}M-parameter GPT ({cfg.model})"
+    png = loss_curve_png(read_log(run_dir / LOG_CSV), summary["unigram_val_loss"], run_dir / "loss_curve.png", title)
     if rep["best_val_loss"] is not None and rep["best_val_loss"] >= summary["unigram_val_loss"]:
         context.log.warning(f"best val loss {rep['best_val_loss']:.4f} does not beat the unigram baseline "
                             f"{summary['unigram_val_loss']:.4f}: the model learned nothing beyond token frequencies")

@@ -33,7 +33,7 @@ def encode_split(tok: Tokenizer, texts: Sequence[str], out_path: str | Path, bat
     tmp = out_path.with_suffix(out_path.suffix + ".tmp")
     n = 0
     with open(tmp, "wb") as f:
-        for i in tqdm(range(0, len(texts), batch), desc=desc, unit="batch", leave=False):
+        for i in tqdm(range(0, len(texts), batch), desc=desc, unit="batch", leave=False, disable=None):
             chunk = []
             for enc in tok.encode_batch(list(texts[i : i + batch])):
                 chunk.extend(enc.ids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -112,14 +113,14 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
 
     # A finished run is not resumed: re-running it starts a new run in the same directory.
     summary_path = run_dir / SUMMARY
-    if resume and summary_path.exists() and json.loads(summary_path.read_text()).get("finished") and main:
-        say(f"{run_dir} holds a finished run; starting a new one")
-        for p in [*ck.step_dirs(run_dir), run_dir / "best"]:
-            if p.exists():
-                import shutil
-
-                shutil.rmtree(p)
-        summary_path.unlink()
+    if resume and summary_path.exists() and json.loads(summary_path.read_text()).get("finished"):
+        resume = False  # on every rank; rank 0 clears the old checkpoints
+        if main:
+            say(f"{run_dir} holds a finished run; starting a new one")
+            for p in [*ck.step_dirs(run_dir), run_dir / "best"]:
+                if p.exists():
+                    shutil.rmtree(p)
+            summary_path.unlink()
 
     torch.manual_seed(cfg.seed + rank)
     model = GPT(mcfg)
@@ -164,7 +165,7 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
         ck.load_rng(found[0])  # last: everything above may draw random numbers
 
     n_params = model.num_params()
-    flops_tok = model.flops_per_token() if mcfg.block_size else 0.0
+    flops_tok = model.flops_per_token()
     peak, peak_src = peak_flops(device, cfg.peak_flops)
     tokens_per_step = cfg.batch_size * cfg.grad_accum * mcfg.block_size * world
     baseline = unigram_baseline(train_tokens, val_tokens, mcfg.vocab_size)
