@@ -61,6 +61,10 @@ class LlamaCppBackend(_Backend):
         # n_ctx from the file's context length (0 = use the model's)
         self.llm = Llama(model_path=str(self.path), n_ctx=0, n_threads=n_threads or default_threads(self.path),
                          verbose=False)
+        # one warm-up decode (buffers, thread pool) so it is counted as loading, not as the first
+        # answer's time to first token
+        self.llm.eval([self.llm.token_eos()])
+        self.llm.reset()
         self.load_seconds = time.perf_counter() - t0
         self.n_ctx = int(self.llm.n_ctx())
         meta = self.llm.metadata
