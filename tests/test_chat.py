@@ -115,13 +115,18 @@ def test_ctrl_c_stops_the_answer_and_ctrl_d_exits(toy, tmp_path):
     child.kill(signal.SIGINT)
     child.expect_exact("[stopped]")
     child.expect_exact(PROMPT)
+    child.sendline("/config max_tokens 3")  # the chat goes on after an interrupted answer
+    child.expect_exact("max_tokens = 3")
+    child.sendline("And a short one")
+    child.expect_exact(PROMPT)
     child.sendeof()  # Ctrl-D
     child.expect_exact("Goodbye.")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0 and "Traceback" not in child.before
-    (rec,) = log_records(tmp_path)
+    rec, short = log_records(tmp_path)
     assert rec["interrupted"] is True and rec["backend"] == "torch" and rec["config"]["temperature"] == 0
+    assert short["interrupted"] is False and short["completion_tokens"] == 3
 
 
 def test_chat_reports_a_missing_model_cleanly(tmp_path):
