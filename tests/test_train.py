@@ -236,14 +236,13 @@ def test_resume_from_corrupt_latest_falls_back_and_matches(tokens_dir, tmp_path)
 
 def test_resume_after_sigkill_continues_same_curve(tokens_dir, tmp_path):
     ref, run = tmp_path / "ref", tmp_path / "run"
-    args = ["--config", "micro", "--data-dir", str(tokens_dir), "--set", "max_steps=150"]
+    args = ["--config", "micro", "--data-dir", str(tokens_dir), "--set", "max_steps=80"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    subprocess.run([sys.executable, "-m", "alslm_ml.train", *args, "--out-dir", str(ref)], check=True,
-                   capture_output=True, env=env, cwd=REPO, timeout=300)
+    train(micro(max_steps=80), tokens_dir, ref, log=lambda m: None)  # the uninterrupted reference, in-process
     proc = subprocess.Popen([sys.executable, "-m", "alslm_ml.train", *args, "--out-dir", str(run)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
     for line in proc.stdout:
-        if line.startswith("step 45/"):
+        if line.startswith("step 25/"):
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=60)
@@ -255,9 +254,10 @@ def test_resume_after_sigkill_continues_same_curve(tokens_dir, tmp_path):
     assert out.returncode == 0, out.stdout[-2000:]
     assert f"resumed from {run / latest}" in out.stdout
     a, b = losses(ref), losses(run)
-    assert sorted(b) == list(range(1, 151))
+    assert sorted(b) == list(range(1, 81))
     resumed_at = int(latest.split("_")[1])
-    for s in range(resumed_at + 1, 151):
+    assert resumed_at >= 20
+    for s in range(resumed_at + 1, 81):
         assert b[s] == pytest.approx(a[s], abs=1e-5), s
     assert json.loads((run / "summary.json").read_text())["best_val_loss"] == pytest.approx(
         json.loads((ref / "summary.json").read_text())["best_val_loss"], abs=1e-5)
@@ -296,10 +296,12 @@ def test_launcher_commands(tmp_path):
         build_command("1b", "/d", "/d", gpus=8, hostfile=str(tmp_path / "nope"))
 
 
-def test_named_configs_print_parameter_counts():
+def test_named_configs_print_parameter_counts(capsys):
+    from alslm_ml.train import main
+
     for name, expect in (("500m", "494,543,360"), ("1b", "1,046,676,480")):
-        out = subprocess.run([sys.executable, "-m", "alslm_ml.train", "--config", name, "--print-params"],
-                             capture_output=True, text=True, cwd=REPO, check=True).stdout
+        assert main(["--config", name, "--print-params"]) == 0
+        out = capsys.readouterr().out
         assert expect in out and "ZeRO-2 optimizer offload" in out
         assert get_config(name).num_params() == int(expect.replace(",", ""))
 
