@@ -114,6 +114,7 @@ def add_lora(model, s: LoraSettings):
     """Wrap the model with trainable LoRA adapters; everything else is frozen."""
     from peft import LoraConfig, get_peft_model
 
+    torch.manual_seed(s.seed)  # LoRA A matrices are drawn from torch's global generator
     cfg = LoraConfig(r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout,
                      target_modules=list(s.target_modules), task_type="CAUSAL_LM", bias="none")
     if s.gradient_checkpointing:
