@@ -217,7 +217,7 @@ def part_answer(docs, args, out):
         res[mode] = {"p50_s": statistics.median(secs), "max_s": max(secs), "prompt_tokens_mean": statistics.mean(ptoks),
                      "rougeL": statistics.mean(rouge), "supported": statistics.mean(sup),
                      "modes": {m: how.count(m) for m in set(how)}}
-        print(f"[answer] {mode:<10} end-to-end p50 {res[mode]['p50_s']:.2f}s max {res[mode]['max_s']:.2f}s, prompt {res[mode]['prompt_tokens_mean']:.0f} tok, "
+        print(f"[answer] threads {gen.n_threads} {mode:<10} end-to-end p50 {res[mode]['p50_s']:.2f}s max {res[mode]['max_s']:.2f}s, prompt {res[mode]['prompt_tokens_mean']:.0f} tok, "
               f"ROUGE-L {res[mode]['rougeL']:.3f}, supported sentences {res[mode]['supported']:.2f}, {res[mode]['modes']} "
               f"({len(qa)} questions, context_tokens={args.context_tokens})", flush=True)
     gen.close()
