@@ -43,7 +43,8 @@ class Retriever:
         meta = self.store.meta or {}
         self.dense = embed.dense_embedder(dense_model or meta.get("dense_model", embed.DENSE_MODEL),
                                           dense_model_path or meta.get("dense_model_path"))
-        self.sparse = embed.sparse_embedder(meta.get("bm25_path"))
+        bm25 = meta.get("bm25_path")  # recorded at build time; rebuilt under data/ if moved
+        self.sparse = embed.sparse_embedder(bm25 if bm25 and Path(bm25).exists() else None)
 
     def embed_query(self, question: str):
         d = next(iter(self.dense.query_embed([question])))
