@@ -62,6 +62,14 @@ def browser():
         b.close()
 
 
+def _set_max_tokens(page, n: int) -> None:
+    page.get_by_text("Generation settings").click()
+    box = page.locator("#max_tokens input[type=number]")
+    box.fill(str(n))
+    box.press("Tab")
+    page.wait_for_function(f"document.querySelector('#max_tokens input[type=range]').value == '{n}'", timeout=10000)
+
+
 def _ask(page, question: str) -> None:
     page.locator("#question textarea").fill(question)
     page.locator("#ask").click()
@@ -86,10 +94,7 @@ def test_app_in_browser(browser):
         assert "research project, not a medical resource" in page.locator("#disclaimer").inner_text()
 
         # settings reach the system
-        page.get_by_text("Generation settings").click()
-        box = page.locator("#max_tokens input[type=number]")
-        box.fill("64")
-        box.press("Enter")
+        _set_max_tokens(page, 64)
 
         _ask(page, "What happens to motor neurons?")
         answer = page.locator("#answer")
@@ -120,7 +125,7 @@ def test_app_cli_base_model(browser, tmp_path):
     port = free_port()
     env = {**os.environ, "ALSLM_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "alslm_ml.cli", "app", "--port", str(port), "--system", "base",
-                             "--systems", "base,finetuned"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--systems", "base,finetuned", "--threads", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -132,9 +137,7 @@ def test_app_cli_base_model(browser, tmp_path):
         page = browser.new_page()
         page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
         assert "not a medical resource" in page.locator("#disclaimer").inner_text()
-        page.get_by_text("Generation settings").click()
-        page.locator("#max_tokens input[type=number]").fill("16")
-        page.locator("#max_tokens input[type=number]").press("Enter")
+        _set_max_tokens(page, 16)
         _ask(page, "What is ALS?")
         page.wait_for_function("document.querySelector('#status').innerText.includes('tokens in')", timeout=240000)
         text = page.locator("#answer").inner_text().strip()

@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--system", default="base", help="system selected when the page opens")
     p.add_argument("--systems", default=",".join(APP_SYSTEMS), help="comma-separated systems to offer")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads for base/finetuned (1 is fastest on shared cores; 0 = torch default)")
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
     unknown = [s for s in systems if s not in LABELS]
@@ -142,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(SHORT, file=sys.stderr)
     print(f"alslm app: http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    build_app(systems, args.system).launch(server_name=args.host, server_port=args.port, share=False,
+    def loader(name: str) -> System:
+        if args.threads and name in ("base", "finetuned"):
+            return load_system(name, threads=args.threads)
+        return load_system(name)
+
+    build_app(systems, args.system, loader).launch(server_name=args.host, server_port=args.port, share=False,
                                            show_error=True, quiet=True)
     return 0
 
