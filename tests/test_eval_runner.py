@@ -149,3 +149,24 @@ def test_retrieved_text_shapes():
     assert _retrieved_text(Answer("x", "q", "a")) is None
     src = SourceRef(1, "d1", "t", "u", "starter", text="from source")
     assert _retrieved_text(Answer("rag", "q", "a", sources=[src])) == "from source"
+
+
+def test_retrained_model_at_the_same_path_is_asked_again(tmp_path, questions):
+    """The resume cache is keyed on the model files' state, not only their path."""
+    weights = tmp_path / "model.gguf"
+    weights.write_bytes(b"first weights")
+
+    class FileBacked(ScriptedSystem):
+        def describe(self):
+            return {"system": "scripted", "model_file": str(weights)}
+
+    out = tmp_path / "eval"
+    first = FileBacked(questions, "good")
+    evaluate(first, questions, out, Registry(), label="scripted")
+    same = FileBacked(questions, "good")
+    evaluate(same, questions, out, Registry(), label="scripted")
+    assert first.calls == len(questions) and same.calls == 0  # unchanged model: answers reused
+    weights.write_bytes(b"retrained weights, different size")
+    retrained = FileBacked(questions, "good")
+    evaluate(retrained, questions, out, Registry(), label="scripted")
+    assert retrained.calls == len(questions)

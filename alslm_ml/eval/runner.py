@@ -42,8 +42,30 @@ def _retrieved_text(ans: Answer) -> str | None:
     return text or None
 
 
+def _artifact_stamp(value: object) -> object:
+    """(size, mtime) of a file or of a directory's files when `value` names one, else None.
+    Model paths stay the same when a model is retrained; their contents do not."""
+    if not isinstance(value, str) or not value or len(value) > 4096:
+        return None
+    path = Path(value)
+    try:
+        if path.is_file():
+            st = path.stat()
+            return [st.st_size, st.st_mtime_ns]
+        if path.is_dir():
+            stats = [f.stat() for f in path.rglob("*") if f.is_file()]
+            return [sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)]
+    except OSError:
+        return None
+    return None
+
+
 def _run_key(label: str, cfg: GenerationConfig, describe: dict) -> str:
-    blob = json.dumps({"system": label, "cfg": cfg.to_dict(), "describe": describe}, sort_keys=True, default=str)
+    """Identifies a run's answers: system, decoding settings, what the system says it is, and the
+    state of every model file or directory it names, so a retrained model never reuses answers."""
+    stamps = {k: _artifact_stamp(v) for k, v in describe.items()}
+    blob = json.dumps({"system": label, "cfg": cfg.to_dict(), "describe": describe, "artifacts": stamps},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
