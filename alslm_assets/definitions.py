@@ -39,14 +39,21 @@ def _resources() -> dict:
 
 _assets = load_assets_from_modules(_modules)
 
-# README command 1 materializes the partitioned stages per partition, then this job: every
-# unpartitioned asset (and its checks), in dependency order.
+# README command 1 (scripts/run_default.sh) materializes the per-source partitions, then
+# `embedded_default_data` (the unpartitioned assets the LoRA experiments need), then the
+# `lora_experiments` partitions in one run, then `embedded_default`: every other unpartitioned
+# asset and its checks, in dependency order.
+_unpartitioned = AssetSelection.assets(
+    *[key for a in _assets if getattr(a, "partitions_def", None) is None for key in a.keys]
+)
+_data = (AssetSelection.assets("lora_experiments").upstream() & _unpartitioned).required_multi_asset_neighbors()
+embedded_default_data = define_asset_job(
+    "embedded_default_data", selection=_data,
+    description="The corpus, benchmark and instruction data set the LoRA experiments train on.",
+)
 embedded_default = define_asset_job(
-    "embedded_default",
-    selection=AssetSelection.assets(
-        *[key for a in _assets if getattr(a, "partitions_def", None) is None for key in a.keys]
-    ),
-    description="Everything downstream of the per-source partitions, on the embedded default.",
+    "embedded_default", selection=_unpartitioned - _data,
+    description="Everything downstream of the partitions and the LoRA experiments, on the embedded default.",
 )
 
 defs = Definitions(
@@ -54,7 +61,7 @@ defs = Definitions(
     asset_checks=load_asset_checks_from_modules(_modules),
     schedules=_collect("schedules"),
     sensors=_collect("sensors"),
-    jobs=[embedded_default, *_collect("jobs")],
+    jobs=[embedded_default_data, embedded_default, *_collect("jobs")],
     resources=_resources(),
     executor=in_process_executor,
 )

@@ -13,7 +13,13 @@ step() { echo; echo "==> [$(( $(date +%s) - start ))s] $*"; }
 step "sources: starter partition (raw_documents -> clean_documents)"
 $DG asset materialize $M --select raw_documents,clean_documents --partition starter
 
-step "everything downstream of the corpus (job embedded_default)"
+step "corpus, benchmark and instruction data (job embedded_default_data)"
+$DG job execute $M -j embedded_default_data
+
+step "LoRA experiments: every partition of lora_experiments in one run"
+$DG asset materialize $M --select lora_experiments --partition-range r8...epochs3
+
+step "training, export, retrieval, fine-tuned model, evaluation, report (job embedded_default)"
 $DG job execute $M -j embedded_default
 
 step "done in $(( $(date +%s) - start ))s"

@@ -11,6 +11,7 @@ import json
 
 import pandas as pd
 from dagster import (
+    BackfillPolicy,
     AssetCheckResult,
     AssetExecutionContext,
     AssetIn,
@@ -130,13 +131,18 @@ def _run(context: AssetExecutionContext, name: str, config: ExperimentConfig) ->
 
 
 @asset(group_name=GROUP, deps=[instruction_dataset], partitions_def=experiment_partitions,
-       description="One LoRA experiment per partition (seed 002 section 6): data/finetune/experiments/<name>/.")
+       backfill_policy=BackfillPolicy.single_run(),
+       description="One LoRA experiment per partition (seed 002 section 6): data/finetune/experiments/<name>/. "
+                   "A partition range runs in one process (the base model loads once).")
 def lora_experiments(context: AssetExecutionContext, config: ExperimentConfig) -> MaterializeResult:
-    res = _run(context, context.partition_key, config)
+    results = {name: _run(context, name, config) for name in context.partition_keys}
     keys = ["train_loss", "val_loss", "perplexity", "rouge1", "rouge2", "rougeL", "bleu", "peak_memory_gb",
             "minutes", "steps", "trainable_params"]
-    return MaterializeResult(metadata={**{k: res[k] for k in keys},
-                                       "path": str(ftexp.experiments_dir() / context.partition_key),
+    per_run = {}
+    if len(results) == 1:
+        (name, res), = results.items()
+        per_run = {**{k: res[k] for k in keys}, "path": str(ftexp.experiments_dir() / name)}
+    return MaterializeResult(metadata={**per_run, "experiments": MetadataValue.json(sorted(results)),
                                        **_table_metadata()})
 
 
