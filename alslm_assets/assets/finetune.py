@@ -11,10 +11,10 @@ import json
 
 import pandas as pd
 from dagster import (
-    BackfillPolicy,
     AssetCheckResult,
     AssetExecutionContext,
     AssetIn,
+    BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
