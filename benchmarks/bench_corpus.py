@@ -11,23 +11,21 @@ import random
 import re
 import resource
 import time
-from pathlib import Path
 
 from alslm_ml.processing import clean_documents, dedup_documents, find_leakage, split_documents
+from alslm_ml.sources.starter import load_starter
 
-STARTER = Path(__file__).resolve().parent.parent / "alslm_ml" / "sources" / "starter" / "docs"
 SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
 def sentence_pool() -> list[str]:
     pool = []
-    for path in sorted(STARTER.rglob("*.md")):
-        body = path.read_text().split("---", 2)[-1]
-        for para in body.split("\n\n"):
+    for doc in load_starter():
+        for para in doc.text.split("\n\n"):
             if not para.startswith("#"):
                 pool += [s.strip() for s in SENT.split(para) if len(s.split()) >= 6]
     if len(pool) < 200:
-        raise SystemExit(f"only {len(pool)} sentences under {STARTER}: the starter corpus is missing")
+        raise SystemExit(f"only {len(pool)} sentences in the starter corpus: it is missing")
     return pool
 
 

@@ -13,19 +13,14 @@ import json
 import sys
 
 from alslm_ml.disclaimer import SHORT
-from alslm_ml.serve.chat import build_system
-from alslm_ml.systems import SYSTEM_NAMES, GenerationConfig
+from alslm_ml.serve.chat import add_system_arguments, build_system
+from alslm_ml.systems import GenerationConfig
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="alslm ask", description=f"Answer one question. {SHORT}")
     p.add_argument("question", nargs="*", help="the question (quote it)")
-    p.add_argument("--system", default="scratch", choices=SYSTEM_NAMES)
-    p.add_argument("--backend", default=None, help="scratch: auto (default), ollama, llamacpp or torch")
-    p.add_argument("--quant", default=None, help="scratch GGUF type: f16, q8_0 (default), q5_k_m, q4_k_m")
-    p.add_argument("--gguf", default=None, help="scratch: a GGUF file instead of data/export/gguf/")
-    p.add_argument("--model-dir", default=None, help="scratch torch backend: a model dir instead of the best checkpoint")
-    p.add_argument("--tokenizer", default=None, help="scratch: tokenizer.json instead of data/tokenizer/")
+    add_system_arguments(p)
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--temperature", type=float, default=None, help="sample instead of greedy decoding")
     p.add_argument("--json", action="store_true", help="print Answer.to_dict() as one JSON line")

@@ -207,14 +207,20 @@ class Chat:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="alslm chat", description=f"Interactive chat with an ALS-LM system. {SHORT}")
+    add_system_arguments(p)
+    p.add_argument("--max-tokens", type=int, default=256)
+    return p.parse_args(argv)
+
+
+def add_system_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that pick and locate a system, shared by `alslm chat` and `alslm ask`
+    (read back by build_system)."""
     p.add_argument("--system", default="scratch", choices=SYSTEM_NAMES)
     p.add_argument("--backend", default=None, help="scratch: auto (default), ollama, llamacpp or torch")
     p.add_argument("--quant", default=None, help="scratch GGUF type: f16, q8_0 (default), q5_k_m, q4_k_m")
     p.add_argument("--gguf", default=None, help="scratch: a GGUF file instead of data/export/gguf/")
     p.add_argument("--model-dir", default=None, help="scratch torch backend: a model dir instead of the best checkpoint")
     p.add_argument("--tokenizer", default=None, help="scratch: tokenizer.json instead of data/tokenizer/")
-    p.add_argument("--max-tokens", type=int, default=256)
-    return p.parse_args(argv)
 
 
 def build_system(args: argparse.Namespace) -> tuple[System, str]:
