@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from dataclasses import fields
@@ -235,6 +236,10 @@ def build_system(args: argparse.Namespace) -> tuple[System, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    # Ctrl-C is part of this program's interface (stop an answer, hint at the prompt). A parent that
+    # started us with SIGINT ignored (a background job of a non-interactive shell, some CI runners)
+    # would otherwise leave Python with no KeyboardInterrupt at all.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for stream in (sys.stdin, sys.stdout):  # undecodable bytes become U+FFFD instead of a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
