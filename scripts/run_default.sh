@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/dagster_home}" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$HOME/.cache/alslm/torch_extensions}"
 DG=".venv/bin/dagster"
-M="-m alslm_assets.definitions"
+M="-m alslm_assets"
 start=$(date +%s)
 step() { echo; echo "==> [$(( $(date +%s) - start ))s] $*"; }
 

@@ -28,3 +28,24 @@ def test_definitions_load():
     from alslm_assets.definitions import defs
 
     assert defs.resolve_all_asset_keys() is not None
+
+
+def test_code_location_loads_by_package_name(tmp_path):
+    """`dagster ... -m alslm_assets` (the form the docs use) finds the Definitions."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import alslm_assets
+    from alslm_assets.definitions import defs
+
+    assert alslm_assets.defs is defs
+    dagster = Path(sys.executable).parent / "dagster"
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "ALSLM_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run([str(dagster), "asset", "list", "-m", "alslm_assets"], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    listed = set(out.stdout.split())
+    assert {"raw_documents", "corpus", "model_checkpoint", "gguf_models", "vector_index", "finetuned_model",
+            "eval_comparison"} <= listed

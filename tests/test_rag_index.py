@@ -131,7 +131,7 @@ def test_server_store_alias_swap_with_qdrant_client(retriever):
 
 
 def test_missing_index_names_the_asset_to_materialize(tmp_path):
-    with pytest.raises(ix.IndexMissingError, match="dagster asset materialize -m alslm_assets.definitions --select vector_index"):
+    with pytest.raises(ix.IndexMissingError, match="dagster asset materialize -m alslm_assets --select vector_index"):
         ix.open_store(root=tmp_path)
 
 

@@ -122,6 +122,6 @@ def load_finetuned(model_dir: str | Path | None = None, device: str | None = Non
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"no fine-tuned model at {path}: materialize the `finetuned_model` asset first "
-            "(dagster asset materialize -m alslm_assets.definitions --select finetuned_model)")
+            "(dagster asset materialize -m alslm_assets --select finetuned_model)")
     model, tok = load_pretrained(path, device)
     return ChatModelSystem("finetuned", model, tok, f"SmolLM2-135M-Instruct + LoRA merged ({path})")

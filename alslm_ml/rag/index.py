@@ -28,7 +28,7 @@ from alslm_ml.paths import sub
 
 COLLECTION = "alslm_chunks"
 DENSE, SPARSE = "dense", "bm25"
-MATERIALIZE_HINT = "dagster asset materialize -m alslm_assets.definitions --select vector_index"
+MATERIALIZE_HINT = "dagster asset materialize -m alslm_assets --select vector_index"
 SERVER_TIMEOUT_S = 5
 
 
