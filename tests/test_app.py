@@ -63,11 +63,22 @@ def browser():
 
 
 def _set_max_tokens(page, n: int) -> None:
+    """Type n into the max_tokens box. Gradio may re-render the box while the accordion opens,
+    dropping an early edit, so the edit is repeated until the slider shows it (the test then
+    checks that the system really received n)."""
     page.get_by_text("Generation settings").click()
     box = page.locator("#max_tokens input[type=number]")
-    box.fill(str(n))
-    box.press("Tab")
-    page.wait_for_function(f"document.querySelector('#max_tokens input[type=range]').value == '{n}'", timeout=10000)
+    box.wait_for(state="visible")
+    synced = f"document.querySelector('#max_tokens input[type=range]').value == '{n}'"
+    for _ in range(4):
+        box.fill(str(n))
+        box.press("Tab")
+        try:
+            page.wait_for_function(synced, timeout=5000)
+            return
+        except Exception:  # playwright TimeoutError: edit lost in a re-render, type it again
+            continue
+    raise AssertionError(f"max_tokens slider never showed {n}")
 
 
 def _ask(page, question: str) -> None:
