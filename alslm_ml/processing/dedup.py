@@ -115,7 +115,6 @@ def dedup_documents(
     threshold: float = 0.85,
     num_perm: int = NUM_PERM,
     min_paragraph_words: int = 8,
-    min_tokens: int = 0,
 ) -> DedupResult:
     """Remove near-duplicate documents (Jaccard >= threshold on word 5-grams) and repeated
     paragraphs (exact after whitespace normalization; paragraphs shorter than
@@ -152,8 +151,5 @@ def dedup_documents(
             doc = {**doc, "text": "\n\n".join(keep_paras)}
             if "n_tokens" in doc:
                 doc["n_tokens"] = count_tokens(doc["text"])
-                if doc["n_tokens"] < min_tokens:
-                    dups.append({"kind": "document", "removed_id": doc["id"], "kept_id": "", "similarity": 0.0, "paragraph": "too short after paragraph dedup"})
-                    continue
         out.append(doc)
     return DedupResult(out, dups)
