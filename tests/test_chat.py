@@ -67,6 +67,7 @@ def test_chat_session_in_a_terminal(toy, tmp_path):
     child.expect_exact("/benchmark")
     child.sendline("/nope")
     child.expect_exact("unknown command /nope")
+    child.expect_exact(PROMPT)  # consumed, so each expect below waits for the prompt its own line brings
 
     child.sendline("")  # empty input: just a new prompt
     child.expect_exact(PROMPT)
@@ -117,8 +118,10 @@ def test_ctrl_c_stops_the_answer_and_ctrl_d_exits(toy, tmp_path):
     child.expect_exact(PROMPT)
     child.sendline("/config max_tokens 3")  # the chat goes on after an interrupted answer
     child.expect_exact("max_tokens = 3")
-    child.sendline("And a short one")
     child.expect_exact(PROMPT)
+    child.sendline("And a short one")
+    child.expect_exact("And a short one")  # the echo, so the prompt matched next is the one after the answer:
+    child.expect_exact(PROMPT)  # a Ctrl-D sent while the answer is generating would be lost in the tty
     child.sendeof()  # Ctrl-D
     child.expect_exact("Goodbye.")
     child.expect(pexpect.EOF)
