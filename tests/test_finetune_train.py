@@ -60,7 +60,7 @@ EXAMPLES = [
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from alslm_ml.finetune.train import torch_threads
+    from alslm_ml.threads import torch_threads
 
     path = tmp_path_factory.mktemp("alslm_data")
     old = os.environ.get("ALSLM_DATA_DIR")

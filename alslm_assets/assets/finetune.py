@@ -26,7 +26,7 @@ from dagster import (
 from alslm_ml import paths
 from alslm_ml.finetune import data as ftdata
 from alslm_ml.finetune import experiments as ftexp
-from alslm_ml.finetune.train import torch_threads
+from alslm_ml.threads import torch_threads
 
 GROUP = "finetune"
 experiment_partitions = StaticPartitionsDefinition(list(ftexp.EXPERIMENTS))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -232,10 +231,3 @@ def read_metadata(path: str | Path) -> dict:
         else:
             out[key] = field.parts[field.data[0]].tolist()[0]
     return out
-
-
-def default_threads(path: Path) -> int:
-    """llama.cpp threads for a GGUF: one for small files, whose matrices are too small to split
-    (and on a busy machine ggml's spin-waiting second thread made the toy model's first token
-    ~500x slower: benchmarks/bench_infer.py); up to 4 cores for bigger models."""
-    return 1 if Path(path).stat().st_size < 100 * 2**20 else max(1, min(4, os.cpu_count() or 1))

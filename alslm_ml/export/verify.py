@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from alslm_ml.model import GPT
+from alslm_ml.threads import llama_threads
 
 TOLERANCE = {"f16": 0.002, "q8_0": 0.03, "q5_k_m": 0.10, "q4_k_m": 0.20}
 GREEDY_MUST_MATCH = ("f16", "q8_0")
@@ -70,10 +71,9 @@ class GGUFCheck:
 def open_llama(path: str | Path, n_ctx: int, logits_all: bool = True, n_threads: int | None = None):
     from llama_cpp import Llama
 
-    from alslm_ml.export.gguf_export import default_threads
 
     return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=min(512, n_ctx), logits_all=logits_all,
-                 n_threads=n_threads or default_threads(Path(path)), verbose=False)
+                 n_threads=n_threads or llama_threads(path), verbose=False)
 
 
 def llama_greedy(llm, prompt_ids: list[int], n: int) -> tuple[list[int], float]:

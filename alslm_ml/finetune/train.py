@@ -9,7 +9,6 @@ import math
 import random
 import resource
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -39,19 +38,6 @@ class LoraSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run with n intra-op threads (0 = leave torch's setting). On a shared 2-core machine one
-    thread is ~10x faster than two: OpenMP workers spin-wait for cores other processes hold."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # --- tokenization ----------------------------------------------------------------------------

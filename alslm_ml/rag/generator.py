@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alslm_ml.systems import GenerationConfig, TokenCallback
+from alslm_ml.threads import llama_threads
 
 DEFAULT_OLLAMA_MODEL = "llama3.1:8b"
 OLLAMA_TIMEOUT_S = 120
@@ -60,18 +61,6 @@ def smollm2_gguf() -> Path:
     return Path(files[0])
 
 
-def default_threads() -> int:
-    """Cores not already busy (by 1-minute load average), at least 1. llama.cpp threads spin at
-    barriers: on a loaded machine two threads competing for two busy cores decode ~10x slower
-    than one (measured: 3.6 vs 31 tokens/s at load average 7 on 2 cores)."""
-    cpus = os.cpu_count() or 1
-    try:
-        free = cpus - os.getloadavg()[0]
-    except OSError:
-        free = cpus
-    return max(1, min(cpus, int(free + 0.5)))
-
-
 class LlamaCppGenerator(Generator):
     def __init__(self, model_path: str | Path | None = None, n_ctx: int = 2048, n_threads: int | None = None):
         from llama_cpp import Llama
@@ -80,7 +69,7 @@ class LlamaCppGenerator(Generator):
         if not self.model_path.exists():
             raise FileNotFoundError(f"GGUF model not found: {self.model_path}")
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or default_threads()
+        self.n_threads = n_threads or llama_threads(self.model_path)
         self.llm = Llama(model_path=str(self.model_path), n_ctx=n_ctx, n_threads=self.n_threads, verbose=False)
         self.name = f"llama.cpp:{self.model_path.name}"
 

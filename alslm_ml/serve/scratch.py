@@ -18,9 +18,9 @@ from pathlib import Path
 
 from alslm_ml.export import locate
 from alslm_ml.export import ollama as oll
-from alslm_ml.export.gguf_export import default_threads
 from alslm_ml.serve.prompt import START, STOP_TEXT, StopFilter, format_prompt
 from alslm_ml.systems import Answer, GenerationConfig, System, TokenCallback
+from alslm_ml.threads import llama_threads
 
 BACKENDS = ("auto", "ollama", "llamacpp", "torch")
 QUANTS = ("f16", "q8_0", "q5_k_m", "q4_k_m")
@@ -59,7 +59,7 @@ class LlamaCppBackend(_Backend):
             raise FileNotFoundError(f"GGUF file {self.path} does not exist: materialize the `gguf_models` asset")
         t0 = time.perf_counter()
         # n_ctx from the file's context length (0 = use the model's)
-        self.llm = Llama(model_path=str(self.path), n_ctx=0, n_threads=n_threads or default_threads(self.path),
+        self.llm = Llama(model_path=str(self.path), n_ctx=0, n_threads=n_threads or llama_threads(self.path),
                          verbose=False)
         # one warm-up decode (buffers, thread pool) so it is counted as loading, not as the first
         # answer's time to first token
