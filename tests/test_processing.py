@@ -127,6 +127,32 @@ def test_repeated_paragraph_removed_once_short_headings_kept():
     assert [(r["removed_id"], r["kept_id"]) for r in rows] == [("starter:0002", "starter:0001")]
 
 
+
+def test_document_left_too_short_by_paragraph_dedup_is_removed_as_residue():
+    """A page that is mostly boilerplate shared with an earlier page keeps only its heading and a
+    line after paragraph dedup: below the cleaning minimum it goes, with provenance."""
+    shared = [prose(10 + i, 60) for i in range(3)]
+    note = "A short local note of about a dozen words on this page."
+    d1 = doc(1, "\n\n".join([prose(1, 200), *shared]))
+    d2 = doc(2, "\n\n".join(["Overview", note, *shared]))
+    d3 = doc(3, "\n\n".join([prose(3, 200), shared[0]]))  # long enough after losing one paragraph
+    d4 = doc(4, "\n\n".join([prose(4, 200), note]))  # shares only the residue's own paragraph
+    for d in (d1, d2, d3, d4):
+        d["n_tokens"] = count_tokens(d["text"])
+    res = dedup_documents([d1, d2, d3, d4], min_tokens=100)
+    assert [d["id"] for d in res.documents] == ["starter:0001", "starter:0003", "starter:0004"]
+    assert note in res.documents[-1]["text"]  # the removed residue does not claim it
+    (residue,) = [r for r in res.duplicates if r["kind"] == "residue"]
+    assert residue["removed_id"] == "starter:0002" and residue["kept_id"] == "starter:0001"
+    assert 0.85 < residue["similarity"] < 1.0  # most of its words were copies
+    n_paras = [len([p for p in t.split("\n\n") if len(p.split()) >= 8]) for t in shared]
+    assert res.removed_residues == 1 and res.removed_paragraphs == sum(n_paras) + n_paras[0]
+    kept3 = next(d for d in res.documents if d["id"] == "starter:0003")
+    assert kept3["n_tokens"] == count_tokens(kept3["text"]) < d3["n_tokens"]
+    # min_tokens=0 (the library default) keeps the residue
+    assert "starter:0002" in {d["id"] for d in dedup_documents([d1, d2, d3]).documents}
+
+
 # --- split --------------------------------------------------------------------------------
 
 def test_split_is_stratified_seeded_and_groups_near_duplicates():

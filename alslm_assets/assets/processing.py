@@ -47,6 +47,7 @@ class DedupConfig(Config):
     threshold: float = 0.85  # MinHash Jaccard on word 5-grams
     num_perm: int = 128
     min_paragraph_words: int = 8  # shorter paragraphs (headings) are never paragraph-deduplicated
+    min_tokens: int = 100  # a document paragraph dedup leaves shorter than this is removed (as in cleaning)
     max_removed_share: float = 0.5  # the dedup-ratio check warns above this share of documents removed
     licence_allowlist: str = r"^(cc[- ]?by(-nc)?(-sa)?(-nd)?([- ]\d\.\d)?|cc0([- ]1\.0)?|public[- ]domain.*|pd-usgov.*)$"
 
@@ -110,11 +111,11 @@ def clean_documents(context: AssetExecutionContext, config: CleanConfig, raw_doc
 def corpus(context: AssetExecutionContext, config: DedupConfig, clean_documents: pd.DataFrame):
     """MinHash LSH document dedup + SHA-256 paragraph dedup over all sources."""
     docs = _records(clean_documents)
-    result = dedup_documents(docs, config.threshold, config.num_perm, config.min_paragraph_words)
+    result = dedup_documents(docs, config.threshold, config.num_perm, config.min_paragraph_words, config.min_tokens)
     kept = pd.DataFrame(result.documents, columns=CLEAN_COLUMNS)
     dups = pd.DataFrame(result.duplicates, columns=["kind", "removed_id", "kept_id", "similarity", "paragraph"])
     share = result.removed_documents / max(1, len(docs))
-    context.log.info(f"dedup: {len(docs)} documents in, {len(kept)} kept; {result.removed_documents} near-duplicate documents and {result.removed_paragraphs} repeated paragraphs removed")
+    context.log.info(f"dedup: {len(docs)} documents in, {len(kept)} kept; {result.removed_documents} near-duplicate documents, {result.removed_paragraphs} repeated paragraphs and {result.removed_residues} documents left too short by them removed")
     yield Output(
         kept,
         output_name="corpus",
@@ -125,6 +126,7 @@ def corpus(context: AssetExecutionContext, config: DedupConfig, clean_documents:
             "bytes": int(kept["text"].str.len().sum()) if len(kept) else 0,
             "removed_documents": result.removed_documents,
             "removed_paragraphs": result.removed_paragraphs,
+            "removed_residue_documents": result.removed_residues,
             "by_source": MetadataValue.json(kept["source"].value_counts().to_dict()),
         },
     )

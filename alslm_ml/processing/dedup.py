@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -109,17 +110,25 @@ class DedupResult:
     def removed_paragraphs(self) -> int:
         return sum(1 for d in self.duplicates if d["kind"] == "paragraph")
 
+    @property
+    def removed_residues(self) -> int:
+        return sum(1 for d in self.duplicates if d["kind"] == "residue")
+
 
 def dedup_documents(
     docs: Iterable[dict],
     threshold: float = 0.85,
     num_perm: int = NUM_PERM,
     min_paragraph_words: int = 8,
+    min_tokens: int = 0,
 ) -> DedupResult:
     """Remove near-duplicate documents (Jaccard >= threshold on word 5-grams) and repeated
     paragraphs (exact after whitespace normalization; paragraphs shorter than
-    `min_paragraph_words`, such as headings, are left alone). Documents are visited in
-    (source, id) order, so the result does not depend on input order."""
+    `min_paragraph_words`, such as headings, are left alone). A document that paragraph removal
+    leaves under `min_tokens` (the cleaning minimum) is mostly a copy of others: it is removed as
+    a "residue" of the document that holds most of its removed paragraphs, with the share of its
+    words removed as the similarity. Documents are visited in (source, id) order, so the result
+    does not depend on input order."""
     ordered = sorted(docs, key=lambda d: (d["source"], d["id"]))
     index = NearDuplicateIndex(threshold, num_perm)
     kept, dups = [], []
@@ -136,20 +145,33 @@ def dedup_documents(
     out = []
     for doc in kept:
         paras = doc["text"].split("\n\n")
-        keep_paras = []
+        keep_paras, removed, registered = [], [], []
         for para in paras:
             if len(para.split()) < min_paragraph_words:
                 keep_paras.append(para)
                 continue
             key = _para_key(para)
             if key in seen:
-                dups.append({"kind": "paragraph", "removed_id": doc["id"], "kept_id": seen[key], "similarity": 1.0, "paragraph": para[:200]})
+                removed.append({"kind": "paragraph", "removed_id": doc["id"], "kept_id": seen[key], "similarity": 1.0, "paragraph": para[:200]})
             else:
                 seen[key] = doc["id"]
+                registered.append(key)
                 keep_paras.append(para)
-        if len(keep_paras) != len(paras):
-            doc = {**doc, "text": "\n\n".join(keep_paras)}
+        dups.extend(removed)
+        if removed:
+            text = "\n\n".join(keep_paras)
+            n_tokens = count_tokens(text)
+            if n_tokens < min_tokens:
+                donor = Counter(r["kept_id"] for r in removed).most_common(1)[0][0]
+                removed_words = len(doc["text"].split()) - len(text.split())
+                dups.append({"kind": "residue", "removed_id": doc["id"], "kept_id": donor,
+                             "similarity": round(removed_words / max(1, len(doc["text"].split())), 4),
+                             "paragraph": f"{n_tokens} tokens left after paragraph dedup (minimum {min_tokens})"})
+                for key in registered:  # its own paragraphs are not in the corpus: later copies stay
+                    del seen[key]
+                continue
+            doc = {**doc, "text": text}
             if "n_tokens" in doc:
-                doc["n_tokens"] = count_tokens(doc["text"])
+                doc["n_tokens"] = n_tokens
         out.append(doc)
     return DedupResult(out, dups)
