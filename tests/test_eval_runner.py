@@ -170,3 +170,30 @@ def test_retrained_model_at_the_same_path_is_asked_again(tmp_path, questions):
     retrained = FileBacked(questions, "good")
     evaluate(retrained, questions, out, Registry(), label="scripted")
     assert retrained.calls == len(questions)
+
+
+def test_negated_key_facts_reach_results_and_scores_table(tmp_path, questions):
+    """A contradicting answer: facts_negated lands in results.json and, json-encoded like
+    facts_found, in the scores table as stored in DuckDB."""
+    (q,) = [q for q in load_benchmark() if q.id == "drug-001"]  # glutamate, excitotoxicity, sodium channel
+
+    class Contradicting(ScriptedSystem):
+        def answer(self, question, cfg, on_token=None):
+            return Answer(self.name, question, "Riluzole does not reduce glutamate excitotoxicity and does not "
+                          "block sodium channels.", completion_tokens=12, seconds=0.01)
+
+    summary = evaluate(Contradicting([q]), [q], tmp_path, Registry(), label="contra")
+    assert summary["mean_accuracy"] == 0.0 and summary["pass_rate"] == 0.0
+    rows, _ = load_results(tmp_path)
+    (row,) = rows
+    assert row["facts_negated"] == ["glutamate", "excitotoxicity", "sodium channel"] == row["facts_missing"]
+    assert row["facts_found"] == [] and row["fact_scores"] == [100.0, 100.0, 100.0]
+    assert (row["mode"], row["severity"]) == ("confident_fabrication", "high") and "'glutamate'" in row["rule"]
+    scores = tables(rows)["scores"]
+    with duckdb.connect() as conn:
+        conn.register("s", scores)
+        got = conn.execute("SELECT facts_negated, facts_found FROM s").fetchone()
+    assert json.loads(got[0]) == row["facts_negated"] and json.loads(got[1]) == []
+    # Rows from runs scored before this field existed still make tables.
+    old = [{k: v for k, v in row.items() if k != "facts_negated"}]
+    assert tables(old)["scores"]["facts_negated"].tolist() == ["[]"]

@@ -9,7 +9,9 @@ from alslm_ml.eval.scoring import (
     coherence,
     fact_scores,
     hedging_markers,
+    is_negated,
     is_refusal,
+    key_fact_status,
     match_key_facts,
     score_answer,
     windows,
@@ -151,3 +153,107 @@ def test_taxonomy_rules():
     assert _label(TRAP, "I am not aware of any drug called Neurovaxin-7.").mode == "accurate"
     trap_fab = _label(TRAP, "Neurovaxin-7 is given at 20 mg daily with food.")
     assert (trap_fab.mode, trap_fab.severity) == ("confident_fabrication", "high")
+
+
+# Negation-aware key facts: a fact matched only in a negated clause is contradicted, not found.
+
+def _status(answer, q=RILUZOLE):
+    s = score_answer(q, answer, Registry())
+    return s, dict(zip(q.key_facts, s.fact_scores))
+
+
+def test_negated_fact_is_not_counted():
+    s, scores = _status("Riluzole does not reduce glutamate.")
+    assert s.facts_negated == ["glutamate"] and "glutamate" in s.facts_missing and s.facts_found == []
+    assert scores["glutamate"] == 100.0  # the published-method score itself is unchanged
+    assert match_key_facts("Riluzole does not reduce glutamate.", ["glutamate"]) == [True]
+    for text in ("Riluzole doesn't act on glutamate.", "Riluzole doesn’t act on glutamate.",
+                 "Riluzole doesnt act on glutamate.", "Riluzole never lowers glutamate.",
+                 "Riluzole failed to lower glutamate.", "Riluzole has no effect on glutamate."):
+        assert _status(text)[0].facts_negated == ["glutamate"], text
+
+
+def test_cue_inside_the_matched_span():
+    q = Question("x-1", "drug_treatment", "easy", "What does riluzole do?", "Riluzole reduces glutamate release.",
+                 ("reduces glutamate release",), "label")
+    assert is_negated("riluzole reduces no glutamate release", 9, 37)
+    s = score_answer(q, "Riluzole reduces no glutamate release.", Registry())
+    assert s.fact_scores[0] >= 80 and s.facts_negated == ["reduces glutamate release"]
+
+
+def test_negation_far_away_or_in_another_clause_still_counts():
+    for text in ("There is no cure, but riluzole reduces glutamate.",
+                 "There is no cure; riluzole reduces glutamate.",
+                 "No. Riluzole reduces glutamate.",
+                 "Although it is not a cure, riluzole reduces glutamate.",
+                 "Riluzole is no cure but lowers glutamate.",  # "but" ends the clause, no comma needed
+                 "It is not the main drug that people with ALS take to lower glutamate.",  # cue 5+ words away
+                 "Riluzole not only reduces glutamate, it also blocks sodium channels."):
+        s, _ = _status(text)
+        assert "glutamate" in s.facts_found and not s.facts_negated, text
+    assert not is_negated("there is no cure, but riluzole reduces glutamate", 39, 48)
+    assert is_negated("there is no cure and riluzole reduces glutamate", 38, 47) is False  # 5 words away
+    assert is_negated("there is no riluzole to reduce glutamate", 31, 40)
+
+
+def test_fact_stated_positively_once_counts_even_if_negated_elsewhere():
+    text = ("Riluzole reduces glutamate excitotoxicity in motor neurons. In muscle tissue, by contrast, "
+            "the drug does not change glutamate levels at all.")
+    assert len(windows(text.lower())) > 1
+    s, _ = _status(text)
+    assert {"glutamate", "excitotoxicity"} <= set(s.facts_found) and not s.facts_negated
+    # Both mentions in one 100-character window: the second occurrence is still checked.
+    for text in ("It does not block glutamate receptors, it reduces glutamate release.",
+                 "It reduces glutamate release, it does not block glutamate receptors."):
+        s, _ = _status(text)
+        assert "glutamate" in s.facts_found and not s.facts_negated, text
+
+
+def test_fact_that_carries_its_own_negation_matches_a_negative_answer():
+    cure = Question("x-2", "drug_treatment", "easy", "Can ALS be cured?", "There is no cure; riluzole modestly slows it.",
+                    ("no cure", "riluzole"), "label")
+    s = score_answer(cure, "There is no cure for ALS, though riluzole modestly slows it.", Registry())
+    assert s.facts_found == ["no cure", "riluzole"] and s.passed
+    # Exempt because the fact carries a cue, with or without a reference answer to compare with.
+    assert key_fact_status("There is no cure for ALS.", ["no cure"]) == [(100.0, "found")]
+    assert key_fact_status("Riluzole is not the cure.", ["is not the cure"])[0][1] == "found"
+
+
+def test_fact_the_reference_itself_negates_is_not_a_contradiction():
+    trial = Question("x-3", "clinical_trials", "medium", "Did VALOR meet its primary endpoint?",
+                     "VALOR did not meet its primary endpoint.", ("did not meet", "primary endpoint"), "NEJM")
+    s = score_answer(trial, "No. The VALOR trial did not meet its primary endpoint.", Registry())
+    assert s.facts_found == ["did not meet", "primary endpoint"] and not s.facts_negated
+    # The same answer contradicts a reference that states the fact positively.
+    met = Question("x-4", "clinical_trials", "medium", "Did X meet its primary endpoint?",
+                   "X met its primary endpoint.", ("primary endpoint",), "paper")
+    assert score_answer(met, "X did not meet its primary endpoint.", Registry()).facts_negated == ["primary endpoint"]
+
+
+def test_negation_changes_accuracy_and_pass():
+    reg = Registry()
+    positive = score_answer(RILUZOLE, "It reduces glutamate excitotoxicity.", reg)
+    assert positive.accuracy == 0.5 and positive.passed
+    negated = score_answer(RILUZOLE, "It does not reduce glutamate excitotoxicity.", reg)
+    assert negated.facts_negated == ["glutamate", "excitotoxicity"]
+    assert negated.accuracy == 0.0 and not negated.passed
+    assert negated.to_dict()["facts_negated"] == ["glutamate", "excitotoxicity"]
+    assert key_fact_status("It does not reduce glutamate.", ["glutamate"], negation=False) == [(100.0, "found")]
+
+
+def test_trap_questions_ignore_negation():
+    s = score_answer(TRAP, "I am not aware of Neurovaxin-7; it is not riluzole and no dose exists.", Registry())
+    assert s.refused and s.passed and s.accuracy == 1.0
+    assert s.facts_negated == [] and set(s.facts_found) == {"not aware", "riluzole"}
+
+
+def test_taxonomy_labels_a_contradicted_fact():
+    lab = _label(RILUZOLE, "Riluzole does not reduce glutamate.")
+    assert (lab.mode, lab.severity) == ("confident_fabrication", "high") and "'glutamate'" in lab.rule
+    hedged = _label(RILUZOLE, "Riluzole probably does not reduce glutamate.")
+    assert (hedged.mode, hedged.severity) == ("confident_fabrication", "medium")
+    # Without the negation the same words are a partial, correct answer.
+    assert _label(RILUZOLE, "Riluzole reduces glutamate.").mode == "accurate_but_misleading"
+    # A passing answer stays accurate even if one other fact is negated.
+    ok = _label(RILUZOLE, "It reduces glutamate excitotoxicity and sodium channel activity, not presynaptic release.")
+    assert ok.mode == "accurate"

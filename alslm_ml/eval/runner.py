@@ -222,6 +222,9 @@ def tables(rows: list[dict]) -> dict[str, pd.DataFrame]:
     scores["retrieval_accuracy"] = scores["retrieval_accuracy"].astype("float64")
     scores["facts_found"] = df["facts_found"].map(json.dumps)
     scores["facts_missing"] = df["facts_missing"].map(json.dumps)
+    # Rows scored before negation-aware matching have no facts_negated: stored as [].
+    negated = df["facts_negated"] if "facts_negated" in df else pd.Series([[]] * len(df), index=df.index)
+    scores["facts_negated"] = negated.map(lambda v: json.dumps(v if isinstance(v, list) else []))
     fabs = [
         {"system": r["system"], "question_id": r["question_id"], "entity": e["text"], "kind": e["kind"], "norm": e["norm"]}
         for r in rows for e in r["unknown_entities"]

@@ -118,6 +118,12 @@ def classify(question: Question, answer: str, score: Score) -> Label:
             return Label("plausible_blending", "medium",
                          f"key facts present, but states year(s) {', '.join(wrong_years)} that the reference does not")
         return Label("accurate", "none", f"{len(score.facts_found)}/{len(question.key_facts)} key facts found")
+    if score.facts_negated:
+        # The answer contradicts the reference: a verified factual error, stronger evidence than an
+        # entity missing from the registry (which may be a registry gap), so it is checked first.
+        facts = ", ".join(repr(f) for f in score.facts_negated[:3])
+        sev = "medium" if score.hedged else "high"
+        return Label("confident_fabrication", sev, f"contradicts key fact(s) {facts}: stated only negated")
     if score.unknown_entities:
         names = ", ".join(e["text"] for e in score.unknown_entities[:3])
         sev = "medium" if score.hedged else "high"
