@@ -188,7 +188,8 @@ def test_negation_far_away_or_in_another_clause_still_counts():
                  "Although it is not a cure, riluzole reduces glutamate.",
                  "Riluzole is no cure but lowers glutamate.",  # "but" ends the clause, no comma needed
                  "It is not the main drug that people with ALS take to lower glutamate.",  # cue 5+ words away
-                 "Riluzole not only reduces glutamate, it also blocks sodium channels."):
+                 "Riluzole not only reduces glutamate, it also blocks sodium channels.",
+                 "Its effect is not exclusively on glutamate."):
         s, _ = _status(text)
         assert "glutamate" in s.facts_found and not s.facts_negated, text
     assert not is_negated("there is no cure, but riluzole reduces glutamate", 39, 48)
@@ -254,6 +255,11 @@ def test_taxonomy_labels_a_contradicted_fact():
     assert (hedged.mode, hedged.severity) == ("confident_fabrication", "medium")
     # Without the negation the same words are a partial, correct answer.
     assert _label(RILUZOLE, "Riluzole reduces glutamate.").mode == "accurate_but_misleading"
+    # Denying the current status while asserting an older one is outdated information.
+    old = _label(TEMPORAL, "Relyvrio was not withdrawn; it is still available.")
+    assert (old.mode, old.severity) == ("outdated_information", "medium") and "'withdrawn'" in old.rule
+    wrong = _label(TEMPORAL, "Relyvrio was never withdrawn from the market.")
+    assert (wrong.mode, wrong.severity) == ("confident_fabrication", "high")
     # A passing answer stays accurate even if one other fact is negated.
     ok = _label(RILUZOLE, "It reduces glutamate excitotoxicity and sodium channel activity, not presynaptic release.")
     assert ok.mode == "accurate"

@@ -53,7 +53,8 @@ REFUSAL_PATTERNS = [
     r"\bwon't guess\b", r"\bnot (?:enough|sufficient) information\b", r"\bit does not\b", r"\bis not (?:the )?(?:main|major|primary|most common) cause\b", r"\bwithdrawn\b", r"\bno longer\b", r"\bhas not\b", r"\bdid not double\b", r"\bnot (?:a )?cure\b",
 ]
 # Negation: single-word cues, "n't" contractions (also written without the apostrophe), and
-# two-word cues. A cue followed by one of NOT_NEGATION_NEXT is no negation ("not only", "no doubt";
+# two-word cues. A cue followed by one of NOT_NEGATION_NEXT is no negation ("not only", "not
+# exclusively", "no doubt";
 # "not sure" is a hedge, counted as hedging). "no longer" stays a negation of the status it precedes.
 NEGATION_WORDS = frozenset({"not", "no", "never", "without", "neither", "nor", "cannot", "none",
                             "lack", "lacks", "lacking", "lacked"})
@@ -61,7 +62,8 @@ NEGATION_PAIRS = frozenset({("absence", "of"), ("fails", "to"), ("failed", "to")
                             ("rather", "than")})
 APOSTROPHELESS = frozenset({"dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant",
                             "wont", "hasnt", "havent", "hadnt", "couldnt", "wouldnt", "shouldnt"})
-NOT_NEGATION_NEXT = {"not": {"only", "just", "sure", "certain"}, "no": {"doubt", "matter"}}
+NOT_NEGATION_NEXT = {"not": {"only", "just", "merely", "solely", "exclusively", "sure", "certain"},
+                     "no": {"doubt", "matter"}}
 NEGATION_CUES = sorted(NEGATION_WORDS | {"n't"} | {" ".join(p) for p in NEGATION_PAIRS})
 CLAUSE_BREAKS = frozenset({"but", "however", "although", "though", "whereas", "while", "yet"})
 NEGATION_SCOPE = 4  # words before the matched span that are searched for a cue

@@ -121,7 +121,11 @@ def classify(question: Question, answer: str, score: Score) -> Label:
     if score.facts_negated:
         # The answer contradicts the reference: a verified factual error, stronger evidence than an
         # entity missing from the registry (which may be a registry gap), so it is checked first.
+        # Denying a status while asserting an older one ("not approved, still in trials") is the
+        # outdated-information failure, as in rule 9.
         facts = ", ".join(repr(f) for f in score.facts_negated[:3])
+        if question.category in ("temporal_accuracy", "clinical_trials") and asserts_superseded_status(answer):
+            return Label("outdated_information", "medium", f"contradicts key fact(s) {facts} with a superseded status")
         sev = "medium" if score.hedged else "high"
         return Label("confident_fabrication", sev, f"contradicts key fact(s) {facts}: stated only negated")
     if score.unknown_entities:
