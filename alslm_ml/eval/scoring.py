@@ -54,8 +54,8 @@ REFUSAL_PATTERNS = [
 ]
 # Negation: single-word cues, "n't" contractions (also written without the apostrophe), and
 # two-word cues. A cue followed by one of NOT_NEGATION_NEXT is no negation ("not only", "not
-# exclusively", "no doubt";
-# "not sure" is a hedge, counted as hedging). "no longer" stays a negation of the status it precedes.
+# exclusively", "no doubt"; "not sure" is a hedge, counted as hedging). "no longer" stays a
+# negation of the status it precedes. "failure" is no cue ("respiratory failure").
 NEGATION_WORDS = frozenset({"not", "no", "never", "without", "neither", "nor", "cannot", "none",
                             "lack", "lacks", "lacking", "lacked"})
 NEGATION_PAIRS = frozenset({("absence", "of"), ("fails", "to"), ("failed", "to"), ("fail", "to"),
