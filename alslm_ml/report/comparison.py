@@ -156,7 +156,8 @@ def build_report(eval_root: str | Path, out_dir: str | Path) -> dict:
         md += ["No evaluation results found under `" + str(eval_root) + "`. Materialize the `eval_*` assets or run `alslm eval`.", ""]
     else:
         md += ["Automatic scoring: key facts matched with rapidfuzz partial_ratio over 100-character windows "
-               "(threshold 80), pass at >= 50% of key facts; trap questions pass when the answer denies the invented "
+               "(threshold 80), a fact matched only in negated clauses (\"does not reduce glutamate\") counting as missing, "
+               "pass at >= 50% of key facts; trap questions pass when the answer denies the invented "
                "entity or false premise. Labels are rule-based (docs/evaluation.md), to be checked by manual review. "
                "Systems evaluated on different samples are not strictly comparable: see the n column.", ""]
         md += ["## Systems", "", _table(
