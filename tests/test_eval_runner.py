@@ -73,7 +73,7 @@ def test_evaluate_scores_records_errors_and_resumes(tmp_path, questions):
 def test_perfect_system_scores_perfectly(tmp_path, questions):
     s = evaluate(ScriptedSystem(questions, "good"), questions, tmp_path, Registry(), label="good")
     assert s["mean_accuracy"] == 1.0 and s["pass_rate"] == 1.0 and s["trap_refusal_rate"] == 1.0
-    assert s["fabrication_rate"] == 0.0 and s["taxonomy"]["accurate"] == 1.0
+    assert s["fabrication_rate"] == 0.0 and s["contradiction_rate"] == 0.0 and s["taxonomy"]["accurate"] == 1.0
 
 
 def test_cli_prints_headline_json(tmp_path, monkeypatch, capsys, questions):
@@ -90,7 +90,8 @@ def test_cli_prints_headline_json(tmp_path, monkeypatch, capsys, questions):
     rc = cli.main(["--system", "scratch", "--backend", "torch", "--benchmark", str(bench), "--out", str(tmp_path / "o"), "--limit", "5"])
     assert rc == 0 and made == {"name": "scratch", "backend": "torch"}
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert list(line) == ["n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate", "degenerate_rate"]
+    assert list(line) == ["n", "mean_accuracy", "pass_rate", "fabrication_rate", "contradiction_rate", "trap_refusal_rate",
+                          "degenerate_rate"]
     assert line["n"] == 5 and line["mean_accuracy"] == 1.0
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["system"] == "scratch-torch"
     assert cli.system_label("scratch", "llamacpp", "q4_k_m") == "scratch-q4_k_m" and cli.system_label("rag", None, None) == "rag"
@@ -131,7 +132,10 @@ def test_assets_benchmark_registry_eval_and_report(tmp_path, monkeypatch, questi
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
         n = dict(conn.execute("SELECT system, count(*) FROM alslm.eval_scores GROUP BY system").fetchall())
         assert n == {"rag": 16, "baseline": 8}
-        assert conn.execute("SELECT count(*) FROM alslm.eval_rag").fetchone()[0] == 16
+        # the asset's own table is the summary; per-question rows are stored once, in eval_scores & co.
+        (row,) = conn.execute("SELECT system, n, pass_rate, contradiction_rate FROM alslm.eval_rag").fetchall()
+        passed = conn.execute("SELECT avg(passed::INT) FROM alslm.eval_scores WHERE system = 'rag'").fetchone()[0]
+        assert row[:2] == ("rag", 16) and row[2] == pytest.approx(passed, abs=1e-4)
         assert conn.execute("SELECT count(*) FROM alslm.eval_fabrications WHERE entity = 'zorbimab'").fetchone()[0] > 0
     md = (tmp_path / "reports" / "eval_comparison.md").read_text()
     assert "| Confident fabrication |" in md and "`finetuned`" in md and "retrieval failures" in md
@@ -183,7 +187,7 @@ def test_negated_key_facts_reach_results_and_scores_table(tmp_path, questions):
                           "block sodium channels.", completion_tokens=12, seconds=0.01)
 
     summary = evaluate(Contradicting([q]), [q], tmp_path, Registry(), label="contra")
-    assert summary["mean_accuracy"] == 0.0 and summary["pass_rate"] == 0.0
+    assert summary["mean_accuracy"] == 0.0 and summary["pass_rate"] == 0.0 and summary["contradiction_rate"] == 1.0
     rows, _ = load_results(tmp_path)
     (row,) = rows
     assert row["facts_negated"] == ["glutamate", "excitotoxicity", "sodium channel"] == row["facts_missing"]

@@ -33,9 +33,11 @@ from alslm_ml.systems import GenerationConfig, load_system
 
 GROUP = "evaluation"
 SCHEMA = "alslm"
-COLUMNS = ["system", "question_id", "category", "difficulty", "is_trap", "accuracy", "passed", "mode", "severity",
-           "hedged", "refused", "degenerate", "coherence", "n_entities", "n_unknown", "retrieval_hit", "seconds",
-           "error", "answer"]
+# An eval asset's own table: one row per evaluated system with its headline metrics. The
+# per-question rows live once, in the normalized eval_responses / eval_scores / eval_fabrications /
+# eval_taxonomy tables (joined on system, question_id).
+SUMMARY_COLUMNS = ["n", "mean_accuracy", "pass_rate", "fabrication_rate", "contradiction_rate", "trap_refusal_rate",
+                   "degenerate_rate", "hedging_rate", "mean_coherence", "capability_gap", "mean_seconds", "errors"]
 
 
 class BenchmarkConfig(Config):
@@ -113,7 +115,7 @@ def _store(duckdb: DuckDBResource, frames: dict[str, pd.DataFrame], systems: lis
 
 def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource,
          variants: list[tuple[str, str, dict]]) -> pd.DataFrame:
-    """Evaluate each (label, system name, options); returns the per-question frame for all."""
+    """Evaluate each (label, system name, options); returns one summary row per evaluated system."""
     questions = stratified_sample(load_benchmark(paths.data_dir() / "eval" / "benchmark.json"), config.per_category, config.seed)
     registry, origin = load_registry()
     context.log.info(f"{len(questions)} questions per system; registry: {origin} ({registry.size} names)")
@@ -144,13 +146,12 @@ def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResou
     if not summaries:
         raise RuntimeError(f"no system could be evaluated: {json.dumps(failed)}")
     _store(duckdb, tables(all_rows), list(summaries))
-    headline = {k: {m: s.get(m) for m in ("n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate",
-                                          "degenerate_rate", "capability_gap", "mean_seconds")} for k, s in summaries.items()}
+    headline = {k: {m: s.get(m) for m in SUMMARY_COLUMNS} for k, s in summaries.items()}
     context.add_output_metadata({"summary": MetadataValue.json(headline), "failed": MetadataValue.json(failed),
                                  "questions": len(questions), "results_dirs": MetadataValue.json(
                                      {k: str(paths.data_dir() / "eval" / k) for k in summaries})})
-    df = pd.DataFrame(all_rows)
-    return df[COLUMNS].assign(retrieval_hit=df["retrieval_hit"].astype("boolean"))
+    frame = pd.DataFrame([{"system": k, **v} for k, v in headline.items()], columns=["system", *SUMMARY_COLUMNS])
+    return frame.astype({c: "float64" for c in SUMMARY_COLUMNS if c not in ("n", "errors")})
 
 
 _EVAL_DEPS = ["benchmark", "entity_registry"]

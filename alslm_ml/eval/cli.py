@@ -2,8 +2,8 @@
 
     alslm eval --system rag --benchmark alslm_ml/eval/benchmark/questions.json --out data/eval/rag --limit 20
 
-Prints one JSON line: n, mean_accuracy, pass_rate, fabrication_rate, trap_refusal_rate,
-degenerate_rate (full summary in OUT/summary.json).
+Prints one JSON line: n, mean_accuracy, pass_rate, fabrication_rate, contradiction_rate,
+trap_refusal_rate, degenerate_rate (full summary in OUT/summary.json).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from alslm_ml.eval.runner import evaluate
 from alslm_ml.eval.scoring import THRESHOLD
 from alslm_ml.systems import SYSTEM_NAMES, GenerationConfig, load_system
 
-HEADLINE = ("n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate", "degenerate_rate")
+HEADLINE = ("n", "mean_accuracy", "pass_rate", "fabrication_rate", "contradiction_rate", "trap_refusal_rate",
+            "degenerate_rate")
 
 
 def system_label(system: str, backend: str | None, quant: str | None) -> str:

@@ -158,6 +158,7 @@ def summarize(rows: list[dict]) -> dict:
     """Aggregate metrics over scored rows.
 
     fabrication_rate = unknown entities / all extracted entities (None when no entity was named);
+    contradiction_rate = real (non-trap) questions whose answer states a key fact only negated;
     capability_gap = mean coherence - mean accuracy (fluent but wrong shows as a large gap);
     retrieval split (RAG): wrong answers whose key facts were / were not in the retrieved text.
     """
@@ -179,6 +180,7 @@ def summarize(rows: list[dict]) -> dict:
         "pass_rate": _rate(sum(r["passed"] for r in rows), n),
         "fabrication_rate": _rate(unknown, ents),
         "trap_refusal_rate": _rate(sum(r["refused"] for r in traps), len(traps)),
+        "contradiction_rate": _rate(sum(bool(r.get("facts_negated")) for r in rows if not r["is_trap"]), n - len(traps)),
         "degenerate_rate": _rate(sum(r["degenerate"] for r in rows), n),
         "hedging_rate": _rate(sum(r["hedged"] for r in rows), n),
         "mean_coherence": round(mean_coh, 4),

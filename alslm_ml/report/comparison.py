@@ -161,8 +161,8 @@ def build_report(eval_root: str | Path, out_dir: str | Path) -> dict:
                "entity or false premise. Labels are rule-based (docs/evaluation.md), to be checked by manual review. "
                "Systems evaluated on different samples are not strictly comparable: see the n column.", ""]
         md += ["## Systems", "", _table(
-            ["system", "n", "accuracy", "pass", "fabrication", "trap refusal", "degenerate", "hedging", "coherence", "capability gap", "s/answer"],
-            [[s, m["n"], f"{m['mean_accuracy']:.3f}", _pct(m["pass_rate"]), _pct(m["fabrication_rate"]), _pct(m["trap_refusal_rate"]),
+            ["system", "n", "accuracy", "pass", "fabrication", "contradiction", "trap refusal", "degenerate", "hedging", "coherence", "capability gap", "s/answer"],
+            [[s, m["n"], f"{m['mean_accuracy']:.3f}", _pct(m["pass_rate"]), _pct(m["fabrication_rate"]), _pct(m.get("contradiction_rate")), _pct(m["trap_refusal_rate"]),
               _pct(m["degenerate_rate"]), _pct(m["hedging_rate"]), f"{m['mean_coherence']:.3f}", f"{m['capability_gap']:+.3f}",
               m.get("mean_seconds", "")] for s, m in summaries.items()]), ""]
         md += ["## Comparison matrix", "", _table(
