@@ -72,7 +72,7 @@ def main() -> None:
     cleaned, report = clean_documents(docs, min_tokens=100)
     timings["clean"] = time.perf_counter() - t
     t = time.perf_counter()
-    result = dedup_documents(cleaned)
+    result = dedup_documents(cleaned, min_tokens=100)  # as the corpus asset runs it
     timings["dedup"] = time.perf_counter() - t
     t = time.perf_counter()
     split = split_documents(result.documents)
@@ -91,6 +91,7 @@ def main() -> None:
         print(f"  {k:<14} {v:8.1f} s  {len(docs) / v:10,.0f} docs/s  {size / 1e6 / v:7.2f} MB/s")
     print(f"total          {total:8.1f} s  {len(docs) / total:10,.0f} docs/s  {size / 1e6 / total:7.2f} MB/s")
     print(f"peak RSS       {rss_gib:8.2f} GiB")
+    print(f"paragraphs removed: {result.removed_paragraphs:,}; documents left too short by them (residues): {result.removed_residues:,}")
     print(f"planted-duplicate recall {caught / max(1, len(planted)):.4f} ({caught}/{len(planted)}); other documents removed as duplicates: {false_pos}")
     print(f"split: {sum(d['split'] == 'val' for d in split):,} val / {sum(d['split'] == 'train' for d in split):,} train; leakage pairs: {len(leaks)}")
 
