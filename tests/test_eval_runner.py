@@ -136,6 +136,9 @@ def test_assets_benchmark_registry_eval_and_report(tmp_path, monkeypatch, questi
         (row,) = conn.execute("SELECT system, n, pass_rate, contradiction_rate FROM alslm.eval_rag").fetchall()
         passed = conn.execute("SELECT avg(passed::INT) FROM alslm.eval_scores WHERE system = 'rag'").fetchone()[0]
         assert row[:2] == ("rag", 16) and row[2] == pytest.approx(passed, abs=1e-4)
+        joined = dict(conn.execute("SELECT system, count(*) FROM alslm.eval_answers GROUP BY system").fetchall())
+        assert joined == {"rag": 16, "baseline": 8}  # the per-question view: one row per system and question
+        assert conn.execute("SELECT count(*) FROM alslm.eval_answers WHERE mode IS NULL OR answer IS NULL").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM alslm.eval_fabrications WHERE entity = 'zorbimab'").fetchone()[0] > 0
     md = (tmp_path / "reports" / "eval_comparison.md").read_text()
     assert "| Confident fabrication |" in md and "`finetuned`" in md and "retrieval failures" in md

@@ -36,6 +36,16 @@ SCHEMA = "alslm"
 # An eval asset's own table: one row per evaluated system with its headline metrics. The
 # per-question rows live once, in the normalized eval_responses / eval_scores / eval_fabrications /
 # eval_taxonomy tables (joined on system, question_id).
+# One row per system and question, for browsing in SQL: a view, so the rows are stored once.
+ANSWERS_VIEW = f"""
+CREATE OR REPLACE VIEW {SCHEMA}.eval_answers AS
+SELECT r.system, r.question_id, r.category, r.difficulty, r.is_trap, s.accuracy, s.passed, t.mode, t.severity,
+       s.hedged, s.refused, s.degenerate, s.coherence, s.n_entities, s.n_unknown, s.retrieval_hit,
+       s.facts_negated, r.seconds, r.error, r.answer
+FROM {SCHEMA}.eval_responses r
+JOIN {SCHEMA}.eval_scores s USING (system, question_id)
+JOIN {SCHEMA}.eval_taxonomy t USING (system, question_id)
+"""
 SUMMARY_COLUMNS = ["n", "mean_accuracy", "pass_rate", "fabrication_rate", "contradiction_rate", "trap_refusal_rate",
                    "degenerate_rate", "hedging_rate", "mean_coherence", "capability_gap", "mean_seconds", "errors"]
 
@@ -111,6 +121,7 @@ def _store(duckdb: DuckDBResource, frames: dict[str, pd.DataFrame], systems: lis
             conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _frame WHERE false")
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
             conn.unregister("_frame")
+        conn.execute(ANSWERS_VIEW)
 
 
 def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource,
