@@ -163,9 +163,10 @@ def dedup_documents(
             n_tokens = count_tokens(text)
             if n_tokens < min_tokens:
                 donor = Counter(r["kept_id"] for r in removed).most_common(1)[0][0]
-                removed_words = len(doc["text"].split()) - len(text.split())
+                words_before = len(doc["text"].split())
+                removed_share = (words_before - len(text.split())) / max(1, words_before)
                 dups.append({"kind": "residue", "removed_id": doc["id"], "kept_id": donor,
-                             "similarity": round(removed_words / max(1, len(doc["text"].split())), 4),
+                             "similarity": round(removed_share, 4),
                              "paragraph": f"{n_tokens} tokens left after paragraph dedup (minimum {min_tokens})"})
                 for key in registered:  # its own paragraphs are not in the corpus: later copies stay
                     del seen[key]
