@@ -93,14 +93,7 @@ def run(model: nn.Module, cfg, mcfg, device, steps: int, warmup: int, bf16: bool
         for a in range(cfg.grad_accum):
             xy = batches[(i + a) % 4].to(device)
             x, y = xy[:, :-1].contiguous(), xy[:, 1:].contiguous()
-            if engine is not None:
-                _, loss = engine(x, y)
-                engine.backward(loss)
-                engine.step()
-            else:
-                with ctx:
-                    _, loss = model(x, y)
-                (loss / cfg.grad_accum).backward()
+            loss = _trainer.micro_step(model, engine, x, y, cfg.grad_accum, ctx)
         if engine is None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()

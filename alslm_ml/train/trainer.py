@@ -93,6 +93,21 @@ def _deepspeed_config(cfg: TrainConfig, device: torch.device, bf16: bool) -> dic
     return ds
 
 
+def micro_step(model: GPT, engine, x: torch.Tensor, y: torch.Tensor, grad_accum: int, autocast) -> torch.Tensor:
+    """Forward and backward of one micro-batch; returns its unscaled loss. Under DeepSpeed the engine
+    scales the loss and steps the optimizer at the accumulation boundary itself; in plain PyTorch
+    the gradient is scaled by 1/grad_accum and the optimizer step is the caller's."""
+    if engine is not None:
+        _, loss = engine(x, y)
+        engine.backward(loss)
+        engine.step()
+        return loss
+    with autocast:
+        _, loss = model(x, y)
+    (loss / grad_accum).backward()
+    return loss
+
+
 def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume: bool = True,
           use_deepspeed: bool = False, log: Callable[[str], None] = print) -> dict:
     """Train; returns the summary (also written to run_dir/summary.json)."""
@@ -226,14 +241,7 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
         for _ in range(cfg.grad_accum):
             x, y = sampler.next_batch(cfg.batch_size)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if engine is not None:
-                _, loss = engine(x, y)
-                engine.backward(loss)
-                engine.step()
-            else:
-                with autocast:
-                    _, loss = model(x, y)
-                (loss / cfg.grad_accum).backward()
+            loss = micro_step(model, engine, x, y, cfg.grad_accum, autocast)
             loss_sum += loss.item() / cfg.grad_accum
         if engine is not None:
             gn = engine.get_global_grad_norm()
