@@ -40,7 +40,7 @@ def _md(text: str) -> str:
 
 def _words(code: str) -> str:
     """API enum values as words: PLACEBO_COMPARATOR -> placebo comparator."""
-    return code.replace("_", " ").lower().strip()
+    return re.sub(r"\bnon ", "non-", code.replace("_", " ").lower().strip())
 
 
 def _phase(code: str) -> str:
