@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from alslm_ml.processing import clean_documents
-from alslm_ml.processing.quality import QualityReport, quality_report, text_issues
+from alslm_ml.processing.quality import quality_report, text_issues
 
 PROSE = (
     "Amyotrophic lateral sclerosis (ALS) affects upper and lower motor neurons. Weakness usually "

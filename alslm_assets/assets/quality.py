@@ -42,7 +42,11 @@ def text_quality(duckdb: DuckDBResource) -> AssetCheckResult:
     return AssetCheckResult(
         passed=not failing,
         severity=AssetCheckSeverity.ERROR,
-        description=(f"above {limit:.1%} flagged: {', '.join(failing)}" if failing else f"every source at or under {limit:.1%} flagged"),
+        description=(
+            f"above {limit:.1%} flagged: {', '.join(failing)}"
+            if failing
+            else f"every source at or under {limit:.1%} flagged"
+        ),
         metadata={
             "max_flagged_share": limit,
             "documents": sum(q["documents"] for q in per_source.values()),

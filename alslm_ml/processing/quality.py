@@ -43,7 +43,15 @@ _MARKUP = re.compile(
 )
 _CP1252 = "\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122"
 _MOJIBAKE = re.compile(rf"Ã[\u0080-\u00bf{_CP1252}]|Â[\u00a0-\u00bf]|â€|ï»¿|[\u0080-\u009f\ufffd]")
-CHECKS = ("unbalanced_brackets", "dangling_word", "orphan_separator", "empty_brackets", "markup", "mojibake", "too_short")
+CHECKS = (
+    "unbalanced_brackets",
+    "dangling_word",
+    "orphan_separator",
+    "empty_brackets",
+    "markup",
+    "mojibake",
+    "too_short",
+)
 
 
 def _excerpt(text: str, start: int, end: int, width: int = 50) -> str:

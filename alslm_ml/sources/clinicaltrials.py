@@ -65,10 +65,10 @@ class _Rec:
             raise StudyError(f"field {self.path}.{key}: expected {expected}, got {type(value).__name__}")
         return value
 
-    def obj(self, key: str) -> "_Rec":
+    def obj(self, key: str) -> _Rec:
         return _Rec(self._get(key, (dict,), "an object") or {}, f"{self.path}.{key}")
 
-    def objs(self, key: str) -> list["_Rec"]:
+    def objs(self, key: str) -> list[_Rec]:
         items = self._get(key, (list,), "a list") or []
         out = []
         for i, item in enumerate(items):
@@ -91,7 +91,11 @@ class _Rec:
 
     def num(self, key: str):
         value = self.data.get(key)
-        return value if isinstance(value, (int, float, str)) and not isinstance(value, bool) and str(value).strip() else None
+        return (
+            value
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool) and str(value).strip()
+            else None
+        )
 
 
 def _section(title: str, body: str) -> str:
@@ -118,7 +122,7 @@ def _groups(module: _Rec) -> dict[str, str]:
 
 
 def _counts(items: list[_Rec], groups: dict[str, str], key: str) -> str:
-    """"Placebo 8, Riluzole 9" from [{groupId, <key>}]."""
+    """ "Placebo 8, Riluzole 9" from [{groupId, <key>}]."""
     return ", ".join(f"{groups.get(c.text('groupId'), c.text('groupId'))} {c.text(key)}" for c in items if c.text(key))
 
 
@@ -128,7 +132,9 @@ def _value(v: _Rec, dispersion: str) -> str:
     if v.text("comment") and val == "not available":
         val += f" ({v.text('comment')})"
     if v.text("lowerLimit") or v.text("upperLimit"):
-        val += f" ({dispersion + ' ' if dispersion else ''}{v.text('lowerLimit') or '?'} to {v.text('upperLimit') or '?'})"
+        val += (
+            f" ({dispersion + ' ' if dispersion else ''}{v.text('lowerLimit') or '?'} to {v.text('upperLimit') or '?'})"
+        )
     elif v.text("spread"):
         val += f" ({dispersion or 'spread'} {v.text('spread')})"
     return val
@@ -141,7 +147,8 @@ def _measure_values(m: _Rec, groups: dict[str, str]) -> list[str]:
         for cat in cls.objs("categories"):
             label = " / ".join(x for x in (cls.text("title"), cat.text("title")) if x)
             per_group = "; ".join(
-                f"{groups.get(v.text('groupId'), v.text('groupId'))}: {_value(v, dispersion)}" for v in cat.objs("measurements")
+                f"{groups.get(v.text('groupId'), v.text('groupId'))}: {_value(v, dispersion)}"
+                for v in cat.objs("measurements")
             )
             if per_group:
                 values.append(f"{label}: {per_group}" if label else per_group)
@@ -169,7 +176,17 @@ def _analysis(a: _Rec, groups: dict[str, str]) -> str:
         parts.append(f"{_words(a.text('nonInferiorityType'))} analysis")
     head = "Analysis" + (f" ({' vs '.join(compared)})" if compared else "")
     text = f"{head}: {'; '.join(parts)}." if parts else ""
-    comments = [a.text(k) for k in ("groupDescription", "statisticalComment", "pValueComment", "estimateComment", "nonInferiorityComment", "otherAnalysisDescription")]
+    comments = [
+        a.text(k)
+        for k in (
+            "groupDescription",
+            "statisticalComment",
+            "pValueComment",
+            "estimateComment",
+            "nonInferiorityComment",
+            "otherAnalysisDescription",
+        )
+    ]
     extra = " ".join(c if c.endswith((".", "!", "?")) else c + "." for c in comments if c)
     return (text + " " + extra).strip()
 
@@ -186,14 +203,19 @@ def _outcome_results(results: _Rec) -> str:
         if m.text("description"):
             head += f" {m.text('description')}" + ("" if m.text("description").endswith(".") else ".")
         if m.text("populationDescription"):
-            head += f" Analysis population: {m.text('populationDescription')}" + ("" if m.text("populationDescription").endswith(".") else ".")
+            head += f" Analysis population: {m.text('populationDescription')}" + (
+                "" if m.text("populationDescription").endswith(".") else "."
+            )
         kind = _words(m.text("paramType"))  # the dispersion is named in each value
         unit = m.text("unitOfMeasure")
         lines = [head]
         values = _measure_values(m, groups)
         if values:
             lines.append(
-                (f"Values ({kind}{', ' if kind and unit else ''}{unit})" if kind or unit else "Values") + ": " + "; ".join(values) + "."
+                (f"Values ({kind}{', ' if kind and unit else ''}{unit})" if kind or unit else "Values")
+                + ": "
+                + "; ".join(values)
+                + "."
             )
         for d in m.objs("denoms")[:1]:
             if n := _counts(d.objs("counts"), groups, "value"):
@@ -236,7 +258,9 @@ def _baseline(base: _Rec) -> str:
         kind = ", ".join(x for x in (_words(m.text("paramType")), m.text("unitOfMeasure")) if x)
         values = _measure_values(m, groups)
         if values:
-            lines.append(f"{m.text('title') or 'Measure'}" + (f" ({kind})" if kind else "") + ": " + "; ".join(values) + ".")
+            lines.append(
+                f"{m.text('title') or 'Measure'}" + (f" ({kind})" if kind else "") + ": " + "; ".join(values) + "."
+            )
     return "\n\n".join(lines)
 
 
@@ -245,7 +269,11 @@ def _adverse_events(ae: _Rec) -> str:
     for g in ae.objs("eventGroups"):
         counts = [
             f"{label} {g.num(k + 'NumAffected')} of {g.num(k + 'NumAtRisk')}"
-            for k, label in (("serious", "serious adverse events"), ("other", "other adverse events"), ("deaths", "deaths"))
+            for k, label in (
+                ("serious", "serious adverse events"),
+                ("other", "other adverse events"),
+                ("deaths", "deaths"),
+            )
             if g.num(k + "NumAffected") is not None and g.num(k + "NumAtRisk") is not None
         ]
         if counts:
@@ -307,7 +335,10 @@ def _study_document(study: dict, p: _Rec, ident: _Rec, nct: str, today: str) -> 
     if status.text("overallStatus"):
         overview.append(f"Status: {_words(status.text('overallStatus'))}")
     if (n := enrollment.num("count")) is not None:
-        overview.append(f"Enrollment: {n} participants" + (f" ({_words(enrollment.text('type'))})" if enrollment.text("type") else ""))
+        overview.append(
+            f"Enrollment: {n} participants"
+            + (f" ({_words(enrollment.text('type'))})" if enrollment.text("type") else "")
+        )
 
     population = elig.text("studyPopulation")
     if population and elig.text("samplingMethod"):
@@ -332,7 +363,8 @@ def _study_document(study: dict, p: _Rec, ident: _Rec, nct: str, today: str) -> 
         if i.text("name")
     )
     arm_text = "\n".join(
-        f"- {a.text('label')}" + (f" ({_words(a.text('type'))})" if a.text("type") else "")
+        f"- {a.text('label')}"
+        + (f" ({_words(a.text('type'))})" if a.text("type") else "")
         + (f": {a.text('description')}" if a.text("description") else "")
         for a in arms.objs("armGroups")
         if a.text("label")
@@ -392,7 +424,9 @@ def parse_page(data) -> tuple[list, str | None]:
                 )
     if not isinstance(data, dict) or "studies" not in data:
         got = f"keys {sorted(data)[:8]}" if isinstance(data, dict) else type(data).__name__
-        raise PageError(f"no field 'studies' (got {got}); expected an API v2 page {{'studies': [...], 'nextPageToken': ...}}")
+        raise PageError(
+            f"no field 'studies' (got {got}); expected an API v2 page {{'studies': [...], 'nextPageToken': ...}}"
+        )
     if not isinstance(data["studies"], list):
         raise PageError(f"field 'studies' is a {type(data['studies']).__name__}, not a list")
     token = data.get("nextPageToken")

@@ -42,7 +42,11 @@ DROP = {
 # their brackets and separators (or keep the text of an author-year citation that is part of the
 # sentence); a bare-URL link becomes "\ue002url\ue003" (removed only when bracket-adjacent).
 CITE_OPEN, CITE_CLOSE, URL_OPEN, URL_CLOSE = "\ue000", "\ue001", "\ue002", "\ue003"
-CITATION_TYPES = {"bibr", "fn", "table-fn"}  # removed; every other xref (fig, table, supplementary-material, boxed-text, sec...) keeps its text
+CITATION_TYPES = {
+    "bibr",
+    "fn",
+    "table-fn",
+}  # removed; every other xref (fig, table, supplementary-material, boxed-text, sec...) keeps its text
 BACK_MATTER_TYPES = {
     "funding", "funding-information", "funding-statement", "financial-disclosure", "data-availability",
     "data-accessibility", "coi-statement", "conflict", "conflicts-of-interest", "competing-interests",
@@ -157,7 +161,11 @@ def _remove(el: etree._Element) -> None:
 
 def _labels(article: etree._Element) -> dict[str, str]:
     """id -> label ("Figure 2", "Table S1") of every labelled element, for empty cross-references."""
-    return {e.get("id"): " ".join("".join(lab.itertext()).split()) for e in article.iter() if isinstance(e.tag, str) and e.get("id") and (lab := e.find("label")) is not None}
+    return {
+        e.get("id"): " ".join("".join(lab.itertext()).split())
+        for e in article.iter()
+        if isinstance(e.tag, str) and e.get("id") and (lab := e.find("label")) is not None
+    }
 
 
 def _is_back_matter(sec: etree._Element) -> bool:
@@ -171,7 +179,9 @@ def _is_back_matter(sec: etree._Element) -> bool:
 
 def _clean(el: etree._Element, labels: dict[str, str] | None = None) -> etree._Element:
     el = copy.deepcopy(el)
-    for bad in [e for e in el.iter() if isinstance(e.tag, str) and (e.tag in DROP or (e.tag == "sec" and _is_back_matter(e)))]:
+    for bad in [
+        e for e in el.iter() if isinstance(e.tag, str) and (e.tag in DROP or (e.tag == "sec" and _is_back_matter(e)))
+    ]:
         if bad.getparent() is not None:
             _remove(bad)
     for x in el.iter("xref"):
@@ -322,7 +332,9 @@ def parse_article(article: etree._Element) -> Article:
     )
 
 
-_LATIN1_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["'](iso-8859-1|latin-?1|windows-1252|cp1252|us-ascii)["']""", re.I)
+_LATIN1_DECL = re.compile(
+    rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["'](iso-8859-1|latin-?1|windows-1252|cp1252|us-ascii)["']""", re.I
+)
 
 
 def _utf8_despite_declaration(payload: bytes) -> bytes:
@@ -380,5 +392,7 @@ def parse_articleset(payload: bytes) -> list[etree._Element]:
     if (message := ncbi_error(root)) is not None:
         raise NotArticlesError(f"E-utilities error in <{root.tag}>: {message}")
     if root.tag == "PubmedArticleSet":
-        raise NotArticlesError("<PubmedArticleSet> is a PubMed citation record (efetch db=pubmed), not PMC full text (efetch db=pmc)")
+        raise NotArticlesError(
+            "<PubmedArticleSet> is a PubMed citation record (efetch db=pubmed), not PMC full text (efetch db=pmc)"
+        )
     raise NotArticlesError(f"unexpected root element <{root.tag}>: expected <pmc-articleset> or <article>")
