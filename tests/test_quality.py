@@ -43,7 +43,7 @@ def test_clean_prose_lists_and_enumerations_pass():
         PROSE,
         "Inclusion criteria: 1) age 18 or older; 2) a diagnosis of ALS. Phases i) and ii) were merged.",
         "Adults with ALS (type 1) and PLS (the tracer [11C](R)-PK11195) were scanned. p < 0.05 and n > 3.",
-        "What the protein is made of. The drug was approved in 2017 (Radicava) in the United States.",
+        "The odds ratio (OR) in cystic fibrosis (CF) was 1.2 (95% CI 1.0 to 1.4; p = 0.03). What the protein is made of. The drug was approved in 2017 (Radicava) in the United States.",
         "Genetics\n\n- SOD1\n- C9orf72\n\nSee Table 2 and Figure 1A for the values, e.g. the mean.",
         "Jean-Martin Charcot described the disease at the Salpêtrière in Paris; “maladie de Charcot”.",
     ]
