@@ -1,10 +1,12 @@
 """ClinicalTrials.gov API v2 studies for ALS (design doc 2.2.2).
 
 Pages through /api/v2/studies?query.cond=...&pageSize=N with nextPageToken. Each study becomes
-one document whose text joins the descriptive fields under section headers: summaries,
-eligibility, arms and interventions, outcome measures and, where posted, results. Contacts,
-locations, officials and points of contact are never rendered. Records are US government
-works: public domain.
+one document whose text joins what a reader needs under section headers: design and enrolment,
+summaries, study population, eligibility, arms and interventions, outcome measures and, where
+posted, results (participant flow, baseline characteristics, outcome values with units and
+dispersion, statistical analyses with method, estimate, CI and p-value, adverse-event totals).
+Contacts, locations, officials and points of contact are never rendered. CT.gov's Markdown
+escapes ("\\>=") are undone. Records are US government works: public domain.
 """
 
 from __future__ import annotations

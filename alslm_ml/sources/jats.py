@@ -1,9 +1,13 @@
 """JATS XML (PubMed Central full text) to plain text with section headings, plus licence.
 
-Kept: the article title, abstract(s) and body sections (headings as Markdown `#` lines,
-paragraphs and lists). Dropped: references, figures, tables, formulas, supplementary material,
-footnotes, affiliations/author notes (they live in <front>/<back>, which we never render), and
-citation markers such as "[1]–[3]" so sentences read cleanly.
+Kept: the article title, abstract(s) (an author summary or key points under its own heading) and
+body sections (headings as Markdown `#` lines, paragraphs and lists); cross-references to figures,
+tables, boxes and supplements keep their text ("see Table 2"), or their target's label when empty.
+Dropped: references, figures, tables, formulas, supplementary material, footnotes,
+affiliations/author notes (they live in <front>/<back>, which we never render), back-matter
+sections some journals put in <body> (funding, data availability, competing interests, author
+contributions, ethics), and bibliography citations together with their brackets and separators,
+so "weakness (4–5)." reads "weakness." and "(p = 0.002; 12)" reads "(p = 0.002)".
 """
 
 from __future__ import annotations
