@@ -345,3 +345,39 @@ def test_reference_payloads_from_other_projects():
         "According to the World Health Organization (2011), tuberculosis remains one of the most threatening"
     )  # "(2011; <URL>)" loses the URL and its separator, not the bracket
     assert "Supporting Information" not in a.body and "Click here" not in a.body
+
+
+def _one_paragraph(p: str) -> str:
+    """The body text JATS parsing makes of one <p> (in an article that also has a labelled Figure 2)."""
+    xml = (
+        '<article xmlns:xlink="http://www.w3.org/1999/xlink"><front><article-meta><article-id pub-id-type="pmc">9000099'
+        "</article-id><title-group><article-title>T</article-title></title-group></article-meta></front>"
+        f'<body><p>{p}</p><fig id="F2"><label>Figure 2</label></fig></body></article>'
+    )
+    return parse_article(parse_articleset(xml.encode())[0]).body
+
+
+def _b(n, text=None):
+    return f'<xref ref-type="bibr" rid="B{n}">{text or n}</xref>'
+
+
+@pytest.mark.parametrize(
+    "p, expected",
+    [
+        (f"as shown in [{_b(5)}].", "as shown in ref. 5."),
+        (f"as shown in {_b(5, '[5]')}.", "as shown in ref. 5."),
+        (f"as discussed in refs. {_b(5)}&#x2013;{_b(7)}.", "as discussed in refs. 5–7."),
+        (f"in mice (see {_b(5)}).", "in mice."),
+        (f"in mice (as shown in {_b(5)}).", "in mice (as shown in ref. 5)."),
+        ('factors, see <xref ref-type="fig" rid="F9"/> and <xref ref-type="table" rid="T9"/>.', "factors."),
+        ('factors (see <xref ref-type="fig" rid="F9"/> and <xref ref-type="table" rid="T9"/>).', "factors."),
+        ('factors, see <xref ref-type="fig" rid="F2"/>.', "factors, see Figure 2."),
+        (f"Smith et al. [{_b(5)}] reported it.", "Smith et al. reported it."),
+        (f"in the disease<sup>[{_b(1)}, {_b(2)}]</sup>.", "in the disease."),
+        (f"(Fig. 1 and {_b(5)})", "(Fig. 1 and ref. 5)"),
+        (f"as described in ({_b(5, 'Smith 2019')}).", "as described in Smith 2019."),
+        (f"weakness {_b(1)}-{_b(3)}, then", "weakness, then"),
+    ],
+)
+def test_citation_positions(p, expected):
+    assert _one_paragraph(p) == expected

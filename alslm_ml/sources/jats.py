@@ -207,7 +207,16 @@ _RUN = re.compile(rf"{_TOKEN}(?:\s*(?:[,;–—-]|\band\b|&)?\s*{_TOKEN})*")
 _LEAD = r"(?:(?:see also|see,? e\.g\.,?|see|e\.g\.,?|cf\.|i\.e\.,?|as reviewed in|reviewed in|review in|reviewed by|for (?:a )?reviews?,? see|refs?\.|references?)\s*)"
 _BEFORE = re.compile(rf"([(\[]|[,;])\s*{_LEAD}?$", re.IGNORECASE)
 _AFTER = re.compile(r"\s*(?:and references therein|for (?:a )?reviews?|for details)?\s*([)\]]|[,;])")
+_REF_WORD = re.compile(r"\b(?:refs?\.|references?)\s*$", re.IGNORECASE)
 _OBJECT_OF = re.compile(r"\b(?:in|by|from|see|of|to|with|and|or)\s*$", re.IGNORECASE)
+
+
+def _as_reference(run: str) -> str:
+    """A numeric citation run as words: "[1]–[3]" -> "refs. 1–3", "5" -> "ref. 5" ("" if empty)."""
+    nums = " ".join(re.sub(r"[\[\]()\ue000-\ue003]", "", run).split())
+    if not re.search(r"[0-9A-Za-z]", re.sub(r"\band\b", "", nums)):
+        return ""
+    return ("refs. " if re.search(r"[–—,;-]|\band\b", nums) else "ref. ") + nums
 
 
 def _drop_citations(text: str) -> str:
@@ -225,6 +234,19 @@ def _drop_citations(text: str) -> str:
         opened = lb is not None and lb.group(1) in "(["
         closed = ra is not None and ra.group(1) in ")]"
         depth = before.count("(") - before.count(")") + before.count("[") - before.count("]")
+        lead = opened and bool(lb.group(0)[1:].strip())  # "(see 12)", "(review in 12)": goes with the bracket
+        outside = before[: lb.start()] if opened and closed and not lead else before
+        if not lead and (_OBJECT_OF.search(outside) or _REF_WORD.search(outside)):  # "shown in [12]", "refs. 4–6"
+            words = ", ".join(inner) if narrative else _as_reference(run)
+            if _REF_WORD.search(outside) and not narrative:
+                words = words.split(" ", 1)[-1] if words else ""
+            if words:
+                tail = after[ra.end() :] if outside is not before else after
+                text = outside.rstrip() + " " + words + tail
+                continue
+            before = re.sub(r",?\s*\b(?:[Ss]ee(?: also)?|cf\.)\s*$", "", before)  # an empty "see <xref/>"
+            lb = _BEFORE.search(before)
+            opened = lb is not None and lb.group(1) in "(["
         if opened and closed:  # "(4–5)" -> ""
             text = before[: lb.start()].rstrip() + after[ra.end() :]
         elif opened and ra is not None:  # "(4; p = 0.0043)" -> "(p = 0.0043)"
@@ -233,10 +255,6 @@ def _drop_citations(text: str) -> str:
             text = before[: lb.start(1)].rstrip() + after[ra.start(1) :]
         elif narrative:
             text = before + "".join(inner) + after
-        elif _OBJECT_OF.search(before):
-            nums = ", ".join(t.strip().strip("[]()") for t in inner if t.strip().strip("[]()"))
-            ref = ("refs. " if len(inner) > 1 or re.search(r"[–—,-]", nums) else "ref. ") + nums
-            text = before + ref + after if nums else before.rstrip() + after
         else:
             text = before.rstrip() + after
     text = re.sub(r"\s*[(\[]\s*(?:[,;]\s*)*[)\]]", "", text)  # brackets emptied by the removals
