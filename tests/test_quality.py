@@ -123,3 +123,5 @@ def test_asset_check_passes_on_starter_and_fails_on_a_damaged_source(tmp_path, m
     assert [e["id"] for e in pub["examples"]] == ["pubmed:PMC0", "pubmed:PMC1", "pubmed:PMC2"]
     monkeypatch.setenv("ALSLM_QUALITY_MAX_SHARE", "0.5")
     assert quality.text_quality(duckdb=DuckDBResource(database=db)).passed
+    missing = quality.text_quality(duckdb=DuckDBResource(database=str(tmp_path / "empty.duckdb")))
+    assert not missing.passed and missing.description == "alslm.clean_documents does not exist yet: materialize it first"

@@ -11,6 +11,7 @@ import os
 
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 from dagster_duckdb import DuckDBResource
+from duckdb import CatalogException
 
 from alslm_assets.resources import SCHEMA
 from alslm_ml.processing.quality import MAX_FLAGGED_SHARE, QualityReport
@@ -33,7 +34,12 @@ def text_quality(duckdb: DuckDBResource) -> AssetCheckResult:
     report = QualityReport()
     limit = max_flagged_share()
     with duckdb.get_connection() as con:
-        cur = con.execute(f"select id, source, text from {SCHEMA}.clean_documents")
+        try:
+            cur = con.execute(f"select id, source, text from {SCHEMA}.clean_documents")
+        except CatalogException:
+            return AssetCheckResult(
+                passed=False, description=f"{SCHEMA}.clean_documents does not exist yet: materialize it first"
+            )
         while rows := cur.fetchmany(BATCH):
             for doc_id, source, text in rows:
                 report.add(doc_id, source, text)
