@@ -300,6 +300,14 @@ def test_error_documents_are_named(fixture, message):
     assert str(exc.value) == message
 
 
+def test_xhtml_page_behind_an_xml_declaration_is_named():
+    xhtml = b'<?xml version="1.0"?>\n' + (FIX / "error_page.html").read_bytes().split(b"\n", 1)[1].replace(
+        b'<html lang="en">', b'<html xmlns="http://www.w3.org/1999/xhtml">'
+    ).replace(b'<meta charset="utf-8">', b"")
+    with pytest.raises(NotArticlesError, match=r"^efetch: got an HTML page, not XML \(title: 'NCBI - WWW Error Blocked Diagnostic'\)$"):
+        parse_articleset(xhtml)
+
+
 def test_a_response_that_is_not_an_article_set_is_not_retried_id_by_id(cfg, tmp_path):
     page = (FIX / "error_page.html").read_bytes()
     eu = EUtils(lambda ids: httpx.Response(200, content=page, headers={"Content-Type": "text/html"}))

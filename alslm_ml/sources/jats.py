@@ -407,6 +407,10 @@ def parse_articleset(payload: bytes) -> list[etree._Element]:
         raise JatsError(f"malformed XML: {exc}") from None
     if root.tag == "article":
         return [root]
+    if etree.QName(root).localname.lower() == "html":  # XHTML behind an XML declaration
+        raise NotArticlesError(
+            "efetch: got an HTML page, not XML" + (f" (title: {t!r})" if (t := _first(root, ".//{*}title")) else "")
+        )
     if root.tag == "pmc-articleset":
         if (err := root.find("error")) is not None:
             raise NotArticlesError(f"E-utilities error: {ncbi_error(err)}")
