@@ -75,10 +75,10 @@ def test_study_text_sections_results_and_no_contacts():
     ):
         assert header in t
     assert t.index("## Brief summary") < t.index("## Eligibility criteria") < t.index("## Results summary")
-    assert "Phase: phase 2" in t and "Enrollment: 40 participants" in t
+    assert "Phase: phase 2" in t and "Enrollment: 40 participants (actual)" in t
     assert "- Drug: Test compound (also known as TC-1). A fictional oral compound" in t
     assert "Change in ALSFRS-R total score (time frame: Baseline to week 24)" in t
-    assert "Test compound: -4.1 (spread 2.0)" in t and "Limitations and caveats: Small fictional sample." in t
+    assert "Test compound: -4.1 (standard deviation 2.0)" in t and "Limitations and caveats: Small fictional sample." in t
     for private in (
         "555-010",
         "coordinator@example.org",
@@ -112,7 +112,10 @@ def test_page_without_studies_field_is_quarantined(cfg, tmp_path):
     ct = CtGov({None: httpx.Response(200, json={"totalCount": 0})})
     report, docs = scrape_source("clinicaltrials", cfg, out=tmp_path, client=ct.client(cfg), progress=False)
     assert docs == [] and report.quarantine[0]["item_id"] == "page:first"
-    assert "KeyError" in report.quarantine[0]["reason"]
+    assert report.quarantine[0]["reason"] == (
+        "malformed page JSON: no field 'studies' (got keys ['totalCount']); "
+        "expected an API v2 page {'studies': [...], 'nextPageToken': ...}"
+    )
 
 
 def test_resume_after_partial_run(cfg, tmp_path):
@@ -162,3 +165,129 @@ def test_interrupted_run_resumes_where_it_stopped(cfg, tmp_path):
     ct = CtGov()
     report, docs = scrape_source("clinicaltrials", cfg, out=tmp_path, client=ct.client(cfg), progress=False)
     assert (report.skipped, report.written) == (2, 1) and len(docs) == 3
+
+
+# --- corpus quality of the study text (issue 12) --------------------------------------------
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference-payloads"
+
+
+def quality_studies() -> list[dict]:
+    return json.loads((FIX / "ctgov_v2_quality.json").read_text())["studies"]
+
+
+def sections(text: str) -> dict[str, str]:
+    """'## Heading' -> the text under it."""
+    out, head = {}, "#"
+    for block in text.split("\n\n"):
+        if block.startswith("## "):
+            head = block[3:]
+            out[head] = ""
+        else:
+            out[head] = (out.get(head, "") + "\n\n" + block).strip()
+    return out
+
+
+def test_results_render_the_primary_analysis_flow_baseline_and_adverse_events():
+    doc = study_document(quality_studies()[0], "2026-11-22")
+    s = sections(doc.text)
+    assert s["Results summary"] == (
+        "Primary outcome: Change in Slow Vital Capacity (time frame: Baseline to week 48). Percent of predicted SVC; "
+        "a smaller decline is better. Analysis population: Modified intention-to-treat population. Values (least "
+        "squares mean, percent predicted): Compound B: -14.2 (standard error 1.9); Placebo: -15.0 (standard error "
+        "1.8). Participants analysed: Compound B 58, Placebo 59. Analysis (Compound B vs Placebo): Mixed Models "
+        "Analysis; mean difference (net) 0.8 (95% CI -4.4 to 6.0, two-sided); p = 0.76; superiority analysis. Model "
+        "adjusted for baseline SVC.\n\nLimitations and caveats: Fictional data."
+    )
+    assert s["Participant flow"] == (
+        "Overall Study: started: Compound B 60, Placebo 60; completed: Compound B 51, Placebo 54; not completed: "
+        "Compound B 9, Placebo 6; withdrawn (adverse event): Compound B 5, Placebo 2; withdrawn (death): Compound B 4, "
+        "Placebo 4."
+    )
+    assert s["Baseline characteristics"] == (
+        "All randomized participants.\n\nParticipants: Compound B 60, Placebo 60, Total 120.\n\nAge, Continuous "
+        "(mean, years): Compound B: 58.1 (standard deviation 10.2); Placebo: 57.4 (standard deviation 9.8); Total: "
+        "57.8 (standard deviation 10.0)."
+    )
+    assert s["Adverse events"].endswith("Placebo: serious adverse events 10 of 60, other adverse events 38 of 60, deaths 4 of 60.")
+    assert "Design: randomized, parallel assignment, masking: double (participant, investigator), primary purpose: treatment" in doc.text
+    assert "Enrollment: 120 participants (actual)" in doc.text
+    assert s["Eligibility criteria"].startswith("Inclusion Criteria:\n\n* Age >= 18 years\n* SVC >= 60% of predicted")
+    for private in ("555-010", "desk@example.org", "results@example.org", "Results Desk", "Fixture Hospital", "Sampleville"):
+        assert private not in doc.text
+
+
+def test_observational_population_and_markdown_escapes():
+    doc = study_document(quality_studies()[1], "2026-11-22")
+    s = sections(doc.text)
+    assert s["Study population"] == (
+        "Adults with ALS seen at fixture clinics, with a disease duration <= 24 months.\n\n"
+        "Sampling method: non-probability sample."
+    )
+    assert s["Brief summary"] == "A fictional registry that records speech rate [words per minute] every three months."
+    assert "Design: cohort model, prospective" in doc.text and "Enrollment: 300 participants (estimated)" in doc.text
+    assert "\\" not in doc.text
+
+
+def test_null_modules_string_conditions_and_null_measure():
+    doc = study_document(quality_studies()[2], "2026-11-22")
+    assert doc.text == (
+        "# Fixture Study With Null Modules\n\nConditions: ALS\n\n## Brief summary\n\nA fictional record whose design "
+        "module is null and whose conditions field is a single string.\n\n## Primary outcomes\n\n- Survival (time "
+        "frame: 1 year)"
+    )
+    assert doc.metadata["conditions"] == ["ALS"] and doc.metadata["phases"] == []
+
+
+def test_title_only_and_mistyped_fields_are_refused_naming_the_field(cfg, tmp_path):
+    with pytest.raises(StudyError, match=r"^NCT09990014: no descriptive field"):
+        study_document(quality_studies()[3], "2026-11-22")
+    with pytest.raises(StudyError) as exc:
+        study_document(quality_studies()[4], "2026-11-22")
+    assert str(exc.value) == "NCT09990015: field protocolSection.armsInterventionsModule.interventions: expected a list, got dict"
+    ct = CtGov({None: "ctgov_v2_quality.json"})
+    report, docs = scrape_source("clinicaltrials", cfg, out=tmp_path, client=ct.client(cfg), progress=False)
+    assert [d.id for d in docs] == ["clinicaltrials:NCT09990011", "clinicaltrials:NCT09990012", "clinicaltrials:NCT09990013"]
+    assert [q["item_id"] for q in report.quarantine] == ["NCT09990014", "NCT09990015"]
+    assert report.quarantine[1]["reason"] == "malformed study: " + str(exc.value)
+
+
+def test_v1_api_response_is_named_as_the_retired_format(cfg, tmp_path):
+    ct = CtGov({None: "ctgov_v1_fields.json"})
+    report, docs = scrape_source("clinicaltrials", cfg, out=tmp_path, client=ct.client(cfg), progress=False)
+    assert docs == [] and report.quarantined == 1
+    assert report.quarantine[0]["reason"].startswith(
+        "malformed page JSON: this is the retired ClinicalTrials.gov v1 API format (<StudyFieldsResponse>)"
+    )
+
+
+def test_fixture_studies_pass_the_text_quality_gate():
+    from dataclasses import asdict
+
+    from alslm_ml.processing import clean_documents
+    from alslm_ml.processing.quality import quality_report
+
+    studies = [*json.loads((FIX / "ctgov_page1.json").read_text())["studies"][:2], *quality_studies()[:3]]
+    docs = [asdict(study_document(s, "2026-11-22")) for s in studies]
+    kept, _ = clean_documents(docs, min_tokens=20)
+    for batch in (docs, kept):
+        q = quality_report(batch, min_chars=100).as_dict()["clinicaltrials"]
+        assert (q["documents"], q["flagged"]) == (5, 0), q["examples"]
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared/reference-payloads not checked out next to the repo")
+def test_reference_study_from_another_project():
+    """NCT00763412 as recorded by ctti-clinicaltrials/aact (../shared/reference-payloads, not copied here)."""
+    doc = study_document(json.loads((REFERENCE / "ctgov_v2_study_NCT00763412.json").read_text()), "2026-11-22")
+    s = sections(doc.text)
+    assert s["Participant flow"] == (
+        "Overall Study: started: Placebo 8, 2. Repaglinide 8; completed: Placebo 4, 2. Repaglinide 4; "
+        "not completed: Placebo 4, 2. Repaglinide 4."
+    )
+    assert s["Results summary"].startswith(
+        "Primary outcome: BMI (time frame: 2 year/end of study). Values (mean, Kg/m^2): 1 Placebo: 19.63 "
+        "(full range 15.56 to 22.64); 2. Repaglinide: 21.19 (full range 20.78 to 21.8). Participants analysed: "
+        "1 Placebo 4, 2. Repaglinide 4."
+    )
+    for private in ("arbelaez_a@kids.wustl.edu", "314-286-1138", "Saint Louis", "63110", "Neil H White"):
+        assert private not in doc.text

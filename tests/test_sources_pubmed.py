@@ -11,7 +11,8 @@ from lxml import etree
 
 from alslm_ml.sources import make_client, scrape_source
 from alslm_ml.sources.config import load_config
-from alslm_ml.sources.jats import normalise_licence, parse_article, parse_articleset
+from alslm_ml.sources.jats import JatsError, NotArticlesError, normalise_licence, parse_article, parse_articleset
+from alslm_ml.sources.pubmed import parse_esearch, pmcids
 
 FIX = Path(__file__).parent / "fixtures" / "sources"
 EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
@@ -227,3 +228,164 @@ def test_esearch_failure_quarantines_query_and_moves_on(cfg, tmp_path):
     assert len(calls) == 2 and docs == []
     assert report.quarantined == 1 and "Invalid query" in report.quarantine[0]["reason"]
     assert report.quarantine[0]["item_id"].startswith("esearch:")
+
+
+# --- corpus quality of the JATS text (issue 12) ---------------------------------------------
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference-payloads"
+
+
+def _xrefs_article():
+    return parse_article(parse_articleset((FIX / "efetch_jats_xrefs.xml").read_bytes())[0])
+
+
+def test_jats_citations_go_with_their_brackets_cross_references_keep_their_text():
+    a = _xrefs_article()
+    assert a.body.split("\n\n") == [
+        "## Introduction",
+        "Loss of motor neurons causes progressive weakness. Clinical scales such as the revised ALS functional rating "
+        "scale are widely used. White (2022) argued that simple measurements are easier to repeat.",
+        "## Methods",
+        "Participants were assessed every three months (see Figure 1 and Table 1). The test battery is listed in "
+        "S1 Table, and the scoring sheet is shown in Figure 2.",
+        "Mixed models were fitted with visit as a fixed factor (p = 0.002). Speech timing was slower in the "
+        "bulbar-onset group (p = 0.004), as previously described in ref. 6. The protocol is available online.",
+        "## Results",
+        "Grip strength fell by a median of 20% over the year (Figure 1; Table 1), in line with earlier cohorts. "
+        "These numbers are invented for the test suite.",
+    ]
+
+
+def test_jats_back_matter_sections_in_the_body_are_dropped():
+    a = _xrefs_article()
+    assert [h for h, t in a.sections if t.startswith("#")] == ["Introduction", "Methods", "Results"]
+    for dropped in ("FUNDING", "FX-0000", "DATA STATEMENT", "COMPETING", "CONTRIBUTIONS", "ETHICS", "SUPPLEMENT", "CAPTION", "CELL", "REFERENCE"):
+        assert dropped not in a.body and dropped not in a.abstract
+
+
+def test_jats_author_summary_gets_its_own_heading():
+    a = _xrefs_article()
+    assert a.abstract.split("\n\n") == [
+        "We describe a fictional cohort of people with amyotrophic lateral sclerosis (ALS) followed for one year. "
+        "Grip strength declined in most participants (Figure 1).",
+        "## Author summary",
+        "ALS weakens the muscles used for moving, speaking and breathing. In this made-up study we show how two "
+        "simple measurements could be followed over time.",
+    ]
+
+
+def test_utf8_payload_declared_latin1_is_read_as_utf8_and_the_gate_sees_mojibake_otherwise():
+    from alslm_ml.processing.quality import text_issues
+
+    payload = (FIX / "efetch_latin1_declared.xml").read_bytes()
+    a = parse_article(parse_articleset(payload)[0])
+    assert a.title == "Charcot’s description of ALS at the Salpêtrière: a fixture note"
+    assert "at the Salpêtrière hospital in Paris" in a.body and text_issues(a.body, min_chars=0) == []
+    as_declared = etree.fromstring(payload).findtext("article/body/sec/p")  # what the old parser produced
+    assert "SalpÃªtriÃ¨re" in as_declared
+    assert [name for name, _ in text_issues(as_declared, min_chars=0)] == ["mojibake"]
+
+
+@pytest.mark.parametrize(
+    "fixture, message",
+    [
+        ("efetch_error.xml", "E-utilities error in <eFetchResult>: Empty id list - nothing todo"),
+        ("error_page.html", "efetch: got an HTML page, not XML (title: 'NCBI - WWW Error Blocked Diagnostic')"),
+        ("efetch_pubmed_record.xml", "<PubmedArticleSet> is a PubMed citation record (efetch db=pubmed), not PMC full text (efetch db=pmc)"),
+    ],
+)
+def test_error_documents_are_named(fixture, message):
+    with pytest.raises(NotArticlesError) as exc:
+        parse_articleset((FIX / fixture).read_bytes())
+    assert str(exc.value) == message
+
+
+def test_xhtml_page_behind_an_xml_declaration_is_named():
+    xhtml = b'<?xml version="1.0"?>\n' + (FIX / "error_page.html").read_bytes().split(b"\n", 1)[1].replace(
+        b'<html lang="en">', b'<html xmlns="http://www.w3.org/1999/xhtml">'
+    ).replace(b'<meta charset="utf-8">', b"")
+    with pytest.raises(NotArticlesError, match=r"^efetch: got an HTML page, not XML \(title: 'NCBI - WWW Error Blocked Diagnostic'\)$"):
+        parse_articleset(xhtml)
+
+
+def test_a_response_that_is_not_an_article_set_is_not_retried_id_by_id(cfg, tmp_path):
+    page = (FIX / "error_page.html").read_bytes()
+    eu = EUtils(lambda ids: httpx.Response(200, content=page, headers={"Content-Type": "text/html"}))
+    report, docs = scrape_source("pubmed", cfg, out=tmp_path, client=eu.client(cfg), progress=False)
+    assert docs == [] and report.quarantined == 3
+    assert len([r for r in eu.requests if "efetch" in r.url.path]) == 1  # one batch request, no per-id retries
+    assert {q["item_id"] for q in report.quarantine} == {"PMC9000001", "PMC9000002", "PMC9000003"}
+    assert all("got an HTML page" in q["reason"] for q in report.quarantine)
+
+
+def test_esearch_error_list_is_an_error_not_zero_hits(cfg, tmp_path):
+    with pytest.raises(JatsError, match=r"^esearch <ErrorList>: PhraseNotFound: amyotrophc$"):
+        parse_esearch((FIX / "esearch_errorlist.xml").read_bytes())
+    eu = EUtils()
+    eu.router.routes.clear()
+    eu.router.get(f"{EUTILS}/esearch.fcgi").mock(return_value=httpx.Response(200, content=(FIX / "esearch_errorlist.xml").read_bytes()))
+    report, docs = scrape_source("pubmed", cfg, out=tmp_path, client=eu.client(cfg), progress=False)
+    assert docs == [] and report.quarantined == 2  # both queries, named
+    assert all(q["item_id"].startswith("esearch:") and "PhraseNotFound" in q["reason"] for q in report.quarantine)
+    with pytest.raises(JatsError, match="got an HTML page"):
+        parse_esearch((FIX / "error_page.html").read_bytes())
+
+
+def test_ids_are_pmc_ids_only_when_they_come_from_db_pmc():
+    assert pmcids(["9000001", "PMC9000002"], "pmc") == ["PMC9000001", "PMC9000002"]
+    with pytest.raises(JatsError, match="db='pubmed': those are not PMC ids"):
+        pmcids(["41282813"], "pubmed")
+    with pytest.raises(JatsError, match="not a PMC id"):
+        pmcids(["PMID41282813"], "pmc")
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared/reference-payloads not checked out next to the repo")
+def test_reference_payloads_from_other_projects():
+    """Real payloads recorded by other projects (../shared/reference-payloads, not copied here)."""
+    count, ids = parse_esearch((REFERENCE / "eutils_esearch_example.xml").read_bytes())
+    assert count == 63 and len(ids) == 20 and ids[0] == "41282813"
+    a = parse_article(parse_articleset((REFERENCE / "pmc_oa_jats_pone.0046493.nxml").read_bytes())[0])
+    assert (a.pmcid, a.licence, a.year) == ("PMC3460867", "CC-BY", "2012")
+    para = next(p for p in a.body.split("\n\n") if p.startswith("Peptide mass fingerprinting"))
+    assert "regardless the protease used (Table S4). Other proteins" in para
+    assert "within the single peptide containing its catalytic Serine residue (see Table S4 and Figure 3D). Similarly" in para
+    assert a.body.split("\n\n")[1].startswith(
+        "According to the World Health Organization (2011), tuberculosis remains one of the most threatening"
+    )  # "(2011; <URL>)" loses the URL and its separator, not the bracket
+    assert "Supporting Information" not in a.body and "Click here" not in a.body
+
+
+def _one_paragraph(p: str) -> str:
+    """The body text JATS parsing makes of one <p> (in an article that also has a labelled Figure 2)."""
+    xml = (
+        '<article xmlns:xlink="http://www.w3.org/1999/xlink"><front><article-meta><article-id pub-id-type="pmc">9000099'
+        "</article-id><title-group><article-title>T</article-title></title-group></article-meta></front>"
+        f'<body><p>{p}</p><fig id="F2"><label>Figure 2</label></fig></body></article>'
+    )
+    return parse_article(parse_articleset(xml.encode())[0]).body
+
+
+def _b(n, text=None):
+    return f'<xref ref-type="bibr" rid="B{n}">{text or n}</xref>'
+
+
+@pytest.mark.parametrize(
+    "p, expected",
+    [
+        (f"as shown in [{_b(5)}].", "as shown in ref. 5."),
+        (f"as shown in {_b(5, '[5]')}.", "as shown in ref. 5."),
+        (f"as discussed in refs. {_b(5)}&#x2013;{_b(7)}.", "as discussed in refs. 5–7."),
+        (f"in mice (see {_b(5)}).", "in mice."),
+        (f"in mice (as shown in {_b(5)}).", "in mice (as shown in ref. 5)."),
+        ('factors, see <xref ref-type="fig" rid="F9"/> and <xref ref-type="table" rid="T9"/>.', "factors."),
+        ('factors (see <xref ref-type="fig" rid="F9"/> and <xref ref-type="table" rid="T9"/>).', "factors."),
+        ('factors, see <xref ref-type="fig" rid="F2"/>.', "factors, see Figure 2."),
+        (f"Smith et al. [{_b(5)}] reported it.", "Smith et al. reported it."),
+        (f"in the disease<sup>[{_b(1)}, {_b(2)}]</sup>.", "in the disease."),
+        (f"(Fig. 1 and {_b(5)})", "(Fig. 1 and ref. 5)"),
+        (f"as described in ({_b(5, 'Smith 2019')}).", "as described in Smith 2019."),
+        (f"weakness {_b(1)}-{_b(3)}, then", "weakness, then"),
+    ],
+)
+def test_citation_positions(p, expected):
+    assert _one_paragraph(p) == expected

@@ -1,15 +1,18 @@
 """ClinicalTrials.gov API v2 studies for ALS (design doc 2.2.2).
 
 Pages through /api/v2/studies?query.cond=...&pageSize=N with nextPageToken. Each study becomes
-one document whose text joins the descriptive fields under section headers: summaries,
-eligibility, arms and interventions, outcome measures and, where posted, results. Contacts,
-locations, officials and points of contact are never rendered. Records are US government
-works: public domain.
+one document whose text joins what a reader needs under section headers: design and enrolment,
+summaries, study population, eligibility, arms and interventions, outcome measures and, where
+posted, results (participant flow, baseline characteristics, outcome values with units and
+dispersion, statistical analyses with method, estimate, CI and p-value, adverse-event totals).
+Contacts, locations, officials and points of contact are never rendered. CT.gov's Markdown
+escapes ("\\>=") are undone. Records are US government works: public domain.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from alslm_ml.documents import Document
 from alslm_ml.sources.config import SourcesConfig
@@ -21,7 +24,25 @@ LICENCE = "public-domain"
 
 
 class StudyError(ValueError):
-    """A study record without the fields every document needs."""
+    """A study record without the fields every document needs, or with a field of the wrong type."""
+
+
+class PageError(ValueError):
+    """A response that is not an API v2 page of studies."""
+
+
+V1_KEYS = ("StudyFieldsResponse", "FullStudiesResponse", "FullStudy")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=|~^])")
+
+
+def _md(text: str) -> str:
+    """CT.gov free text is Markdown with backslash escapes ("\\>=", "\\[ln\\]"): the plain characters."""
+    return _MD_ESCAPE.sub(r"\1", text).strip()
+
+
+def _words(code: str) -> str:
+    """API enum values as words: PLACEBO_COMPARATOR -> placebo comparator."""
+    return re.sub(r"\bnon ", "non-", code.replace("_", " ").lower().strip())
 
 
 def _phase(code: str) -> str:
@@ -31,136 +52,387 @@ def _phase(code: str) -> str:
     return code.lower().replace("_", " ").replace("phase", "phase ").replace("  ", " ").strip()
 
 
+class _Rec:
+    """Typed access to a record that names the field when a value has the wrong type.
+
+    The API marks absent modules by omission, but real records also carry `null` ones; both read
+    as empty. A value of the wrong type raises StudyError with its dotted path."""
+
+    def __init__(self, data: dict, path: str):
+        self.data, self.path = data, path
+
+    def _get(self, key: str, kinds: tuple, expected: str):
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, kinds):
+            raise StudyError(f"field {self.path}.{key}: expected {expected}, got {type(value).__name__}")
+        return value
+
+    def obj(self, key: str) -> _Rec:
+        return _Rec(self._get(key, (dict,), "an object") or {}, f"{self.path}.{key}")
+
+    def objs(self, key: str) -> list[_Rec]:
+        items = self._get(key, (list,), "a list") or []
+        out = []
+        for i, item in enumerate(items):
+            if item is None:
+                continue
+            if not isinstance(item, dict):
+                raise StudyError(f"field {self.path}.{key}[{i}]: expected an object, got {type(item).__name__}")
+            out.append(_Rec(item, f"{self.path}.{key}[{i}]"))
+        return out
+
+    def text(self, key: str) -> str:
+        value = self._get(key, (str, int, float), "a string")
+        return "" if value is None or isinstance(value, bool) else _md(str(value))
+
+    def texts(self, key: str) -> list[str]:
+        """A list of strings; a single string is one item (not split into letters)."""
+        value = self._get(key, (list, str), "a list of strings")
+        items = [value] if isinstance(value, str) else value or []
+        return [_md(str(v)) for v in items if isinstance(v, (str, int, float)) and str(v).strip()]
+
+    def num(self, key: str):
+        value = self.data.get(key)
+        return (
+            value
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool) and str(value).strip()
+            else None
+        )
+
+
 def _section(title: str, body: str) -> str:
     return f"## {title}\n\n{body.strip()}" if body and body.strip() else ""
 
 
-def _outcomes(items: list[dict]) -> str:
+def _outcomes(items: list[_Rec]) -> str:
     lines = []
-    for o in items or []:
-        line = f"- {o.get('measure', '').strip()}"
-        if o.get("timeFrame"):
-            line += f" (time frame: {o['timeFrame'].strip()})"
-        if o.get("description"):
-            line += f": {o['description'].strip()}"
+    for o in items:
+        measure = o.text("measure") or o.text("description")
+        if not measure:
+            continue  # a null outcome: nothing to say about it
+        line = f"- {measure}"
+        if o.text("timeFrame"):
+            line += f" (time frame: {o.text('timeFrame')})"
+        if o.text("description") and o.text("description") != measure:
+            line += f": {o.text('description')}"
         lines.append(line)
     return "\n".join(lines)
 
 
-def _results(results: dict) -> str:
-    """Posted results as sentences: each outcome measure with its per-group values."""
-    parts = []
-    for m in results.get("outcomeMeasuresModule", {}).get("outcomeMeasures", []):
-        groups = {g.get("id"): g.get("title", g.get("id")) for g in m.get("groups", [])}
-        head = f"{m.get('type', '').title()} outcome: {m.get('title', '').strip()}"
-        if m.get("description"):
-            head += f". {m['description'].strip()}"
-        values = []
-        for cls in m.get("classes", []):
-            for cat in cls.get("categories", []):
-                label = " / ".join(x for x in (cls.get("title"), cat.get("title")) if x)
-                for v in cat.get("measurements", []):
-                    val = f"{groups.get(v.get('groupId'), v.get('groupId'))}: {v.get('value', 'n/a')}"
-                    if v.get("lowerLimit") and v.get("upperLimit"):
-                        val += f" ({v['lowerLimit']} to {v['upperLimit']})"
-                    elif v.get("spread"):
-                        val += f" (spread {v['spread']})"
-                    values.append(f"{label}: {val}" if label else val)
-        unit = (
-            f" [{m['paramType'].lower().replace('_', ' ')}, {m.get('unitOfMeasure', '')}]" if m.get("paramType") else ""
+def _groups(module: _Rec) -> dict[str, str]:
+    return {g.text("id"): g.text("title") or g.text("id") for g in module.objs("groups")}
+
+
+def _counts(items: list[_Rec], groups: dict[str, str], key: str) -> str:
+    """ "Placebo 8, Riluzole 9" from [{groupId, <key>}]."""
+    return ", ".join(f"{groups.get(c.text('groupId'), c.text('groupId'))} {c.text(key)}" for c in items if c.text(key))
+
+
+def _value(v: _Rec, dispersion: str) -> str:
+    """One measurement: value with its spread or interval, named by the dispersion type."""
+    val = v.text("value") or "not available"
+    if v.text("comment") and val == "not available":
+        val += f" ({v.text('comment')})"
+    if v.text("lowerLimit") or v.text("upperLimit"):
+        val += (
+            f" ({dispersion + ' ' if dispersion else ''}{v.text('lowerLimit') or '?'} to {v.text('upperLimit') or '?'})"
         )
-        parts.append(head + unit + (": " + "; ".join(values) if values else ""))
-    limits = results.get("moreInfoModule", {}).get("limitationsAndCaveats", {}).get("description")
+    elif v.text("spread"):
+        val += f" ({dispersion or 'spread'} {v.text('spread')})"
+    return val
+
+
+def _measure_values(m: _Rec, groups: dict[str, str]) -> list[str]:
+    dispersion = _words(m.text("dispersionType"))
+    values = []
+    for cls in m.objs("classes"):
+        for cat in cls.objs("categories"):
+            label = " / ".join(x for x in (cls.text("title"), cat.text("title")) if x)
+            per_group = "; ".join(
+                f"{groups.get(v.text('groupId'), v.text('groupId'))}: {_value(v, dispersion)}"
+                for v in cat.objs("measurements")
+            )
+            if per_group:
+                values.append(f"{label}: {per_group}" if label else per_group)
+    return values
+
+
+def _analysis(a: _Rec, groups: dict[str, str]) -> str:
+    """A statistical analysis as one sentence: compared groups, method, estimate with its CI, p-value."""
+    compared = [groups.get(g, g) for g in a.texts("groupIds")]
+    parts = []
+    if a.text("statisticalMethod"):
+        parts.append(a.text("statisticalMethod"))
+    if a.text("paramType") or a.text("paramValue"):
+        estimate = " ".join(x for x in (a.text("paramType").lower(), a.text("paramValue")) if x)
+        if a.text("ciLowerLimit") or a.text("ciUpperLimit"):
+            pct = f"{a.text('ciPctValue')}% " if a.text("ciPctValue") else ""
+            sides = f", {_words(a.text('ciNumSides')).replace(' ', '-')}" if a.text("ciNumSides") else ""
+            estimate += f" ({pct}CI {a.text('ciLowerLimit') or '?'} to {a.text('ciUpperLimit') or '?'}{sides})"
+        elif a.text("dispersionValue"):
+            estimate += f" ({_words(a.text('dispersionType')) or 'dispersion'} {a.text('dispersionValue')})"
+        parts.append(estimate)
+    if p := a.text("pValue"):
+        parts.append(f"p {p}" if p[0] in "<>≤≥=" else f"p = {p}")
+    if a.text("nonInferiorityType"):
+        parts.append(f"{_words(a.text('nonInferiorityType'))} analysis")
+    head = "Analysis" + (f" ({' vs '.join(compared)})" if compared else "")
+    text = f"{head}: {'; '.join(parts)}." if parts else ""
+    comments = [
+        a.text(k)
+        for k in (
+            "groupDescription",
+            "statisticalComment",
+            "pValueComment",
+            "estimateComment",
+            "nonInferiorityComment",
+            "otherAnalysisDescription",
+        )
+    ]
+    extra = " ".join(c if c.endswith((".", "!", "?")) else c + "." for c in comments if c)
+    return (text + " " + extra).strip()
+
+
+def _outcome_results(results: _Rec) -> str:
+    """Posted outcome measures: title, time frame, unit, values per group, participants analysed and analyses."""
+    parts = []
+    for m in results.obj("outcomeMeasuresModule").objs("outcomeMeasures"):
+        groups = _groups(m)
+        head = f"{_words(m.text('type')).capitalize() or 'Outcome'} outcome: {m.text('title') or 'untitled measure'}"
+        if m.text("timeFrame"):
+            head += f" (time frame: {m.text('timeFrame')})"
+        head += "."
+        if m.text("description"):
+            head += f" {m.text('description')}" + ("" if m.text("description").endswith(".") else ".")
+        if m.text("populationDescription"):
+            head += f" Analysis population: {m.text('populationDescription')}" + (
+                "" if m.text("populationDescription").endswith(".") else "."
+            )
+        kind = _words(m.text("paramType"))  # the dispersion is named in each value
+        unit = m.text("unitOfMeasure")
+        lines = [head]
+        values = _measure_values(m, groups)
+        if values:
+            lines.append(
+                (f"Values ({kind}{', ' if kind and unit else ''}{unit})" if kind or unit else "Values")
+                + ": "
+                + "; ".join(values)
+                + "."
+            )
+        for d in m.objs("denoms")[:1]:
+            if n := _counts(d.objs("counts"), groups, "value"):
+                lines.append(f"Participants analysed: {n}.")
+        lines += [t for a in m.objs("analyses") if (t := _analysis(a, groups))]
+        parts.append(" ".join(lines))
+    limits = results.obj("moreInfoModule").obj("limitationsAndCaveats").text("description")
     if limits:
-        parts.append(f"Limitations and caveats: {limits.strip()}")
+        parts.append(f"Limitations and caveats: {limits}")
     return "\n\n".join(parts)
 
 
+def _participant_flow(flow: _Rec) -> str:
+    groups = _groups(flow)
+    lines = []
+    if flow.text("recruitmentDetails"):
+        lines.append(flow.text("recruitmentDetails"))
+    for period in flow.objs("periods"):
+        bits = []
+        for ms in period.objs("milestones"):
+            if n := _counts(ms.objs("achievements"), groups, "numSubjects"):
+                bits.append(f"{_words(ms.text('type')) or 'milestone'}: {n}")
+        for dw in period.objs("dropWithdraws"):
+            if n := _counts(dw.objs("reasons"), groups, "numSubjects"):
+                bits.append(f"withdrawn ({dw.text('type').lower() or 'other reason'}): {n}")
+        if bits:
+            lines.append(f"{period.text('title') or 'Study period'}: " + "; ".join(bits) + ".")
+    return "\n\n".join(lines)
+
+
+def _baseline(base: _Rec) -> str:
+    groups = _groups(base)
+    lines = []
+    if base.text("populationDescription"):
+        lines.append(base.text("populationDescription"))
+    for d in base.objs("denoms")[:1]:
+        if n := _counts(d.objs("counts"), groups, "value"):
+            lines.append(f"Participants: {n}.")
+    for m in base.objs("measures"):
+        kind = ", ".join(x for x in (_words(m.text("paramType")), m.text("unitOfMeasure")) if x)
+        values = _measure_values(m, groups)
+        if values:
+            lines.append(
+                f"{m.text('title') or 'Measure'}" + (f" ({kind})" if kind else "") + ": " + "; ".join(values) + "."
+            )
+    return "\n\n".join(lines)
+
+
+def _adverse_events(ae: _Rec) -> str:
+    rows = []
+    for g in ae.objs("eventGroups"):
+        counts = [
+            f"{label} {g.num(k + 'NumAffected')} of {g.num(k + 'NumAtRisk')}"
+            for k, label in (
+                ("serious", "serious adverse events"),
+                ("other", "other adverse events"),
+                ("deaths", "deaths"),
+            )
+            if g.num(k + "NumAffected") is not None and g.num(k + "NumAtRisk") is not None
+        ]
+        if counts:
+            rows.append(f"{g.text('title') or g.text('id')}: " + ", ".join(counts) + ".")
+    if rows and ae.text("timeFrame"):
+        rows.insert(0, f"Time frame: {ae.text('timeFrame')}")
+    return "\n\n".join(rows)
+
+
 def study_document(study: dict, today: str) -> Document:
-    """One study record -> a Document; raises StudyError naming the missing field."""
+    """One study record -> a Document; raises StudyError naming the missing or mistyped field."""
     if not isinstance(study, dict) or not isinstance(study.get("protocolSection"), dict):
         raise StudyError("missing field protocolSection")
-    p = study["protocolSection"]
-    ident = p.get("identificationModule") or {}
-    nct = ident.get("nctId")
+    p = _Rec(study["protocolSection"], "protocolSection")
+    ident = p.obj("identificationModule")
+    nct = ident.text("nctId")
     if not nct:
         raise StudyError("missing field protocolSection.identificationModule.nctId")
-    title = ident.get("briefTitle") or ident.get("officialTitle")
+    try:
+        return _study_document(study, p, ident, nct, today)
+    except StudyError as exc:
+        raise StudyError(f"{nct}: {exc}") from None
+
+
+def _study_document(study: dict, p: _Rec, ident: _Rec, nct: str, today: str) -> Document:
+    title = ident.text("briefTitle") or ident.text("officialTitle")
     if not title:
-        raise StudyError(f"{nct}: missing field identificationModule.briefTitle")
-    status = p.get("statusModule", {})
-    design = p.get("designModule", {})
-    desc = p.get("descriptionModule", {})
-    elig = p.get("eligibilityModule", {})
-    arms = p.get("armsInterventionsModule", {})
-    outcomes = p.get("outcomesModule", {})
-    conditions = p.get("conditionsModule", {}).get("conditions", [])
+        raise StudyError("missing field identificationModule.briefTitle")
+    status, design, desc = p.obj("statusModule"), p.obj("designModule"), p.obj("descriptionModule")
+    elig, arms, outcomes = p.obj("eligibilityModule"), p.obj("armsInterventionsModule"), p.obj("outcomesModule")
+    conditions = p.obj("conditionsModule").texts("conditions")
+    phases = design.texts("phases")
+    info = design.obj("designInfo")
+    enrollment = design.obj("enrollmentInfo")
 
     overview = []
-    if ident.get("officialTitle") and ident["officialTitle"] != title:
-        overview.append(f"Official title: {ident['officialTitle']}")
+    if ident.text("officialTitle") and ident.text("officialTitle") != title:
+        overview.append(f"Official title: {ident.text('officialTitle')}")
     if conditions:
         overview.append(f"Conditions: {', '.join(conditions)}")
-    if design.get("studyType"):
-        overview.append(f"Study type: {design['studyType'].lower()}")
-    if design.get("phases"):
-        overview.append(f"Phase: {', '.join(_phase(p) for p in design['phases'])}")
-    if status.get("overallStatus"):
-        overview.append(f"Status: {status['overallStatus'].lower().replace('_', ' ')}")
-    if n := design.get("enrollmentInfo", {}).get("count"):
-        overview.append(f"Enrollment: {n} participants")
+    if design.text("studyType"):
+        overview.append(f"Study type: {_words(design.text('studyType'))}")
+    if phases:
+        overview.append(f"Phase: {', '.join(_phase(x) for x in phases)}")
+    masking = info.obj("maskingInfo")
+    design_bits = [
+        _words(info.text("allocation")),
+        f"{_words(info.text('interventionModel'))} assignment" if info.text("interventionModel") else "",
+        f"{_words(info.text('observationalModel'))} model" if info.text("observationalModel") else "",
+        f"{_words(info.text('timePerspective'))}" if info.text("timePerspective") else "",
+        f"masking: {_words(masking.text('masking'))}"
+        + (f" ({', '.join(_words(w) for w in masking.texts('whoMasked'))})" if masking.texts("whoMasked") else "")
+        if masking.text("masking")
+        else "",
+        f"primary purpose: {_words(info.text('primaryPurpose'))}" if info.text("primaryPurpose") else "",
+    ]
+    if any(design_bits):
+        overview.append("Design: " + ", ".join(b for b in design_bits if b))
+    if status.text("overallStatus"):
+        overview.append(f"Status: {_words(status.text('overallStatus'))}")
+    if (n := enrollment.num("count")) is not None:
+        overview.append(
+            f"Enrollment: {n} participants"
+            + (f" ({_words(enrollment.text('type'))})" if enrollment.text("type") else "")
+        )
 
-    eligibility = elig.get("eligibilityCriteria", "")
+    population = elig.text("studyPopulation")
+    if population and elig.text("samplingMethod"):
+        population += f"\n\nSampling method: {_words(elig.text('samplingMethod'))}."
+    eligibility = elig.text("eligibilityCriteria")
     facts = [
-        f"Sex: {elig['sex'].lower()}" if elig.get("sex") else "",
-        f"Minimum age: {elig['minimumAge']}" if elig.get("minimumAge") else "",
-        f"Maximum age: {elig['maximumAge']}" if elig.get("maximumAge") else "",
+        f"Sex: {_words(elig.text('sex'))}" if elig.text("sex") else "",
+        f"Minimum age: {elig.text('minimumAge')}" if elig.text("minimumAge") else "",
+        f"Maximum age: {elig.text('maximumAge')}" if elig.text("maximumAge") else "",
+        f"Healthy volunteers: {'accepted' if elig.data.get('healthyVolunteers') else 'not accepted'}"
+        if isinstance(elig.data.get("healthyVolunteers"), bool)
+        else "",
     ]
     if any(facts):
         eligibility = (eligibility + "\n\n" + "; ".join(f for f in facts if f)).strip()
 
     interventions = "\n".join(
-        f"- {i.get('type', '').title()}: {i.get('name', '')}"
-        + (f" (also known as {', '.join(i['otherNames'])})" if i.get("otherNames") else "")
-        + (f". {i['description'].strip()}" if i.get("description") else "")
-        for i in arms.get("interventions", [])
+        f"- {_words(i.text('type')).capitalize()}: {i.text('name')}"
+        + (f" (also known as {', '.join(i.texts('otherNames'))})" if i.texts("otherNames") else "")
+        + (f". {i.text('description')}" if i.text("description") else "")
+        for i in arms.objs("interventions")
+        if i.text("name")
     )
     arm_text = "\n".join(
-        f"- {a.get('label', '')} ({a.get('type', '').lower().replace('_', ' ')})"
-        + (f": {a['description'].strip()}" if a.get("description") else "")
-        for a in arms.get("armGroups", [])
+        f"- {a.text('label')}"
+        + (f" ({_words(a.text('type'))})" if a.text("type") else "")
+        + (f": {a.text('description')}" if a.text("description") else "")
+        for a in arms.objs("armGroups")
+        if a.text("label")
     )
-    sections = [
-        f"# {title}",
-        "\n".join(overview),
-        _section("Brief summary", desc.get("briefSummary", "")),
-        _section("Detailed description", desc.get("detailedDescription", "")),
+    results = _Rec(study.get("resultsSection") or {}, "resultsSection")
+    if not isinstance(results.data, dict):
+        raise StudyError(f"field resultsSection: expected an object, got {type(results.data).__name__}")
+    content = [
+        _section("Brief summary", desc.text("briefSummary")),
+        _section("Detailed description", desc.text("detailedDescription")),
+        _section("Study population", population),
         _section("Eligibility criteria", eligibility),
         _section("Arms", arm_text),
         _section("Interventions", interventions),
-        _section("Primary outcomes", _outcomes(outcomes.get("primaryOutcomes"))),
-        _section("Secondary outcomes", _outcomes(outcomes.get("secondaryOutcomes"))),
-        _section("Results summary", _results(study.get("resultsSection") or {})),
+        _section("Primary outcomes", _outcomes(outcomes.objs("primaryOutcomes"))),
+        _section("Secondary outcomes", _outcomes(outcomes.objs("secondaryOutcomes"))),
+        _section("Other outcomes", _outcomes(outcomes.objs("otherOutcomes"))),
+        _section("Participant flow", _participant_flow(results.obj("participantFlowModule"))),
+        _section("Baseline characteristics", _baseline(results.obj("baselineCharacteristicsModule"))),
+        _section("Results summary", _outcome_results(results)),
+        _section("Adverse events", _adverse_events(results.obj("adverseEventsModule"))),
     ]
+    if not any(content):
+        raise StudyError(
+            "no descriptive field (descriptionModule.briefSummary/detailedDescription, eligibilityModule, "
+            "armsInterventionsModule, outcomesModule or resultsSection): a title alone is not a document"
+        )
     meta = {
         "nct_id": nct,
-        "overall_status": status.get("overallStatus", ""),
-        "study_type": design.get("studyType", ""),
-        "phases": design.get("phases", []),
+        "overall_status": status.text("overallStatus"),
+        "study_type": design.text("studyType"),
+        "phases": phases,
         "conditions": conditions,
         "has_results": bool(study.get("hasResults") or study.get("resultsSection")),
-        "last_update": status.get("lastUpdatePostDateStruct", {}).get("date", ""),
+        "last_update": status.obj("lastUpdatePostDateStruct").text("date"),
     }
     return Document(
         f"clinicaltrials:{nct}",
         SOURCE,
         f"https://clinicaltrials.gov/study/{nct}",
         title,
-        "\n\n".join(s for s in sections if s),
+        "\n\n".join(s for s in [f"# {title}", "\n".join(overview), *content] if s),
         today,
         LICENCE,
         meta,
     )
+
+
+def parse_page(data) -> tuple[list, str | None]:
+    """(studies, nextPageToken) of an API v2 page; PageError names what the response is instead."""
+    if isinstance(data, dict):
+        for key in V1_KEYS:
+            if key in data:
+                raise PageError(
+                    f"this is the retired ClinicalTrials.gov v1 API format (<{key}>); the scraper reads API v2 "
+                    "(/api/v2/studies: {'studies': [...], 'nextPageToken': ...})"
+                )
+    if not isinstance(data, dict) or "studies" not in data:
+        got = f"keys {sorted(data)[:8]}" if isinstance(data, dict) else type(data).__name__
+        raise PageError(
+            f"no field 'studies' (got {got}); expected an API v2 page {{'studies': [...], 'nextPageToken': ...}}"
+        )
+    if not isinstance(data["studies"], list):
+        raise PageError(f"field 'studies' is a {type(data['studies']).__name__}, not a list")
+    token = data.get("nextPageToken")
+    return data["studies"], token if isinstance(token, str) and token else None
 
 
 def scrape(client: PoliteClient, cfg: SourcesConfig, run: Run) -> None:
@@ -177,12 +449,12 @@ def scrape(client: PoliteClient, cfg: SourcesConfig, run: Run) -> None:
             run.quarantine(page_id, str(exc))
             return  # no token for the following pages: the next run starts over, skipping done studies
         try:
-            data = resp.json()
-            studies = data["studies"]
-            if not isinstance(studies, list):
-                raise TypeError("'studies' is not a list")
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            studies, token = parse_page(resp.json())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             run.quarantine(page_id, f"malformed page JSON: {type(exc).__name__}: {exc}", resp.content)
+            return
+        except PageError as exc:
+            run.quarantine(page_id, f"malformed page JSON: {exc}", resp.content)
             return
         for study in studies:
             if run.full:
@@ -202,6 +474,5 @@ def scrape(client: PoliteClient, cfg: SourcesConfig, run: Run) -> None:
                 )
                 continue
             run.save(nct, [doc])
-        token = data.get("nextPageToken")
         if not token:
             return

@@ -15,10 +15,19 @@ from lxml import etree
 from alslm_ml.documents import Document
 from alslm_ml.sources.config import SourcesConfig
 from alslm_ml.sources.http import FetchError, PoliteClient
-from alslm_ml.sources.jats import Article, JatsError, parse_article, parse_articleset
+from alslm_ml.sources.jats import (
+    Article,
+    JatsError,
+    NotArticlesError,
+    ncbi_error,
+    parse_article,
+    parse_articleset,
+    refuse_html,
+)
 from alslm_ml.sources.spool import Run
 
 SOURCE = "pubmed"
+DB = "pmc"  # esearch/efetch database: PMC full text. db=pubmed would return PMIDs and citation records.
 
 
 def article_url(pmcid: str) -> str:
@@ -26,19 +35,41 @@ def article_url(pmcid: str) -> str:
 
 
 def parse_esearch(payload: bytes) -> tuple[int, list[str]]:
-    """(total count, ids on this page) from an esearch XML response."""
+    """(total count, ids on this page) from an esearch XML response.
+
+    An <ErrorList> (e.g. <PhraseNotFound>) is an error, not zero hits: NCBI drops the phrase it
+    could not find and may still answer with the rest of the query, a silently different search."""
+    refuse_html(payload, "esearch")
     try:
         root = etree.fromstring(payload, etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as exc:
         raise JatsError(f"malformed esearch XML: {exc}") from None
     if root.tag != "eSearchResult":
-        raise JatsError(f"unexpected esearch root <{root.tag}>")
+        message = ncbi_error(root)
+        raise NotArticlesError(f"unexpected esearch root <{root.tag}>" + (f": {message}" if message else ""))
     if (err := root.findtext("ERROR")) is not None:
         raise JatsError(f"esearch error: {err.strip()}")
+    if (errors := root.find("ErrorList")) is not None and len(errors):
+        listed = "; ".join(f"{e.tag}: {' '.join(''.join(e.itertext()).split())}" for e in errors)
+        raise JatsError(f"esearch <ErrorList>: {listed}")
     count = root.findtext("Count")
     if count is None or not count.strip().isdigit():
         raise JatsError("esearch response has no <Count>")
     return int(count), [i.text.strip() for i in root.iterfind("IdList/Id") if i.text]
+
+
+def pmcids(ids: list[str], db: str) -> list[str]:
+    """esearch ids as PMCIDs. Only ids from db=pmc are PMC ids: a db=pubmed search returns PMIDs,
+    and "PMC" + a PMID names an unrelated article, so any other database is refused."""
+    if db != DB:
+        raise JatsError(f"esearch ids come from db={db!r}: those are not PMC ids (the scraper needs db={DB!r})")
+    out = []
+    for raw in ids:
+        pmcid = raw.upper() if raw.upper().startswith("PMC") else f"PMC{raw}"
+        if not pmcid[3:].isdigit():
+            raise JatsError(f"esearch id {raw!r} is not a PMC id")
+        out.append(pmcid)
+    return out
 
 
 def search_ids(client: PoliteClient, cfg: SourcesConfig, run: Run) -> Iterator[tuple[str, str]]:
@@ -49,17 +80,17 @@ def search_ids(client: PoliteClient, cfg: SourcesConfig, run: Run) -> Iterator[t
         term = f"({query}) AND {pm['open_access_filter']}"
         start, total = 0, None
         while total is None or start < total:
-            params = {"db": "pmc", "term": term, "retstart": start, "retmax": pm["page_size"], **cfg.ncbi_params()}
+            params = {"db": DB, "term": term, "retstart": start, "retmax": pm["page_size"], **cfg.ncbi_params()}
             try:
                 resp = client.get(f"{base}/esearch.fcgi", params=params)
                 total, ids = parse_esearch(resp.content)
+                ids = pmcids(ids, resp.request.url.params.get("db", ""))
             except (FetchError, JatsError) as exc:
                 run.quarantine(f"esearch:{query}@{start}", str(exc))
                 break  # this query's remaining pages are unreachable; go on with the next query
             if not ids:
                 break
-            for raw in ids:
-                pmcid = raw if raw.upper().startswith("PMC") else f"PMC{raw}"
+            for pmcid in ids:
                 if pmcid not in seen:
                     seen.add(pmcid)
                     yield pmcid, query
@@ -109,7 +140,7 @@ def article_documents(a: Article, today: str, query: str = "") -> list[Document]
 
 
 def _efetch(client: PoliteClient, cfg: SourcesConfig, ids: list[str]) -> bytes:
-    params = {"db": "pmc", "id": ",".join(i.removeprefix("PMC") for i in ids), "retmode": "xml", **cfg.ncbi_params()}
+    params = {"db": DB, "id": ",".join(i.removeprefix("PMC") for i in ids), "retmode": "xml", **cfg.ncbi_params()}
     return client.get(f"{cfg.pubmed['base_url']}/efetch.fcgi", params=params).content
 
 
@@ -139,13 +170,19 @@ def _handle(run: Run, cfg: SourcesConfig, el, wanted: dict[str, str]) -> str | N
 
 
 def fetch_batch(client: PoliteClient, cfg: SourcesConfig, run: Run, batch: dict[str, str]) -> None:
-    """efetch a batch; a malformed batch is retried id by id so one bad article cannot sink the rest."""
+    """efetch a batch; a malformed batch is retried id by id so one bad article cannot sink the rest.
+    A response that is not an article set at all (HTML page, NCBI error, wrong root) is not: the
+    same request id by id would get the same answer, so the batch is quarantined as it stands."""
     try:
         payload = _efetch(client, cfg, list(batch))
         articles = parse_articleset(payload)
     except FetchError as exc:
         for pmcid in batch:
             run.quarantine(pmcid, f"efetch failed: {exc.reason}")
+        return
+    except NotArticlesError as exc:
+        for pmcid in batch:
+            run.quarantine(pmcid, str(exc), payload)
         return
     except JatsError as exc:
         if len(batch) > 1:
