@@ -13,6 +13,7 @@ import json
 import sys
 
 from alslm_ml.disclaimer import SHORT
+from alslm_ml.errors import describe_os_error
 from alslm_ml.eval.benchmark import BenchmarkError, load_benchmark, stratified_sample
 from alslm_ml.eval.registry_io import load_registry
 from alslm_ml.eval.runner import evaluate
@@ -53,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         questions = load_benchmark(args.benchmark)
         registry, origin = load_registry(args.registry)
-    except (BenchmarkError, ValueError, FileNotFoundError) as exc:
-        print(f"alslm eval: {exc}", file=sys.stderr)
+    except (BenchmarkError, ValueError, OSError) as exc:
+        print(f"alslm eval: {describe_os_error(exc) if isinstance(exc, OSError) else exc}", file=sys.stderr)
         return 2
     questions = stratified_sample(questions, args.per_category)
     if args.limit is not None:
@@ -62,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     options = {k: v for k, v in {"backend": args.backend, "quant": args.quant}.items() if v}
     label = system_label(args.system, args.backend, args.quant)
     print(f"{SHORT}\nregistry: {origin}; {len(questions)} questions; system {label}", file=sys.stderr)
-    system = load_system(args.system, **options)
+    try:
+        system = load_system(args.system, **options)
+    except (FileNotFoundError, ValueError, ImportError, RuntimeError, OSError) as exc:
+        print(f"alslm eval: cannot load system {args.system!r}: {exc}", file=sys.stderr)
+        return 2
     try:
         summary = evaluate(system, questions, args.out, registry, GenerationConfig.greedy(args.max_tokens),
                            label=label, threshold=args.threshold, resume=not args.no_resume)

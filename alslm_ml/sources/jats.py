@@ -219,7 +219,7 @@ def parse_articleset(payload: bytes) -> list[etree._Element]:
 
     Raises JatsError on malformed/truncated XML. DTDs and entities are never resolved from the
     network (resolve_entities=False, no_network=True)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, recover=False)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=False)
     try:
         root = etree.fromstring(payload, parser)
     except etree.XMLSyntaxError as exc:
