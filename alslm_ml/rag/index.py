@@ -14,9 +14,11 @@ step. A build that fails leaves the previous index untouched and usable.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -116,7 +118,12 @@ class EdgeStore(Store):
             raise IndexMissingError(f"no vector index at {self.path}; build it with: {MATERIALIZE_HINT}")
         meta_file = self.path / "alslm_index.json"
         self.meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-        self.shard = qe.EdgeShard.load(str(self.path.resolve()))
+        self.view = read_only_view(self.path.resolve())
+        try:
+            self.shard = qe.EdgeShard.load(str(self.view))
+        except BaseException:
+            shutil.rmtree(self.view, ignore_errors=True)
+            raise
 
     def _filter(self, sources):
         if not sources:
@@ -151,6 +158,43 @@ class EdgeStore(Store):
         if getattr(self, "shard", None) is not None:
             self.shard.close()
             self.shard = None
+        if getattr(self, "view", None) is not None:
+            shutil.rmtree(self.view, ignore_errors=True)
+            self.view = None
+
+
+# Files qdrant-edge rewrites whenever it loads a shard (same bytes, new mtime; journals come and
+# go). They are copied into the private view; every other large file (vectors, payload pages: the
+# bulk) is a hard link to the shard's own file, which loading and querying only read (the engine
+# does not follow symlinks; across file systems the file is copied).
+_REWRITTEN = ("edge_config.json", "segment.json", "tracker.dat", "tracker_journal.dat", "status.dat", "flags_*.dat")
+_LINK_OVER = 4 * 1024 * 1024
+
+
+def read_only_view(shard: Path) -> Path:
+    """A private temporary view of a shard for querying, so a query never writes into the index
+    folder (qdrant-edge has no read-only open): small files and those the engine rewrites are
+    copied, large data files hard-linked. EdgeStore.close() removes it."""
+    view = Path(tempfile.mkdtemp(prefix="alslm-qdrant-view-"))
+    try:
+        for src in shard.rglob("*"):
+            dst = view / src.relative_to(shard)
+            if src.is_dir():
+                dst.mkdir(parents=True, exist_ok=True)
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            rewritten = any(fnmatch.fnmatchcase(src.name, p) for p in _REWRITTEN)
+            if rewritten or src.stat().st_size <= _LINK_OVER:
+                shutil.copy2(src, dst)
+                continue
+            try:
+                os.link(src, dst)
+            except OSError:  # another file system, or links not allowed
+                shutil.copy2(src, dst)
+    except BaseException:
+        shutil.rmtree(view, ignore_errors=True)
+        raise
+    return view
 
 
 def _edge_config(dim: int):

@@ -98,7 +98,7 @@ RULES: dict[str, tuple[str, object, str]] = {
     "grad_accum": (_INT, lambda v: v >= 1, "an integer >= 1"),
     "max_steps": (_INT, lambda v: v >= 1, "an integer >= 1"),
     "max_seconds": (_NUM, lambda v: v >= 0, "a number >= 0 (0 = no limit)"),
-    "lr": (_NUM, lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "lr": (_NUM, lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "min_lr_ratio": (_NUM, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "warmup_steps": (_INT, lambda v: v >= 0, "an integer >= 0"),
     "weight_decay": (_NUM, lambda v: v >= 0, "a number >= 0"),
