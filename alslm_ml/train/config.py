@@ -168,7 +168,7 @@ def validate(raw: dict, origin: dict[str, str]) -> None:
 
 def _coerce(name: str, raw: str):
     if name not in RULES:
-        raise UserError(f"--set {name}=...: unknown training option {name!r}; known: {', '.join(RULES)}")
+        raise UserError(f"--set {name}={raw}: unknown training option {name!r}; known: {', '.join(RULES)}")
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
