@@ -188,6 +188,10 @@ def test_eval_cli_bad_benchmark_and_missing_system(capsys, data_dir, tmp_path):
     latin.write_bytes('{"questions": [{"id": "caf\xe9"}]}'.encode("latin-1"))
     rc, err = run_cli(capsys, "eval", "--system", "rag", "--benchmark", str(latin), "--out", str(tmp_path / "o"))
     assert rc == 2 and f"{latin}: not UTF-8" in err
+    for bad, expect in ((["--max-tokens", "0"], "max_tokens is 0; expected an integer in [1, 4096]"),
+                        (["--threshold", "101"], "threshold is 101.0"), (["--limit", "-1"], "limit is -1")):
+        rc, err = run_cli(capsys, "eval", "--system", "rag", "--out", str(tmp_path / "o"), *bad)
+        assert rc == 2 and expect in err, err
     rc, err = run_cli(capsys, "eval", "--system", "scratch", "--backend", "torch", "--out", str(tmp_path / "o"))
     assert rc == 2 and "cannot load system 'scratch'" in err and "Traceback" not in err
     assert tree_digest(data_dir) == before

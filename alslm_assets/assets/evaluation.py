@@ -25,6 +25,7 @@ from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
 from alslm_ml.eval.benchmark import CATEGORIES, counts, load_benchmark, save_benchmark, stratified_sample
+from alslm_ml.eval.cli import validate_settings
 from alslm_ml.eval.entities import build_registry
 from alslm_ml.eval.registry_io import load_registry, save_registry
 from alslm_ml.eval.runner import evaluate, load_results, tables
@@ -120,6 +121,8 @@ def _store(duckdb: DuckDBResource, frames: dict[str, pd.DataFrame], systems: lis
 def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource,
          variants: list[tuple[str, str, dict]]) -> pd.DataFrame:
     """Evaluate each (label, system name, options); returns one summary row per evaluated system."""
+    validate_settings(f"{context.asset_key.to_user_string()} config", config.per_category, config.max_tokens,
+                      config.threshold, quants=getattr(config, "quants", None))
     questions = stratified_sample(load_benchmark(paths.data_dir() / "eval" / "benchmark.json"), config.per_category, config.seed)
     registry, origin = load_registry()
     context.log.info(f"{len(questions)} questions per system; registry: {origin} ({registry.size} names)")

@@ -13,7 +13,7 @@ import json
 import sys
 
 from alslm_ml.disclaimer import SHORT
-from alslm_ml.errors import describe_os_error
+from alslm_ml.errors import UserError, describe_os_error
 from alslm_ml.eval.benchmark import BenchmarkError, load_benchmark, stratified_sample
 from alslm_ml.eval.registry_io import load_registry
 from alslm_ml.eval.runner import evaluate
@@ -31,6 +31,22 @@ def system_label(system: str, backend: str | None, quant: str | None) -> str:
     if backend == "torch":
         return "scratch-torch"
     return f"scratch-{quant}" if quant else "scratch"
+
+
+def validate_settings(where: str, per_category: int = 0, max_tokens: int = 1, threshold: float = THRESHOLD,
+                      limit: int | None = None, quants: list[str] | None = None) -> None:
+    """Evaluation settings, checked before any system is loaded (the CLI and the eval_* assets)."""
+    from alslm_ml.serve.scratch import QUANTS
+
+    checks = [("per_category", per_category, per_category >= 0, "an integer >= 0 (0 = every question)"),
+              ("max_tokens", max_tokens, 1 <= max_tokens <= 4096, "an integer in [1, 4096]"),
+              ("threshold", threshold, 0 <= threshold <= 100, "a number in [0, 100]"),
+              ("limit", limit, limit is None or limit >= 1, "an integer >= 1")]
+    if quants is not None:
+        checks.append(("quants", quants, all(q in QUANTS for q in quants), f"a list of {', '.join(QUANTS)}"))
+    for name, value, ok, accepted in checks:
+        if not ok:
+            raise UserError(f"{where}: {name} is {value!r}; expected {accepted}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -52,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        validate_settings("alslm eval", args.per_category, args.max_tokens, args.threshold, args.limit)
         questions = load_benchmark(args.benchmark)
         registry, origin = load_registry(args.registry)
     except (BenchmarkError, ValueError, OSError) as exc:
