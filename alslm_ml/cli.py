@@ -54,7 +54,7 @@ def run_command(prog: str, func: Callable[[list[str]], int | None], argv: list[s
             raise
         msg = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
         msg = " ".join(msg.split()) or type(exc).__name__
-        print(f"{prog}: error: {msg} (run with --debug for the traceback)", file=sys.stderr)
+        print(f"{prog}: error: {msg} (alslm --debug or ALSLM_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 2
 
 

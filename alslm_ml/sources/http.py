@@ -50,7 +50,6 @@ class TooLarge(FetchError):
     """The response body is over the byte limit; it is not read further (and not retried)."""
 
 
-
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
     """Parse a Retry-After header: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
     if not value:
@@ -133,6 +132,10 @@ class PoliteClient:
     def _check_redirect(self, response: httpx.Response) -> None:
         if not response.has_redirect_location:
             return
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:  # httpx reads a redirect's body whole
+            raise TooLarge(str(response.request.url), f"redirect body of {int(declared):,} bytes is over the limit",
+                           response.status_code, 1)
         src = response.request.url
         target = src.join(response.headers["Location"])
         if src.scheme == "https" and target.scheme != "https":
