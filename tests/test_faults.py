@@ -367,6 +367,13 @@ def test_app_refuses_long_questions_and_hides_internals():
     assert "/secret" not in failed[0] and "RuntimeError" in failed[0]
     assert "/secret" not in unavailable[0] and "finetuned_model" in unavailable[0]
     assert launch_options("127.0.0.1", 7860)["show_error"] is False
+    import gradio as gr
+
+    from alslm_ml.serve.app import build_app
+
+    page = build_app(("rag",), "rag", loader=lambda name: EchoSystem())
+    (box,) = [b for b in page.blocks.values() if isinstance(b, gr.Textbox)]
+    assert box.max_length == MAX_QUESTION_CHARS and page.analytics_enabled is False
 
 
 def test_app_warns_on_public_host_and_turns_analytics_off(capsys, monkeypatch):
