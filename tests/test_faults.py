@@ -530,3 +530,13 @@ def test_query_does_not_write_into_the_index(tmp_path):
     assert len(hits) == 3 and hits[0].payload["doc_id"].startswith("d")
     assert tree_digest(live.resolve()) == before
     assert not view.exists()
+    import gc
+    import tempfile
+
+    unclosed = EdgeStore(live).view
+    gc.collect()  # a store nobody closed leaves no view behind
+    assert not unclosed.exists()
+    stale = Path(tempfile.gettempdir()) / "alslm-qdrant-view-999999999-killed"
+    stale.mkdir(exist_ok=True)  # a view of a process that was killed (no such pid)
+    EdgeStore(live).close()
+    assert not stale.exists()

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -119,11 +120,9 @@ class EdgeStore(Store):
         meta_file = self.path / "alslm_index.json"
         self.meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
         self.view = read_only_view(self.path.resolve())
-        try:
-            self.shard = qe.EdgeShard.load(str(self.view))
-        except BaseException:
-            shutil.rmtree(self.view, ignore_errors=True)
-            raise
+        # removed by close(), or when the store is garbage-collected / the process exits
+        self._drop_view = weakref.finalize(self, shutil.rmtree, str(self.view), True)
+        self.shard = qe.EdgeShard.load(str(self.view))
 
     def _filter(self, sources):
         if not sources:
@@ -159,7 +158,7 @@ class EdgeStore(Store):
             self.shard.close()
             self.shard = None
         if getattr(self, "view", None) is not None:
-            shutil.rmtree(self.view, ignore_errors=True)
+            self._drop_view()
             self.view = None
 
 
@@ -171,11 +170,27 @@ _REWRITTEN = ("edge_config.json", "segment.json", "tracker.dat", "tracker_journa
 _LINK_OVER = 4 * 1024 * 1024
 
 
+_VIEW_PREFIX = "alslm-qdrant-view-"
+
+
+def _sweep_views() -> None:
+    """Remove views left by processes that were killed (their pid is in the folder name)."""
+    for p in Path(tempfile.gettempdir()).glob(f"{_VIEW_PREFIX}*"):
+        try:
+            pid = int(p.name[len(_VIEW_PREFIX):].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue  # not ours to judge (another user's, or an old unnamed one)
+
+
 def read_only_view(shard: Path) -> Path:
     """A private temporary view of a shard for querying, so a query never writes into the index
     folder (qdrant-edge has no read-only open): small files and those the engine rewrites are
     copied, large data files hard-linked. EdgeStore.close() removes it."""
-    view = Path(tempfile.mkdtemp(prefix="alslm-qdrant-view-"))
+    _sweep_views()
+    view = Path(tempfile.mkdtemp(prefix=f"{_VIEW_PREFIX}{os.getpid()}-"))
     try:
         for src in shard.rglob("*"):
             dst = view / src.relative_to(shard)
