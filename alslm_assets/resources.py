@@ -1,18 +1,67 @@
 """Shared resources. Table assets go through the DuckDB pandas IO manager (partitioned tables are
 replaced one partition at a time); file assets write under the data directory and return
-MaterializeResult."""
+MaterializeResult.
 
+The stock DuckDB IO manager deletes a table's (partition's) rows and inserts the new ones as
+separate statements: an insert that fails leaves the partition empty. AtomicDuckDBPandasIOManager
+runs each output's delete + insert in one transaction, so a failed write keeps the old rows."""
+
+from contextlib import contextmanager
+
+from dagster import OutputContext
+from dagster._core.storage.db_io_manager import DbIOManager
 from dagster_duckdb import DuckDBResource
+from dagster_duckdb.io_manager import DuckDbClient, _get_cleanup_statement
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from alslm_ml.paths import warehouse_path
+from alslm_ml.warehouse import table_exists, transaction
 
 SCHEMA = "alslm"
+
+
+class AtomicDuckDbClient(DuckDbClient):
+    """DuckDbClient whose writes are one transaction per output (schema, delete, create, insert)."""
+
+    @staticmethod
+    def delete_table_slice(context, table_slice, connection) -> None:
+        # The stock client swallows the error of deleting from a missing table; inside a
+        # transaction that error would abort it, so look first.
+        if table_exists(connection, f"{table_slice.schema}.{table_slice.table}"):
+            connection.execute(_get_cleanup_statement(table_slice))
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice):
+        with DuckDbClient.connect(context, table_slice) as conn:
+            try:
+                if isinstance(context, OutputContext):
+                    with transaction(conn):
+                        yield conn
+                else:
+                    yield conn
+            except BaseException:
+                conn.close()  # the stock client leaves it open on an error, locking the file
+                raise
+
+
+class AtomicDuckDBPandasIOManager(DuckDBPandasIOManager):
+    """DuckDBPandasIOManager with all-or-nothing table / partition replacement."""
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=AtomicDuckDbClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="DuckDBIOManager",
+        )
 
 
 def shared_resources() -> dict:
     db = str(warehouse_path())
     return {
-        "io_manager": DuckDBPandasIOManager(database=db, schema=SCHEMA),
+        "io_manager": AtomicDuckDBPandasIOManager(database=db, schema=SCHEMA),
         "duckdb": DuckDBResource(database=db),
     }

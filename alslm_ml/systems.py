@@ -9,6 +9,7 @@ fine-tuned model the same way.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -84,10 +85,45 @@ class Answer:
 TokenCallback = Callable[[str], None]
 
 
+# Longest question any system accepts. The benchmark's longest is under 100 characters; 2,000
+# keeps every prompt far inside each model's context and its compute bounded (a 100 KB question
+# once made one answer run for minutes at 2.4 GB).
+MAX_QUESTION_CHARS = 2000
+
+
+class QuestionTooLong(ValueError):
+    """A question over MAX_QUESTION_CHARS; refused before any model sees it."""
+
+
+def check_question(question: str, limit: int = MAX_QUESTION_CHARS) -> str:
+    """The question, or QuestionTooLong with its length and the limit."""
+    if len(question or "") > limit:
+        raise QuestionTooLong(f"the question is {len(question):,} characters; the limit is {limit:,} — "
+                              "shorten it (ask one thing at a time)")
+    return question
+
+
 class System(ABC):
-    """Something that answers a question. Subclasses set `name` and implement `answer`."""
+    """Something that answers a question. Subclasses set `name` and implement `answer`.
+
+    Every subclass's `answer` is wrapped (in __init_subclass__) so a question over
+    MAX_QUESTION_CHARS is refused in one place, whichever system, caller or backend."""
 
     name: str = "system"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        inner = cls.__dict__.get("answer")
+        if inner is None or getattr(inner, "_checks_question", False):
+            return
+
+        @functools.wraps(inner)
+        def answer(self, question: str, *args: Any, **kw: Any) -> Answer:
+            check_question(question)
+            return inner(self, question, *args, **kw)
+
+        answer._checks_question = True  # type: ignore[attr-defined]
+        cls.answer = answer  # type: ignore[method-assign]
 
     @abstractmethod
     def answer(self, question: str, cfg: GenerationConfig, on_token: TokenCallback | None = None) -> Answer:

@@ -153,7 +153,7 @@ def test_ollama_backend_fits_long_questions_to_the_servers_context(tmp_path):
     fake = FakeOllama()
     system = load_scratch("ollama", host="http://ollama.test", transport=httpx.MockTransport(fake), tokenizer_path=tok)
     assert system.backend.n_ctx == 256  # from /api/show model_info
-    ans = system.answer("word " * 1000, GenerationConfig.greedy(max_tokens=64))
+    ans = system.answer("word " * 390, GenerationConfig.greedy(max_tokens=64))  # under MAX_QUESTION_CHARS, over 256 tokens
     assert ans.meta["truncated_question"] is True
     (body,) = fake.bodies("/api/generate")
     from tokenizers import Tokenizer

@@ -28,7 +28,7 @@ from alslm_ml.train.config import load_config
 from alslm_ml.train.data import EpochSampler, unigram_baseline
 from alslm_ml.train.launch import build_command
 from alslm_ml.train.optim import lr_at, make_adamw, param_groups
-from alslm_ml.train.trainer import train
+from alslm_ml.train.trainer import RunExists, train
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = 256
@@ -263,12 +263,19 @@ def test_resume_after_sigkill_continues_same_curve(tokens_dir, tmp_path):
         json.loads((ref / "summary.json").read_text())["best_val_loss"], abs=1e-5)
 
 
-def test_finished_run_restarts_fresh(tokens_dir, tmp_path):
-    train(micro(max_steps=20), tokens_dir, tmp_path, log=lambda m: None)
+def test_finished_run_is_kept_unless_overwrite_archives_it(tokens_dir, tmp_path):
+    run = tmp_path / "run"
+    first = train(micro(max_steps=20), tokens_dir, run, log=lambda m: None)
+    with pytest.raises(RunExists, match="holds a finished run; nothing was changed"):
+        train(micro(max_steps=20), tokens_dir, run, log=lambda m: None)
+    assert json.loads((run / "summary.json").read_text()) == first
     messages = []
-    s = train(micro(max_steps=20), tokens_dir, tmp_path, log=messages.append)
-    assert any("finished run" in m for m in messages) and s["steps"] == 20
+    s = train(micro(max_steps=20), tokens_dir, run, log=messages.append, overwrite=True)
+    assert any("archived it to" in m for m in messages) and s["steps"] == 20
     assert not any("resumed" in m for m in messages)
+    archived = sorted(tmp_path.glob("run.archived-*"))
+    assert len(archived) == 1 and json.loads((archived[0] / "summary.json").read_text()) == first
+    assert (archived[0] / "best" / "model" / "model.safetensors").exists()
 
 
 def test_config_errors_name_the_problem(tmp_path):

@@ -25,11 +25,13 @@ from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
 from alslm_ml.eval.benchmark import CATEGORIES, counts, load_benchmark, save_benchmark, stratified_sample
+from alslm_ml.eval.cli import validate_settings
 from alslm_ml.eval.entities import build_registry
 from alslm_ml.eval.registry_io import load_registry, save_registry
 from alslm_ml.eval.runner import evaluate, load_results, tables
 from alslm_ml.report.comparison import build_report
 from alslm_ml.systems import GenerationConfig, load_system
+from alslm_ml.warehouse import delete_insert, transaction
 
 GROUP = "evaluation"
 SCHEMA = "alslm"
@@ -109,24 +111,18 @@ def _store(duckdb: DuckDBResource, frames: dict[str, pd.DataFrame], systems: lis
     """Replace this run's systems in alslm.eval_{responses,scores,fabrications,taxonomy}."""
     with duckdb.get_connection() as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        existing = {r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [SCHEMA]).fetchall()}
-        for name, frame in frames.items():
-            table = f"{SCHEMA}.eval_{name}"
-            if f"eval_{name}" in existing:
-                conn.execute(f"DELETE FROM {table} WHERE CAST(system AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))", [systems])
-            if frame.empty:  # nothing to add (and no rows to infer column types from)
-                continue
-            conn.register("_frame", frame)
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM _frame WHERE false")
-            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
-            conn.unregister("_frame")
+        with transaction(conn):  # all four tables, or none: a failing insert keeps the old rows
+            for name, frame in frames.items():
+                delete_insert(conn, f"{SCHEMA}.eval_{name}", frame,
+                              "CAST(system AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))", [systems])
         conn.execute(ANSWERS_VIEW)
 
 
 def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource,
          variants: list[tuple[str, str, dict]]) -> pd.DataFrame:
     """Evaluate each (label, system name, options); returns one summary row per evaluated system."""
+    validate_settings(f"{context.asset_key.to_user_string()} config", config.per_category, config.max_tokens,
+                      config.threshold, quants=getattr(config, "quants", None))
     questions = stratified_sample(load_benchmark(paths.data_dir() / "eval" / "benchmark.json"), config.per_category, config.seed)
     registry, origin = load_registry()
     context.log.info(f"{len(questions)} questions per system; registry: {origin} ({registry.size} names)")

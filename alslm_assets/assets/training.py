@@ -31,6 +31,7 @@ class TrainingConfig(Config):
     hostfile: str = ""  # DeepSpeed hostfile for several nodes (overrides gpus)
     deepspeed_config: str = ""  # DeepSpeed JSON (default: the preset's ds_config_zero2/3.json)
     resume: bool = True  # continue an interrupted run from its last good checkpoint
+    overwrite: bool = True  # a finished run in run_name is archived (<run>.archived-<time>), never deleted
 
 
 def _r(x, nd=4):
@@ -48,7 +49,8 @@ def model_checkpoint(context: AssetExecutionContext, config: TrainingConfig) -> 
     if torch.cuda.is_available():
         gpus = torch.cuda.device_count() if config.gpus < 0 else config.gpus
     cmd = build_command(config.config, tokens_dir, run_dir, config.overrides, gpus=gpus, hostfile=config.hostfile,
-                        deepspeed_config=config.deepspeed_config, resume=config.resume)
+                        deepspeed_config=config.deepspeed_config, resume=config.resume,
+                        overwrite=config.overwrite)
     context.log.info(f"{'deepspeed on ' + str(gpus) + ' GPU(s)' if gpus else 'CPU (plain PyTorch)'}: {' '.join(cmd)}")
     env = {"TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache/alslm/torch_extensions")),
            "TOKENIZERS_PARALLELISM": "false"}

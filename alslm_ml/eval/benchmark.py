@@ -108,8 +108,12 @@ def load_benchmark(path: str | Path | None = None) -> list[Question]:
     path = Path(path) if path else DEFAULT_BENCHMARK
     if not path.exists():
         raise BenchmarkError(f"benchmark file not found: {path}")
+    if not path.is_file():
+        raise BenchmarkError(f"{path}: is a directory, not a benchmark JSON file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BenchmarkError(f"{path}: not UTF-8 text (byte {exc.start}); save the benchmark as UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
         raise BenchmarkError(f"{path}: not valid JSON ({exc})") from exc
     return parse_benchmark(data, where=str(path))

@@ -13,6 +13,7 @@ import json
 import sys
 
 from alslm_ml.disclaimer import SHORT
+from alslm_ml.errors import UserError, describe_os_error
 from alslm_ml.eval.benchmark import BenchmarkError, load_benchmark, stratified_sample
 from alslm_ml.eval.registry_io import load_registry
 from alslm_ml.eval.runner import evaluate
@@ -30,6 +31,22 @@ def system_label(system: str, backend: str | None, quant: str | None) -> str:
     if backend == "torch":
         return "scratch-torch"
     return f"scratch-{quant}" if quant else "scratch"
+
+
+def validate_settings(where: str, per_category: int = 0, max_tokens: int = 1, threshold: float = THRESHOLD,
+                      limit: int | None = None, quants: list[str] | None = None) -> None:
+    """Evaluation settings, checked before any system is loaded (the CLI and the eval_* assets)."""
+    from alslm_ml.serve.scratch import QUANTS
+
+    checks = [("per_category", per_category, per_category >= 0, "an integer >= 0 (0 = every question)"),
+              ("max_tokens", max_tokens, 1 <= max_tokens <= 4096, "an integer in [1, 4096]"),
+              ("threshold", threshold, 0 <= threshold <= 100, "a number in [0, 100]"),
+              ("limit", limit, limit is None or limit >= 1, "an integer >= 1")]
+    if quants is not None:
+        checks.append(("quants", quants, all(q in QUANTS for q in quants), f"a list of {', '.join(QUANTS)}"))
+    for name, value, ok, accepted in checks:
+        if not ok:
+            raise UserError(f"{where}: {name} is {value!r}; expected {accepted}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,10 +68,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        validate_settings("alslm eval", args.per_category, args.max_tokens, args.threshold, args.limit)
         questions = load_benchmark(args.benchmark)
         registry, origin = load_registry(args.registry)
-    except (BenchmarkError, ValueError, FileNotFoundError) as exc:
-        print(f"alslm eval: {exc}", file=sys.stderr)
+    except (BenchmarkError, ValueError, OSError) as exc:
+        print(f"alslm eval: {describe_os_error(exc) if isinstance(exc, OSError) else exc}", file=sys.stderr)
         return 2
     questions = stratified_sample(questions, args.per_category)
     if args.limit is not None:
@@ -62,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     options = {k: v for k, v in {"backend": args.backend, "quant": args.quant}.items() if v}
     label = system_label(args.system, args.backend, args.quant)
     print(f"{SHORT}\nregistry: {origin}; {len(questions)} questions; system {label}", file=sys.stderr)
-    system = load_system(args.system, **options)
+    try:
+        system = load_system(args.system, **options)
+    except (FileNotFoundError, ValueError, ImportError, RuntimeError, OSError) as exc:
+        print(f"alslm eval: cannot load system {args.system!r}: {exc}", file=sys.stderr)
+        return 2
     try:
         summary = evaluate(system, questions, args.out, registry, GenerationConfig.greedy(args.max_tokens),
                            label=label, threshold=args.threshold, resume=not args.no_resume)

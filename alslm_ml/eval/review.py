@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 import textwrap
 from collections import defaultdict
@@ -27,6 +28,8 @@ from alslm_ml.eval.taxonomy import FAILURE_MODES
 CORRECTNESS = {"c": "correct", "p": "partially_correct", "i": "incorrect", "r": "refusal"}
 SEVERITY = {"l": "low", "m": "medium", "h": "high"}
 MODES = {str(i + 1): m for i, m in enumerate(FAILURE_MODES)}
+RESULT_FIELDS = {"system", "question_id", "category", "question", "reference_answer", "answer"}
+REVIEWER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class Quit(Exception):
@@ -140,6 +143,10 @@ def cohen_kappa(a: list[str], b: list[str]) -> float:
 
 
 def kappa_report(path_a: Path, path_b: Path) -> dict:
+    for p in (path_a, path_b):
+        if not p.is_file():
+            raise FileNotFoundError(f"reviewer file {p} {'is a directory' if p.is_dir() else 'does not exist'}; "
+                                    "give two reviews_<name>.jsonl files written by `alslm review`")
     ra, rb = read_reviews(path_a), read_reviews(path_b)
     common = sorted(set(ra) & set(rb))
     if not common:
@@ -157,7 +164,25 @@ def load_rows(src: Path) -> list[dict]:
     files = [src] if src.is_file() else sorted(src.glob("results.json")) or sorted(src.glob("*/results.json"))
     if not files:
         raise FileNotFoundError(f"no results.json in {src} (run `alslm eval` or an eval_* asset first)")
-    return [r for f in files for r in json.loads(f.read_text(encoding="utf-8"))]
+    rows = []
+    for f in files:
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{f}: not a JSON results file ({exc})") from None
+        if not isinstance(data, list) or not all(isinstance(r, dict) and RESULT_FIELDS <= set(r) for r in data):
+            raise ValueError(f"{f}: not an evaluation results file (expected a list of rows with "
+                             f"{', '.join(sorted(RESULT_FIELDS))}; written by `alslm eval` as results.json)")
+        rows += data
+    return rows
+
+
+def safe_reviewer(name: str) -> str:
+    """The reviewer name becomes part of a file name: letters, digits, '.', '_', '-' only."""
+    if not REVIEWER_NAME.fullmatch(name or "") or name in (".", ".."):
+        raise ValueError(f"--reviewer {name!r}: use 1-64 letters, digits, '.', '_' or '-' (it names the file "
+                         "reviews_<reviewer>.jsonl next to the results)")
+    return name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,14 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="alslm review", description=f"Manual review of eval responses. {SHORT}",
                                 epilog="alslm review kappa FILE_A FILE_B: inter-rater agreement")
     p.add_argument("results", type=Path, help="eval output dir (with results.json) or data/eval/")
-    p.add_argument("--reviewer", default=os.environ.get("USER") or "reviewer", help="your name (default: $USER)")
+    user = os.environ.get("USER") or ""
+    p.add_argument("--reviewer", default=user if REVIEWER_NAME.fullmatch(user) else "reviewer",
+                   help="your name: letters, digits, '.', '_', '-' (default: $USER)")
     p.add_argument("--out", type=Path, default=None, help="reviewer file (default RESULTS/reviews_<reviewer>.jsonl)")
     p.add_argument("--n", type=int, default=40, help="sample size (30-50 recommended)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
+        safe_reviewer(args.reviewer)
         rows = load_rows(args.results)
-    except FileNotFoundError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         print(f"alslm review: {exc}", file=sys.stderr)
         return 2
     base = args.results if args.results.is_dir() else args.results.parent

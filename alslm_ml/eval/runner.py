@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from alslm_ml.eval.taxonomy import LABELS, classify
 from alslm_ml.systems import Answer, GenerationConfig, System
 
 Progress = Callable[[int, int, dict], None]
+log = logging.getLogger(__name__)
 
 
 def _retrieved_text(ans: Answer) -> str | None:
@@ -90,6 +92,29 @@ def ask(system: System, question: Question, cfg: GenerationConfig) -> dict:
         }
 
 
+def read_cache(path: Path, key: str) -> dict[str, dict]:
+    """Cached answers of the run `key`. A line that does not parse (a run killed mid-write leaves
+    a cut-off last line) is skipped with a warning, and its question is asked again; the file is
+    newline-terminated afterwards so the next answer starts a line of its own."""
+    cached: dict[str, dict] = {}
+    raw = path.read_bytes()
+    for n, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            qid = rec["question_id"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            log.warning(f"{path}:{n}: skipping a cut-off or unreadable cached answer (its question is asked again)")
+            continue
+        if rec.get("run_key") == key and not rec.get("error"):
+            cached[qid] = rec
+    if raw and not raw.endswith(b"\n"):
+        with path.open("ab") as fh:
+            fh.write(b"\n")
+    return cached
+
+
 def evaluate(
     system: System,
     questions: list[Question],
@@ -112,10 +137,7 @@ def evaluate(
     cache_path = out / "responses.jsonl"
     cached: dict[str, dict] = {}
     if resume and cache_path.exists():
-        for line in cache_path.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            if rec.get("run_key") == key and not rec.get("error"):
-                cached[rec["question_id"]] = rec
+        cached = read_cache(cache_path, key)
     elif cache_path.exists():
         cache_path.unlink()
 

@@ -14,11 +14,14 @@ step. A build that fails leaves the previous index untouched and usable.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
+import tempfile
 import time
 import uuid
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -116,7 +119,10 @@ class EdgeStore(Store):
             raise IndexMissingError(f"no vector index at {self.path}; build it with: {MATERIALIZE_HINT}")
         meta_file = self.path / "alslm_index.json"
         self.meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-        self.shard = qe.EdgeShard.load(str(self.path.resolve()))
+        self.view = read_only_view(self.path.resolve())
+        # removed by close(), or when the store is garbage-collected / the process exits
+        self._drop_view = weakref.finalize(self, shutil.rmtree, str(self.view), True)
+        self.shard = qe.EdgeShard.load(str(self.view))
 
     def _filter(self, sources):
         if not sources:
@@ -151,6 +157,59 @@ class EdgeStore(Store):
         if getattr(self, "shard", None) is not None:
             self.shard.close()
             self.shard = None
+        if getattr(self, "view", None) is not None:
+            self._drop_view()
+            self.view = None
+
+
+# Files qdrant-edge rewrites whenever it loads a shard (same bytes, new mtime; journals come and
+# go). They are copied into the private view; every other large file (vectors, payload pages: the
+# bulk) is a hard link to the shard's own file, which loading and querying only read (the engine
+# does not follow symlinks; across file systems the file is copied).
+_REWRITTEN = ("edge_config.json", "segment.json", "tracker.dat", "tracker_journal.dat", "status.dat", "flags_*.dat")
+_LINK_OVER = 4 * 1024 * 1024
+
+
+_VIEW_PREFIX = "alslm-qdrant-view-"
+
+
+def _sweep_views() -> None:
+    """Remove views left by processes that were killed (their pid is in the folder name)."""
+    for p in Path(tempfile.gettempdir()).glob(f"{_VIEW_PREFIX}*"):
+        try:
+            pid = int(p.name[len(_VIEW_PREFIX):].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue  # not ours to judge (another user's, or an old unnamed one)
+
+
+def read_only_view(shard: Path) -> Path:
+    """A private temporary view of a shard for querying, so a query never writes into the index
+    folder (qdrant-edge has no read-only open): small files and those the engine rewrites are
+    copied, large data files hard-linked. EdgeStore.close() removes it."""
+    _sweep_views()
+    view = Path(tempfile.mkdtemp(prefix=f"{_VIEW_PREFIX}{os.getpid()}-"))
+    try:
+        for src in shard.rglob("*"):
+            dst = view / src.relative_to(shard)
+            if src.is_dir():
+                dst.mkdir(parents=True, exist_ok=True)
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            rewritten = any(fnmatch.fnmatchcase(src.name, p) for p in _REWRITTEN)
+            if rewritten or src.stat().st_size <= _LINK_OVER:
+                shutil.copy2(src, dst)
+                continue
+            try:
+                os.link(src, dst)
+            except OSError:  # another file system, or links not allowed
+                shutil.copy2(src, dst)
+    except BaseException:
+        shutil.rmtree(view, ignore_errors=True)
+        raise
+    return view
 
 
 def _edge_config(dim: int):

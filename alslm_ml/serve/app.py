@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import argparse
 import html
+import ipaddress
+import logging
+import os
 import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
 
-import gradio as gr
+# Gradio reports usage analytics unless told not to, and reads this when it is imported.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-from alslm_ml.disclaimer import FULL, SHORT
-from alslm_ml.systems import Answer, GenerationConfig, System, load_system
+import gradio as gr  # noqa: E402
+
+from alslm_ml.disclaimer import FULL, SHORT  # noqa: E402
+from alslm_ml.systems import MAX_QUESTION_CHARS, Answer, GenerationConfig, System, load_system  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 APP_SYSTEMS = ("scratch", "rag", "base", "finetuned")
 LABELS = {"scratch": "From scratch (ALS-LM GPT-2)", "rag": "RAG (retrieval + SmolLM2)",
@@ -42,7 +50,9 @@ class SystemCache:
 
 
 def unavailable_message(name: str, err: Exception) -> str:
-    return (f"**{LABELS.get(name, name)} is not available.** {err}\n\n"
+    """Which asset to materialize; the error itself (file paths) goes to the server log only."""
+    log.error("system %s is not available: %s", name, err)
+    return (f"**{LABELS.get(name, name)} is not available** ({type(err).__name__}; details in the server log).\n\n"
             f"Materialize the `{ASSET_FOR.get(name, '?')}` asset (see the README), then ask again.")
 
 
@@ -62,6 +72,10 @@ def stream_answer(cache: SystemCache, name: str, question: str, cfg: GenerationC
     question = (question or "").strip()
     if not question:
         yield "", "", "Type a question first."
+        return
+    if len(question) > MAX_QUESTION_CHARS:
+        yield "", "", (f"Your question is {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}. "
+                       "Please shorten it.")
         return
     yield "", "", f"Loading {LABELS.get(name, name)}…"
     try:
@@ -86,7 +100,11 @@ def stream_answer(cache: SystemCache, name: str, question: str, cfg: GenerationC
         text += piece
         yield text, "", "generating…"
     if "error" in result:
-        yield text + f"\n\n**Error:** {result['error']}", "", "failed"
+        # The page shows what kind of failure it was, never exception text (paths, internals);
+        # the details go to the server's log.
+        log.error("system %s failed on a question: %r", name, result["error"])
+        yield text + f"\n\n**Error:** {LABELS.get(name, name)} failed ({type(result['error']).__name__}); "\
+            "details are in the server log.", "", "failed"
         return
     ans: Answer = result["answer"]
     status = (f"{ans.system}: {ans.completion_tokens} tokens in {ans.seconds:.1f} s"
@@ -98,7 +116,7 @@ def build_app(systems: tuple[str, ...] = APP_SYSTEMS, default: str = "base",
               loader: Callable[[str], System] = load_system) -> gr.Blocks:
     """The chat page. `loader(name) -> System` is load_system unless a caller passes another."""
     cache = SystemCache(loader)
-    with gr.Blocks(title="ALS-LM chat") as demo:
+    with gr.Blocks(title="ALS-LM chat", analytics_enabled=False) as demo:
         gr.Markdown("# ALS-LM chat\nCompare how each system answers ALS questions. Research artifact.")
         gr.Markdown(f"> {FULL}", elem_id="disclaimer")
         with gr.Row():
@@ -111,7 +129,8 @@ def build_app(systems: tuple[str, ...] = APP_SYSTEMS, default: str = "base",
             top_k = gr.Slider(0, 100, value=40, step=1, label="top_k (0 = off)", elem_id="top_k")
             top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="top_p", elem_id="top_p")
             max_tokens = gr.Slider(8, 512, value=128, step=8, label="max_tokens", elem_id="max_tokens")
-        question = gr.Textbox(label="Question", placeholder="e.g. What does riluzole do?", lines=2,
+        question = gr.Textbox(label=f"Question (up to {MAX_QUESTION_CHARS:,} characters)",
+                              placeholder="e.g. What does riluzole do?", lines=2, max_length=MAX_QUESTION_CHARS,
                               elem_id="question")
         ask = gr.Button("Ask", variant="primary", elem_id="ask")
         answer = gr.Markdown(elem_id="answer")
@@ -126,6 +145,21 @@ def build_app(systems: tuple[str, ...] = APP_SYSTEMS, default: str = "base",
         ask.click(on_ask, inputs, [answer, sources, status])
         question.submit(on_ask, inputs, [answer, sources, status])
     return demo
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost stay on this machine; anything else is reachable from outside."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: assume it resolves to a reachable interface
+
+
+def launch_options(host: str, port: int) -> dict:
+    """No share link, no exception text in the browser (show_error=False), quiet startup."""
+    return {"server_name": host, "server_port": port, "share": False, "show_error": False, "quiet": True}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,14 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"alslm app: unknown system(s) {unknown}; choose from {', '.join(LABELS)}", file=sys.stderr)
         return 2
     print(SHORT, file=sys.stderr)
+    if not is_loopback(args.host):
+        print(f"alslm app: WARNING: binding to {args.host} makes the app reachable from other machines; it has no "
+              "login and is a research demo, not a medical tool. Use --host 127.0.0.1 unless you mean it.",
+              file=sys.stderr)
     print(f"alslm app: http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     def loader(name: str) -> System:
         if args.threads and name in ("base", "finetuned"):
             return load_system(name, threads=args.threads)
         return load_system(name)
 
-    build_app(systems, args.system, loader).launch(server_name=args.host, server_port=args.port, share=False,
-                                           show_error=True, quiet=True)
+    build_app(systems, args.system, loader).launch(**launch_options(args.host, args.port))
     return 0
 
 

@@ -3,7 +3,8 @@
 Prints the answer, then numbered sources when the system retrieved any; `--json` prints
 Answer.to_dict() as one JSON line instead. Decoding is greedy unless --temperature is given, so the
 same question gives the same answer. The disclaimer goes to stderr, keeping stdout parseable.
-Exit codes: 0 answered, 1 the system could not be loaded or failed, 2 bad usage (empty question).
+Exit codes: 0 answered, 1 the system could not be loaded or failed, 2 bad usage (empty question, or
+longer than systems.MAX_QUESTION_CHARS).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 
 from alslm_ml.disclaimer import SHORT
 from alslm_ml.serve.chat import add_system_arguments, build_system
-from alslm_ml.systems import GenerationConfig
+from alslm_ml.systems import GenerationConfig, QuestionTooLong, check_question
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     question = " ".join(args.question).strip()
     if not question:
         print("alslm ask: the question is empty; usage: alslm ask \"What is ALS?\"", file=sys.stderr)
+        return 2
+    try:
+        check_question(question)
+    except QuestionTooLong as e:
+        print(f"alslm ask: {e}", file=sys.stderr)
         return 2
     cfg = GenerationConfig.greedy(max_tokens=args.max_tokens)
     if args.temperature is not None and args.temperature > 0:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from alslm_ml import paths
 from alslm_ml.disclaimer import SHORT
-from alslm_ml.systems import SYSTEM_NAMES, GenerationConfig, System, load_system
+from alslm_ml.systems import MAX_QUESTION_CHARS, SYSTEM_NAMES, GenerationConfig, System, load_system
 
 PROMPT = "als-lm> "
-MAX_INPUT_CHARS = 20_000  # anything longer is cut before tokenizing; the system then fits the context
+MAX_INPUT_CHARS = MAX_QUESTION_CHARS  # anything longer is cut (with a note) before any system sees it
 W = 62
 
 

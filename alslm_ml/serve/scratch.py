@@ -59,8 +59,12 @@ class LlamaCppBackend(_Backend):
             raise FileNotFoundError(f"GGUF file {self.path} does not exist: materialize the `gguf_models` asset")
         t0 = time.perf_counter()
         # n_ctx from the file's context length (0 = use the model's)
-        self.llm = Llama(model_path=str(self.path), n_ctx=0, n_threads=n_threads or llama_threads(self.path),
-                         verbose=False)
+        try:
+            self.llm = Llama(model_path=str(self.path), n_ctx=0, n_threads=n_threads or llama_threads(self.path),
+                             verbose=False)
+        except (ValueError, RuntimeError) as exc:  # llama.cpp: "Failed to load model from file"
+            raise ValueError(f"{self.path}: llama.cpp cannot load it ({exc}); the file is truncated or not a GGUF — "
+                             "delete it and materialize the `gguf_models` asset again") from None
         # one warm-up decode (buffers, thread pool) so it is counted as loading, not as the first
         # answer's time to first token
         self.llm.eval([self.llm.token_eos()])
@@ -121,7 +125,11 @@ class TorchBackend(_Backend):
         self.model_dir = Path(model_dir)
         t0 = time.perf_counter()
         self.model = load_model(model_dir)
-        self.tok = Tokenizer.from_file(str(tokenizer_path))
+        try:
+            self.tok = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception on bad JSON
+            raise ValueError(f"{tokenizer_path}: not a valid tokenizer file ({exc}); "
+                             "materialize the `tokenizer` asset again") from None
         self.load_seconds = time.perf_counter() - t0
         self.n_ctx = self.model.config.block_size
         self.start_id = self.tok.token_to_id(START)

@@ -65,6 +65,8 @@ def make_client(
         max_tries=s.max_tries,
         backoff=s.backoff_s,
         timeout=s.timeout_s,
+        max_bytes=int(s.max_response_mb * 1024 * 1024),
+        deadline=s.deadline_s,
         transport=transport,
         **kwargs,
     )

@@ -47,6 +47,8 @@ class Settings:
     timeout_s: float
     caps: dict[str, int]
     licence_allowlist: dict[str, list[str]]
+    max_response_mb: float = 64.0  # a response body over this is dropped (streamed, never held whole)
+    deadline_s: float = 120.0  # wall-clock limit for one request attempt, body included
 
 
 @dataclass
@@ -102,10 +104,7 @@ def _req(d: dict, key: str, typ: type | tuple, where: str, file: Path):
 
 def _entry(raw, source: str, i: int, file: Path, allow: list[str]) -> Entry:
     where = f"{source}[{i}]"
-    url = _req(raw, "url", str, where, file)
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(f"{file}: {where}.url: expected an https:// URL, got {url!r}")
+    url = _https(_req(raw, "url", str, where, file), f"{where}.url", file)
     entry = Entry(url=url, title=_req(raw, "title", str, where, file), license=_req(raw, "license", str, where, file))
     if not licence_allowed(entry.license, allow):
         raise ConfigError(
@@ -126,6 +125,32 @@ def _entry(raw, source: str, i: int, file: Path, allow: list[str]) -> Entry:
     return entry
 
 
+SETTINGS_KEYS = {"user_agent", "contact_email", "rate_per_host", "host_rates", "max_tries", "backoff_s", "timeout_s",
+                 "caps", "licence_allowlist", "max_response_mb", "deadline_s"}
+PUBMED_KEYS = {"base_url", "tool", "queries", "open_access_filter", "batch_size", "page_size"}
+CT_KEYS = {"base_url", "condition", "page_size"}
+ROOT_KEYS = {"settings", "pubmed", "clinicaltrials", *CURATED}
+
+
+def _no_unknown(d: dict, known: set[str], where: str, file: Path) -> None:
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"{file}: {where}: unknown field(s) {unknown}; known: {', '.join(sorted(known))}")
+
+
+def _range(value, ok: bool, where: str, accepted: str, file: Path):
+    if not ok:
+        raise ConfigError(f"{file}: {where}: {value!r} is out of range; expected {accepted}")
+    return value
+
+
+def _https(url: str, where: str, file: Path) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"{file}: {where}: expected an https:// URL, got {url!r}")
+    return url
+
+
 def load_config(path: str | Path | None = None) -> SourcesConfig:
     """Load and validate sources.yaml (default: the one shipped next to this module)."""
     file = Path(path) if path else DEFAULT_PATH
@@ -133,11 +158,17 @@ def load_config(path: str | Path | None = None) -> SourcesConfig:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{file}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{file}: is a directory, expected sources.yaml") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level")
+    _no_unknown(raw, ROOT_KEYS, "<root>", file)
     s = _req(raw, "settings", dict, "<root>", file)
+    _no_unknown(s, SETTINGS_KEYS, "settings", file)
     caps = _req(s, "caps", dict, "settings", file)
     for src, n in caps.items():
         if src not in SCRAPED or not isinstance(n, int) or isinstance(n, bool) or n < 0:
@@ -157,13 +188,21 @@ def load_config(path: str | Path | None = None) -> SourcesConfig:
         contact_email=s.get("contact_email", "") or "",
         rate_per_host=float(rate),
         host_rates={k: float(v) for k, v in host_rates.items()},
-        max_tries=_req(s, "max_tries", int, "settings", file),
-        backoff_s=float(_req(s, "backoff_s", (int, float), "settings", file)),
-        timeout_s=float(_req(s, "timeout_s", (int, float), "settings", file)),
+        max_tries=_range(t := _req(s, "max_tries", int, "settings", file), 1 <= t <= 20, "settings.max_tries",
+                         "an integer in [1, 20] (attempts, the first included)", file),
+        backoff_s=float(_range(b := _req(s, "backoff_s", (int, float), "settings", file), 0 <= b <= 600,
+                               "settings.backoff_s", "seconds in [0, 600]", file)),
+        timeout_s=float(_range(t := _req(s, "timeout_s", (int, float), "settings", file), 0 < t <= 600,
+                               "settings.timeout_s", "seconds in (0, 600]", file)),
         caps=caps,
         licence_allowlist=allow,
     )
+    for key, hi in (("max_response_mb", 4096), ("deadline_s", 3600)):
+        if key in s:
+            v = _req(s, key, (int, float), "settings", file)
+            setattr(settings, key, float(_range(v, 0 < v <= hi, f"settings.{key}", f"a number in (0, {hi}]", file)))
     pubmed = _req(raw, "pubmed", dict, "<root>", file)
+    _no_unknown(pubmed, PUBMED_KEYS, "pubmed", file)
     for key, typ in (
         ("base_url", str),
         ("queries", list),
@@ -173,8 +212,14 @@ def load_config(path: str | Path | None = None) -> SourcesConfig:
     ):
         _req(pubmed, key, typ, "pubmed", file)
     ct = _req(raw, "clinicaltrials", dict, "<root>", file)
+    _no_unknown(ct, CT_KEYS, "clinicaltrials", file)
     for key, typ in (("base_url", str), ("condition", str), ("page_size", int)):
         _req(ct, key, typ, "clinicaltrials", file)
+    for name, api in (("pubmed", pubmed), ("clinicaltrials", ct)):
+        _https(api["base_url"], f"{name}.base_url", file)
+        for key in ("page_size", "batch_size"):
+            if key in api:
+                _range(api[key], 1 <= api[key] <= 10000, f"{name}.{key}", "an integer in [1, 10000]", file)
     entries: dict[str, list[Entry]] = {}
     for src in CURATED:
         items = raw.get(src, []) or []

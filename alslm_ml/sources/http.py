@@ -22,6 +22,10 @@ import httpx
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
+class DeadlineExceeded(Exception):
+    """One attempt ran past PoliteClient.deadline (retried like a timeout)."""
+
+
 class HostNotAllowed(ValueError):
     """The URL's host is not in the configured allowlist (sources.yaml)."""
 
@@ -36,6 +40,14 @@ class FetchError(RuntimeError):
 
 class RobotsDisallowed(FetchError):
     """robots.txt of the host forbids our User-Agent from fetching this path."""
+
+
+class SchemeDowngrade(FetchError):
+    """A redirect from https to plain http: refused, the content could be tampered with."""
+
+
+class TooLarge(FetchError):
+    """The response body is over the byte limit; it is not read further (and not retried)."""
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -60,6 +72,10 @@ class PoliteClient:
     max_tries: attempts per request (the first included) on 429/5xx/timeouts/connection errors.
     backoff: first retry delay in seconds, doubled on each further retry, capped at max_backoff;
     a Retry-After header replaces the computed delay (capped at max_retry_after).
+    max_bytes: a response body is streamed and dropped past this size (TooLarge), so one huge or
+    endless response cannot fill memory. deadline: wall-clock seconds for one attempt, body
+    included (httpx's `timeout` bounds each read, not a server that drips bytes forever).
+    Redirects are followed only to allowed hosts and never from https to http.
     """
 
     def __init__(
@@ -73,6 +89,8 @@ class PoliteClient:
         max_backoff: float = 60.0,
         max_retry_after: float = 600.0,
         timeout: float = 30.0,
+        max_bytes: int = 64 * 1024 * 1024,
+        deadline: float = 120.0,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -84,6 +102,7 @@ class PoliteClient:
         self.rate, self.host_rates = rate, dict(host_rates or {})
         self.max_tries, self.backoff, self.max_backoff = max_tries, backoff, max_backoff
         self.max_retry_after = max_retry_after
+        self.max_bytes, self.deadline = max_bytes, deadline
         self.clock, self.sleep = clock, sleep
         self._next_slot: dict[str, float] = {}
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
@@ -94,7 +113,7 @@ class PoliteClient:
             timeout=timeout,
             follow_redirects=True,
             transport=transport,
-            event_hooks={"request": [self._check_host]},  # runs for redirects too
+            event_hooks={"request": [self._check_host], "response": [self._check_redirect]},  # run for redirects too
         )
 
     # -- allowlist / rate limit ------------------------------------------------------------
@@ -109,6 +128,19 @@ class PoliteClient:
 
     def _check_host(self, request: httpx.Request) -> None:
         self.check_allowed(str(request.url))
+
+    def _check_redirect(self, response: httpx.Response) -> None:
+        if not response.has_redirect_location:
+            return
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:  # httpx reads a redirect's body whole
+            raise TooLarge(str(response.request.url), f"redirect body of {int(declared):,} bytes is over the limit",
+                           response.status_code, 1)
+        src = response.request.url
+        target = src.join(response.headers["Location"])
+        if src.scheme == "https" and target.scheme != "https":
+            raise SchemeDowngrade(str(src), f"refusing a redirect from https to {target.scheme} ({target})",
+                                  response.status_code, 1)
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:
@@ -167,9 +199,11 @@ class PoliteClient:
             self._throttle(host)
             self.requests += 1
             try:
-                resp = self._client.request(method, url, params=params)
+                resp = self._request(method, url, params)
             except HostNotAllowed:
                 raise
+            except DeadlineExceeded:
+                reason, status, delay = f"no complete response within the {self.deadline:g} s deadline", None, None
             except httpx.TimeoutException as exc:
                 reason, status, delay = f"timeout ({type(exc).__name__})", None, None
             except httpx.TransportError as exc:
@@ -187,6 +221,32 @@ class PoliteClient:
                 delay = min(delay, self.max_retry_after)
             self._wait(delay)
         raise FetchError(url, f"{reason} after {self.max_tries} tries", status, self.max_tries)
+
+    def _request(self, method: str, url: str, params: dict | None) -> httpx.Response:
+        """One attempt: stream the body, stopping at max_bytes and at the deadline."""
+        start = time.monotonic()
+        request = self._client.build_request(method, url, params=params)
+        resp = self._client.send(request, stream=True)
+        try:
+            declared = resp.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                raise TooLarge(url, f"response of {int(declared):,} bytes is over the {self.max_bytes:,}-byte limit",
+                               resp.status_code, 1)
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise TooLarge(url, f"response is over the {self.max_bytes:,}-byte limit; stopped reading",
+                                   resp.status_code, 1)
+                if time.monotonic() - start > self.deadline:
+                    raise DeadlineExceeded(url)
+                chunks.append(chunk)
+            if time.monotonic() - start > self.deadline:
+                raise DeadlineExceeded(url)
+            resp._content = b"".join(chunks)  # what Response.read() sets; .text/.json() work as usual
+        finally:
+            resp.close()
+        return resp
 
     def close(self) -> None:
         self._client.close()

@@ -400,7 +400,7 @@ def parse_articleset(payload: bytes) -> list[etree._Element]:
     set. DTDs and entities are never resolved from the network (resolve_entities=False,
     no_network=True)."""
     refuse_html(payload, "efetch")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, recover=False)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=False)
     try:
         root = etree.fromstring(_utf8_despite_declaration(payload), parser)
     except etree.XMLSyntaxError as exc:

@@ -1,13 +1,15 @@
 """Resumable storage of scraped documents: data/raw/<source>/<id>.json, one file per document.
 
-A document is written (atomically) the moment it arrives, and the item it came from is then
-recorded in `_index.jsonl`; a killed run loses at most the item in flight, and the next run
-skips every indexed item. Quarantined items are logged to `_quarantine.jsonl` but not indexed,
+A document is written (atomically, fsynced) the moment it arrives, and the item it came from is
+then recorded in `_index.jsonl`; a killed run loses at most the item in flight, and the next run
+skips every indexed item whose documents are still on disk (delete a document file and its item
+is fetched again). File names carry a hash of the exact id, so two ids never share a file. Quarantined items are logged to `_quarantine.jsonl` but not indexed,
 so they are retried next run (a 503 today may be a 200 tomorrow).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,8 +25,21 @@ EXCERPT_CHARS = 500
 
 
 def safe_name(doc_id: str) -> str:
-    """A file name for a document id (`pubmed:PMC123:abstract` -> `pubmed_PMC123_abstract`)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", doc_id).strip("_")
+    """The readable file name of a document id (`pubmed:PMC123:abstract` -> `pubmed_PMC123_abstract`).
+    Not unique (`a/b`, `a_b` and `a:b` share it): Spool falls back to hashed_name on a clash."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", doc_id).strip("_")[:120]
+
+
+def hashed_name(doc_id: str) -> str:
+    """The readable part plus a hash of the exact id (`a:b` -> `a_b-1f3c9a2b0d`)."""
+    return f"{safe_name(doc_id)[:80]}-{hashlib.sha256(doc_id.encode('utf-8')).hexdigest()[:10]}"
+
+
+def _id_in(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("id")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def excerpt(payload: str | bytes | None) -> str:
@@ -75,6 +90,23 @@ class Spool:
                     self._done[rec["item"]] = rec
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # a line cut by a kill: that item is simply fetched again
+        # An item whose document file is gone (deleted because it was corrupt, or lost) is
+        # fetched again: the index says what was fetched, the files say what is kept.
+        for item, rec in list(self._done.items()):
+            if rec.get("status") == "written" and not all(self._has_file(d) for d in rec.get("docs", [])):
+                del self._done[item]
+
+    def _has_file(self, doc_id: str) -> bool:
+        return any((self.dir / f"{n}.json").exists() for n in (safe_name(doc_id), hashed_name(doc_id)))
+
+    def path_for(self, doc_id: str) -> Path:
+        """The document's file: its readable name unless another id holds that file (then the
+        hashed name), so two ids never overwrite each other."""
+        for name in (safe_name(doc_id), hashed_name(doc_id)):
+            path = self.dir / f"{name}.json"
+            if not path.exists() or _id_in(path) == doc_id:
+                return path
+        raise ValueError(f"{self.dir}: no free file name for document {doc_id!r} ({path} holds another id)")
 
     def done(self, item_id: str) -> bool:
         return item_id in self._done
@@ -87,13 +119,19 @@ class Spool:
 
     def write(self, item_id: str, docs: list[Document]) -> int:
         """Write docs atomically, then mark the item done; returns UTF-8 bytes of text written."""
+        ids = [d.id for d in docs]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"item {item_id!r}: duplicate document ids {sorted({i for i in ids if ids.count(i) > 1})}")
         nbytes = 0
         for doc in docs:
             if doc.source != self.source:
                 raise ValueError(f"document {doc.id!r} has source {doc.source!r}, spool is {self.source!r}")
-            path = self.dir / f"{safe_name(doc.id)}.json"
+            path = self.path_for(doc.id)
             tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(asdict(doc), ensure_ascii=False, indent=1), encoding="utf-8")
+            with tmp.open("w", encoding="utf-8") as f:  # data first, on disk before the index names it
+                f.write(json.dumps(asdict(doc), ensure_ascii=False, indent=1))
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(tmp, path)
             nbytes += len(doc.text.encode("utf-8"))
         self.mark(item_id, "written", docs=[d.id for d in docs])
@@ -123,7 +161,8 @@ class Spool:
             try:
                 docs.append(Document(**json.loads(path.read_text(encoding="utf-8"))))
             except (json.JSONDecodeError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}: not a valid spooled document ({exc}); delete it to re-fetch") from None
+                raise ValueError(f"{path}: not a valid spooled document ({exc}); delete it and scrape again "
+                                 "(its item is fetched again)") from None
         return sorted(docs, key=lambda d: d.id)
 
 

@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a training option (repeatable)")
     p.add_argument("--data-dir", default=None, help="token streams (train.bin, val.bin, meta.json); default data/tokens")
     p.add_argument("--out-dir", default=None, help="run directory; default data/checkpoints/<config name>")
-    p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints in the run directory")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming (needs --overwrite when the run directory holds a run)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="when the run directory holds a finished run (or checkpoints with --no-resume), archive it to <dir>.archived-<time> and start a new run")
     p.add_argument("--deepspeed", action="store_true", help="use DeepSpeed (set by the launcher command line)")
     p.add_argument("--deepspeed_config", default=None, help="DeepSpeed JSON (default: the config's deepspeed_config)")
     p.add_argument("--local_rank", type=int, default=None, help=argparse.SUPPRESS)  # passed by the deepspeed launcher
@@ -55,5 +57,5 @@ def main(argv: list[str] | None = None) -> int:
     if use_ds and not cfg.deepspeed_config:
         cfg.deepspeed_config = os.path.join(os.path.dirname(__file__), "ds_config_zero2.json")
     summary = train(cfg, tokens_dir, run_dir, resume=not args.no_resume, use_deepspeed=use_ds,
-                    log=lambda m: print(m, flush=True))
+                    log=lambda m: print(m, flush=True), overwrite=args.overwrite)
     return 0 if summary["finished"] else 3

@@ -9,12 +9,13 @@ Presets:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
-from alslm_ml.model import GPTConfig, get_config
+from alslm_ml.errors import UserError
+from alslm_ml.model import CONFIGS, GPTConfig, get_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -86,37 +87,134 @@ PRESETS: dict[str, dict] = {
 }
 
 
+# Accepted values per field: (kind, check, description). Every field is checked before a run
+# directory is touched, so a typo never costs a finished run.
+_INT, _NUM, _BOOL, _STR = "int", "num", "bool", "str"
+RULES: dict[str, tuple[str, object, str]] = {
+    "model": (_STR, lambda v: v in CONFIGS, "one of " + ", ".join(CONFIGS)),
+    "model_overrides": ("dict", None, "a mapping of GPTConfig fields"),
+    "seed": (_INT, lambda v: v >= 0, "an integer >= 0"),
+    "batch_size": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "grad_accum": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "max_steps": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "max_seconds": (_NUM, lambda v: v >= 0, "a number >= 0 (0 = no limit)"),
+    "lr": (_NUM, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "min_lr_ratio": (_NUM, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "warmup_steps": (_INT, lambda v: v >= 0, "an integer >= 0"),
+    "weight_decay": (_NUM, lambda v: v >= 0, "a number >= 0"),
+    "beta1": (_NUM, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "beta2": (_NUM, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "grad_clip": (_NUM, lambda v: v >= 0, "a number >= 0 (0 = off)"),
+    "log_interval": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "eval_interval": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "eval_batches": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "patience": (_INT, lambda v: v >= 0, "an integer >= 0 (0 = never stop early)"),
+    "checkpoint_interval": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "keep_last": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "device": (_STR, lambda v: v in ("auto", "cpu", "cuda"), "auto, cpu or cuda"),
+    "dtype": (_STR, lambda v: v in ("auto", "bf16", "fp32"), "auto, bf16 or fp32"),
+    "gradient_checkpointing": (_BOOL, None, "true or false"),
+    "threads": (_INT, lambda v: v >= 0, "an integer >= 0 (0 = torch's default)"),
+    "peak_flops": (_NUM, lambda v: v >= 0, "a number >= 0 (0 = look it up)"),
+    "deepspeed_config": (_STR, lambda v: not v or Path(v).is_file(), "an existing DeepSpeed JSON file, or empty"),
+    "zero_stage": (_INT, lambda v: v in (-1, 0, 1, 2, 3), "-1 (keep the JSON's), 0, 1, 2 or 3"),
+    "offload_optimizer": ("bool?", None, "true, false or null (keep the JSON's)"),
+}
+MODEL_RULES: dict[str, tuple[str, object, str]] = {
+    "vocab_size": (_INT, lambda v: 1 <= v <= 65536, "an integer in [1, 65536] (token ids are stored as uint16)"),
+    "block_size": (_INT, lambda v: v >= 2, "an integer >= 2"),
+    "n_layer": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "n_head": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "n_embd": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "dropout": (_NUM, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+}
+
+
+def _kind_ok(kind: str, v) -> bool:
+    if kind == "bool?":
+        return v is None or isinstance(v, bool)
+    if kind == _BOOL:
+        return isinstance(v, bool)
+    if isinstance(v, bool):
+        return False
+    return {_INT: isinstance(v, int), _NUM: isinstance(v, (int, float)) and v == v, _STR: isinstance(v, str),
+            "dict": isinstance(v, dict)}[kind]
+
+
+def _check_value(where: str, name: str, v, rule: tuple[str, object, str]) -> None:
+    kind, ok, accepted = rule
+    if not _kind_ok(kind, v) or (ok is not None and not ok(v)):
+        raise UserError(f"{where}: field {name!r} is {v!r}; expected {accepted}")
+
+
+def validate(raw: dict, origin: dict[str, str]) -> None:
+    """Check every field of a raw config; `origin[field]` says where it came from (file, --set)."""
+    unknown = sorted(set(raw) - set(RULES))
+    if unknown:
+        where = origin.get(unknown[0], "training config")
+        raise UserError(f"{where}: unknown training option(s) {unknown}; known: {', '.join(RULES)}")
+    for name, v in raw.items():
+        _check_value(origin.get(name, "training config"), name, v, RULES[name])
+    where = origin.get("model_overrides", "training config")
+    for name, v in raw.get("model_overrides", {}).items():
+        if name not in MODEL_RULES:
+            raise UserError(f"{where}: model_overrides.{name} is not a model field; known: {', '.join(MODEL_RULES)}")
+        _check_value(where, f"model_overrides.{name}", v, MODEL_RULES[name])
+    try:
+        get_config(raw.get("model", "tiny"), **raw.get("model_overrides", {}))
+    except ValueError as exc:
+        raise UserError(f"{where}: {exc}") from None
+
+
 def _coerce(name: str, raw: str):
-    kinds = {f.name: f.type for f in fields(TrainConfig)}
-    if name not in kinds:
-        raise ValueError(f"unknown training option {name!r}; known: {sorted(kinds)}")
+    if name not in RULES:
+        raise UserError(f"--set {name}={raw}: unknown training option {name!r}; known: {', '.join(RULES)}")
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
 
 
+def _read_file(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of training options, got {type(data).__name__}")
+    return data
+
+
 def load_config(spec: str, overrides: list[str] | None = None) -> TrainConfig:
     """`spec` is a preset name or a .json/.yaml file (which may name a `preset` to start from).
-    `overrides` are `key=value` strings (values parsed as JSON when they parse)."""
+    `overrides` are `key=value` strings (values parsed as JSON when they parse). Every field is
+    validated (type, range, known name) and a bad one raises UserError naming file and field."""
+    origin: dict[str, str] = {}
     if spec in PRESETS:
         raw = dict(PRESETS[spec])
+        origin = {k: f"preset {spec!r}" for k in raw}
     else:
         path = Path(spec)
         if not path.exists():
-            raise FileNotFoundError(f"training config {spec!r}: not a preset ({sorted(PRESETS)}) nor a file")
-        data = yaml.safe_load(path.read_text()) if path.suffix in (".yaml", ".yml") else json.loads(path.read_text())
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of training options")
+            raise UserError(f"training config {spec!r}: not a preset ({', '.join(PRESETS)}) nor an existing file")
+        if path.is_dir():
+            raise UserError(f"training config {spec!r} is a directory; give a .json/.yaml file or a preset")
+        data = _read_file(path)
         base = data.pop("preset", None)
+        if base is not None and base not in PRESETS:
+            raise UserError(f"{path}: field 'preset' is {base!r}; expected one of {', '.join(PRESETS)}")
         raw = {**(PRESETS[base] if base else {}), **data}
+        origin = {**{k: f"preset {base!r}" for k in (PRESETS[base] if base else {})}, **{k: str(path) for k in data}}
     for item in overrides or []:
         if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_steps=200")
         k, v = item.split("=", 1)
         raw[k.strip()] = _coerce(k.strip(), v)
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"training config {spec!r}: unknown options {sorted(unknown)}")
+        origin[k.strip()] = f"--set {item}"
+    validate(raw, origin)
     return TrainConfig(**raw)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def build_command(config: str, tokens_dir: str | Path, run_dir: str | Path, overrides: list[str] | None = None,
-                  gpus: int = 0, hostfile: str = "", deepspeed_config: str = "", resume: bool = True) -> list[str]:
+                  gpus: int = 0, hostfile: str = "", deepspeed_config: str = "", resume: bool = True, overwrite: bool = False) -> list[str]:
     """gpus > 0 -> `deepspeed --num_gpus N [--hostfile H] --module alslm_ml.train ...`;
     gpus == 0 -> `python -m alslm_ml.train ...` (plain PyTorch)."""
     args = ["--config", str(config), "--data-dir", str(tokens_dir), "--out-dir", str(run_dir)]
@@ -23,6 +23,8 @@ def build_command(config: str, tokens_dir: str | Path, run_dir: str | Path, over
         args += ["--set", o]
     if not resume:
         args.append("--no-resume")
+    if overwrite:
+        args.append("--overwrite")
     if gpus <= 0:
         return [sys.executable, "-u", "-m", "alslm_ml.train", *args]
     launcher = shutil.which("deepspeed") or str(Path(sys.executable).with_name("deepspeed"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from alslm_ml.errors import UserError
 from alslm_ml.model import GPT, GPTConfig
 from alslm_ml.tokenizer.encode import read_meta
 from alslm_ml.train import checkpoint as ck
@@ -108,9 +108,52 @@ def micro_step(model: GPT, engine, x: torch.Tensor, y: torch.Tensor, grad_accum:
     return loss
 
 
+class RunExists(UserError):
+    """The run directory holds a run that would be replaced; nothing was changed."""
+
+
+def archive_run(run_dir: Path) -> Path:
+    """Move a run directory aside (<name>.archived-<time>) and leave an empty one in its place."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    dest = run_dir.with_name(f"{run_dir.name}.archived-{stamp}")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = run_dir.with_name(f"{run_dir.name}.archived-{stamp}-{n}")
+    os.rename(run_dir, dest)
+    run_dir.mkdir()
+    return dest
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, say: Callable[[str], None],
+                    archive: bool = True) -> bool:
+    """Decide whether to resume. A finished run (summary.json says finished), or checkpoints with
+    resume off, is never deleted implicitly: without `overwrite` this raises RunExists before
+    anything is touched; with it the old run is archived next to the new one. Returns `resume`."""
+    summary_path = run_dir / SUMMARY
+    has_run = bool(ck.step_dirs(run_dir)) or (run_dir / "best").exists() or summary_path.exists()
+    if not has_run:
+        return resume
+    try:
+        finished = bool(json.loads(summary_path.read_text()).get("finished")) if summary_path.exists() else False
+    except (OSError, ValueError, AttributeError):
+        finished = False  # an unreadable summary: the checkpoints decide
+    if resume and not finished:
+        return True
+    if not overwrite:
+        why = "holds a finished run" if finished else "holds checkpoints of an earlier run and resume is off"
+        raise RunExists(f"{run_dir} {why}; nothing was changed. Pass --overwrite to archive it and start over, "
+                        "or --out-dir NEW_DIR for a new run")
+    if archive:
+        say(f"{run_dir} {'holds a finished run' if finished else 'holds an earlier run'}; "
+            f"archived it to {archive_run(run_dir)} and starting a new one")
+    return False
+
+
 def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume: bool = True,
-          use_deepspeed: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Train; returns the summary (also written to run_dir/summary.json)."""
+          use_deepspeed: bool = False, log: Callable[[str], None] = print, overwrite: bool = False) -> dict:
+    """Train; returns the summary (also written to run_dir/summary.json). A run directory holding
+    a finished run is kept unless `overwrite` (which archives it, see prepare_run_dir)."""
     run_dir = Path(run_dir)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -124,24 +167,16 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
     meta = read_meta(tokens_dir)
     train_tokens, val_tokens = load_streams(tokens_dir)
     mcfg: GPTConfig = cfg.model_config(meta["vocab_size"])
+    # Everything that can reject the data or config runs before the run directory is touched.
+    sampler = EpochSampler(train_tokens, mcfg.block_size, cfg.seed, rank, world, name=f"{tokens_dir}/train.bin")
+    vbatches = val_batches(val_tokens, mcfg.block_size, cfg.batch_size, cfg.eval_batches, name=f"{tokens_dir}/val.bin")
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    # A finished run is not resumed: re-running it starts a new run in the same directory.
-    summary_path = run_dir / SUMMARY
-    if resume and summary_path.exists() and json.loads(summary_path.read_text()).get("finished"):
-        resume = False  # on every rank; rank 0 clears the old checkpoints
-        if main:
-            say(f"{run_dir} holds a finished run; starting a new one")
-            for p in [*ck.step_dirs(run_dir), run_dir / "best"]:
-                if p.exists():
-                    shutil.rmtree(p)
-            summary_path.unlink()
+    resume = prepare_run_dir(run_dir, resume, overwrite, say, archive=main)
 
     torch.manual_seed(cfg.seed + rank)
     model = GPT(mcfg)
     model.gradient_checkpointing = cfg.gradient_checkpointing
-    sampler = EpochSampler(train_tokens, mcfg.block_size, cfg.seed, rank, world, name=f"{tokens_dir}/train.bin")
-    vbatches = val_batches(val_tokens, mcfg.block_size, cfg.batch_size, cfg.eval_batches, name=f"{tokens_dir}/val.bin")
 
     st = {"step": 0, "tokens": 0, "best_val": math.inf, "best_step": None, "bad_evals": 0, "elapsed_s": 0.0}
     found = ck.find_latest_valid(run_dir, say) if resume else None
