@@ -3,7 +3,9 @@
 Presets:
   tiny  — the embedded default: the tiny GPT on the starter corpus, ≤ 5 min on 2 CPU cores.
   micro — a 2-layer toy used by the tests (seconds).
-  500m / 1b — the design's GPU runs (DeepSpeed ZeRO-2 / ZeRO-3, bf16, gradient checkpointing).
+  500m / 1b — the design's GPU runs under DeepSpeed, bf16, 32,768 tokens per optimizer step; micro
+          batch, accumulation, checkpointing, ZeRO stage and offload come from the fit plan for the
+          GPU at hand (alslm_ml.train.budget.plan_fit), each overridable by its field.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ class TrainConfig:
     model_overrides: dict = field(default_factory=dict)  # e.g. {"block_size": 128, "dropout": 0.2}
     seed: int = 1337
     # batch: tokens per optimizer step = batch_size * grad_accum * block_size * world size
-    batch_size: int = 16  # micro batch per process
-    grad_accum: int = 1
+    batch_size: int = 16  # micro batch per process; 0 = the largest that fits (fit plan, budget.py)
+    grad_accum: int = 1  # 0 = enough micro batches for tokens_per_step
+    tokens_per_step: int = 0  # kept when the fit plan picks the micro batch; 0 = batch_size*grad_accum*block*world
     max_steps: int = 600
     max_seconds: float = 0.0  # stop (and checkpoint) after this wall time; 0 = no limit
     # AdamW + cosine schedule (design 5.3)
@@ -48,12 +51,16 @@ class TrainConfig:
     # hardware
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto (bf16 on CUDA when supported, else fp32) | bf16 | fp32
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool | None = False  # None = on only if the fit plan needs it (off on CPU)
+    compile: bool | None = None  # torch.compile the model: None = on CUDA (not under ZeRO-3), off on CPU
     threads: int = 0  # torch CPU threads; 0 = torch's default
     peak_flops: float = 0.0  # for MFU; 0 = look up the GPU / estimate the CPU (see metrics.py)
     deepspeed_config: str = ""  # path to a DeepSpeed JSON; used when launched by `deepspeed`
-    zero_stage: int = -1  # override the JSON's ZeRO stage (-1 = keep)
-    offload_optimizer: bool | None = None  # override the JSON's optimizer CPU offload (None = keep)
+    # On CUDA the fit plan (budget.py) decides these from the model size and the free GPU memory;
+    # a value set here pins that choice. On CPU, -1/None keep the DeepSpeed JSON's.
+    zero_stage: int = -1  # -1 = the plan's (CUDA) / the JSON's (CPU)
+    offload_optimizer: bool | None = None  # optimizer CPU offload; None = the plan's / the JSON's
+    offload_param: bool | None = None  # ZeRO-3 parameter CPU offload; None = the plan's / the JSON's
 
     def model_config(self, vocab_size: int | None = None) -> GPTConfig:
         cfg = get_config(self.model, **self.model_overrides)
@@ -77,12 +84,12 @@ PRESETS: dict[str, dict] = {
                                                 "n_head": 2, "n_embd": 64, "dropout": 0.1},
                   batch_size=8, max_steps=60, lr=3e-3, warmup_steps=5, log_interval=1, eval_interval=10,
                   eval_batches=2, checkpoint_interval=10, patience=5, threads=1),
-    "500m": dict(model="500m", batch_size=4, grad_accum=8, max_steps=60000, lr=6e-4, warmup_steps=2000,
-                 log_interval=100, eval_interval=500, checkpoint_interval=1000, gradient_checkpointing=True,
-                 deepspeed_config=str(HERE / "ds_config_zero2.json")),
-    "1b": dict(model="1b", batch_size=4, grad_accum=8, max_steps=60000, lr=3e-4, warmup_steps=2000,
-               log_interval=100, eval_interval=500, checkpoint_interval=1000, gradient_checkpointing=True,
-               deepspeed_config=str(HERE / "ds_config_zero3.json")),
+    "500m": dict(model="500m", batch_size=0, grad_accum=0, tokens_per_step=32768, max_steps=60000, lr=6e-4,
+                 warmup_steps=2000, log_interval=100, eval_interval=500, checkpoint_interval=1000,
+                 gradient_checkpointing=None, deepspeed_config=str(HERE / "ds_config_zero2.json")),
+    "1b": dict(model="1b", batch_size=0, grad_accum=0, tokens_per_step=32768, max_steps=60000, lr=3e-4,
+               warmup_steps=2000, log_interval=100, eval_interval=500, checkpoint_interval=1000,
+               gradient_checkpointing=None, deepspeed_config=str(HERE / "ds_config_zero3.json")),
 }
 
 
