@@ -8,17 +8,29 @@ not what is measured.
   python benchmarks/bench_train.py --config tiny --steps 20
   python benchmarks/bench_train.py --config 500m --device cuda --steps 20
   python benchmarks/bench_train.py --config micro --deepspeed      # single-process DeepSpeed (gloo on CPU)
+  python benchmarks/bench_train.py --config 500m --launcher --steps 60   # the model_checkpoint asset's own path
+
+--launcher runs what the `model_checkpoint` asset runs (launch.build_command: the `deepspeed`
+launcher on GPUs, plain Python on CPU) on random tokens, reads tokens/s and MFU from the run's
+metrics.csv (median of the log rows after the first two, which hold the compile), then times the
+nanoGPT-style reference in this process at the micro batch the run's fit plan chose.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import math
 import os
 import resource
 import statistics
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 import torch
 import torch.nn as nn
@@ -27,8 +39,9 @@ import torch.nn.functional as F
 from alslm_ml.model import GPT
 from alslm_ml.train import trainer as _trainer
 from alslm_ml.train.config import load_config
+from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming
 from alslm_ml.train.metrics import peak_flops
-from alslm_ml.train.optim import make_adamw, param_groups
+from alslm_ml.train.optim import make_adamw
 
 # --- the reference: nanoGPT's model.py, reduced to the same GPT-2 shape ---------------------------
 
@@ -105,6 +118,50 @@ def run(model: nn.Module, cfg, mcfg, device, steps: int, warmup: int, bf16: bool
     return {"tokens_per_s": tokens / dt, "s_per_step": dt / steps, "loss": loss.item(), "peak_mem_gb": peak_memory_gb(device)}
 
 
+def random_tokens(directory: Path, vocab: int, n_train: int, n_val: int) -> Path:
+    """uint16 token streams of uniform random ids, with the meta.json the trainer reads."""
+    rng = np.random.default_rng(0)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train.bin", n_train), ("val.bin", n_val)):
+        rng.integers(2, vocab, size=n, dtype=np.uint16).tofile(directory / name)
+    meta = {"vocab_size": vocab, "dtype": "uint16", "eos_id": 1,
+            "splits": {"train": {"tokens": n_train}, "val": {"tokens": n_val}}}
+    (directory / "meta.json").write_text(json.dumps(meta))
+    return directory
+
+
+def launcher_run(config: str, steps: int, extra: list[str], workdir: Path) -> dict:
+    """The asset's path end to end on random tokens: tokens/s, MFU and the settings the run chose."""
+    cfg = load_config(config, extra)
+    mcfg = cfg.model_config()
+    tokens_per_step = cfg.tokens_per_step or cfg.batch_size * cfg.grad_accum * mcfg.block_size
+    tokens = random_tokens(workdir / "tokens", mcfg.vocab_size, tokens_per_step * (steps + 2) + mcfg.block_size + 2,
+                           8 * (mcfg.block_size + 1))
+    log_every = max(1, steps // 10)
+    overrides = [*extra, f"max_steps={steps}", f"log_interval={log_every}", f"eval_interval={10**9}",
+                 f"checkpoint_interval={10**9}", "eval_batches=1", "warmup_steps=10", "patience=0"]
+    gpus = torch.cuda.device_count()
+    cmd = build_command(config, tokens, workdir / "run", overrides, gpus=gpus, resume=False)
+    print("launcher:", " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    rc = run_streaming(cmd, lambda line: print("  |", line, flush=True), env=deepspeed_env())
+    wall = time.perf_counter() - t0
+    if rc != 0:
+        raise SystemExit(f"launcher run failed with exit code {rc}")
+    with open(workdir / "run" / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["tokens_per_s"]]
+    timed = rows[2:] or rows[-1:]
+    summary = json.loads((workdir / "run" / "summary.json").read_text())
+    run_cfg = summary["config"]
+    return {"tokens_per_s": statistics.median(float(r["tokens_per_s"]) for r in timed),
+            "mfu": statistics.median(float(r["mfu"]) for r in timed) if timed[0]["mfu"] else math.nan,
+            "peak_mem_gb": max(float(r["gpu_mem_gb"] or 0) for r in timed), "wall_s": wall,
+            "micro_batch": run_cfg["batch_size"], "grad_accum": run_cfg["grad_accum"],
+            "checkpointing": run_cfg["gradient_checkpointing"], "compiled": summary.get("compiled"),
+            "deepspeed": summary["deepspeed"], "zero_stage": summary.get("zero_stage"),
+            "fit_plan": summary.get("fit_plan"), "checkpoint_s": summary.get("checkpoint_s")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="tiny")
@@ -117,8 +174,23 @@ def main() -> None:
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--dropout", type=float, default=None, help="override the model dropout (both models)")
     ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds (median reported)")
+    ap.add_argument("--launcher", action="store_true", help="time the model_checkpoint asset's launcher path (see above)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training option for --launcher")
     args = ap.parse_args()
     cfg = load_config(args.config)
+    launched = None
+    if args.launcher:
+        with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
+            launched = launcher_run(args.config, args.steps, args.set, Path(tmp))
+        print(f"launcher path: {launched['tokens_per_s']:,.0f} tokens/s, MFU {launched['mfu']:.2%}, peak GPU mem "
+              f"{launched['peak_mem_gb']:.1f} GB, micro batch {launched['micro_batch']} x accum {launched['grad_accum']}, "
+              f"checkpointing={launched['checkpointing']}, compiled={launched['compiled']}, DeepSpeed engine={launched['deepspeed']} "
+              f"(ZeRO {launched['zero_stage']}), whole command {launched['wall_s']:.0f} s, final checkpoint {launched['checkpoint_s']:.1f} s")
+        print(f"fit plan: {json.dumps(launched['fit_plan'])}")
+        cfg = replace(cfg, batch_size=launched["micro_batch"], grad_accum=launched["grad_accum"],
+                      gradient_checkpointing=launched["checkpointing"])
+    cfg = replace(cfg, batch_size=cfg.batch_size or 4, grad_accum=cfg.grad_accum or 1,
+                  gradient_checkpointing=bool(cfg.gradient_checkpointing))
     if args.batch_size:
         cfg.batch_size = args.batch_size
     if args.threads or cfg.threads:
@@ -128,41 +200,42 @@ def main() -> None:
     mcfg = cfg.model_config()
     device = torch.device(args.device)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    torch.manual_seed(0)
-    ours = GPT(mcfg)
-    ours.gradient_checkpointing = cfg.gradient_checkpointing
-    flops_tok = ours.flops_per_token()
+    flops_tok = mcfg.flops_per_token()
     peak, src = peak_flops(device)
-    print(f"config {args.config}: {ours.num_params() / 1e6:.2f}M params, {mcfg.n_layer}x{mcfg.n_embd}, context {mcfg.block_size}, "
+    print(f"config {args.config}: {mcfg.num_params() / 1e6:.2f}M params, {mcfg.n_layer}x{mcfg.n_embd}, context {mcfg.block_size}, "
           f"dropout {mcfg.dropout}, micro batch {cfg.batch_size} x accum {cfg.grad_accum}; device {device}, bf16={bf16}, threads {torch.get_num_threads()}; "
           f"peak {peak / 1e12:.3f} TFLOP/s ({src}); {args.steps} timed steps after {args.warmup} warmup")
     runs: dict[str, list[dict]] = {}
-    engine = None
-    if args.deepspeed:
-        import deepspeed
-
+    engine, ours, ours_name = None, None, "alslm GPT"
+    if not launched:
+        torch.manual_seed(0)
+        ours = GPT(mcfg)
+        ours.gradient_checkpointing = cfg.gradient_checkpointing
+    if args.deepspeed and not launched:
         for k, v in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29533"}.items():
             os.environ.setdefault(k, v)
         os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.expanduser("~/.cache/alslm/torch_extensions"))
-        deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
         if not cfg.deepspeed_config:
             cfg.deepspeed_config = str(Path(_trainer.__file__).with_name("ds_config_zero2.json"))
-        ds_cfg = _trainer._deepspeed_config(cfg, device, bf16)
+        if cfg.zero_stage < 0:
+            cfg.zero_stage = 2
         ours.to(device)
-        client = None if "optimizer" in ds_cfg else make_adamw(ours, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
-        engine, *_ = deepspeed.initialize(model=ours, optimizer=client, config=ds_cfg,
-                                          model_parameters=param_groups(ours, cfg.weight_decay) if client is None else None)
+        engine, _, ds_cfg = _trainer.init_deepspeed(cfg, ours, device, bf16)
         ours_name = f"alslm GPT + DeepSpeed ZeRO-{ds_cfg['zero_optimization']['stage']}"
-    else:
-        ours_name = "alslm GPT"
+    elif ours is not None:
         ours.to(device)
     ref = None
     if not args.skip_reference:
         torch.manual_seed(0)
         ref = RefGPT(mcfg.vocab_size, mcfg.block_size, mcfg.n_layer, mcfg.n_head, mcfg.n_embd, mcfg.dropout).to(device)
-        assert sum(p.numel() for p in ref.parameters()) == ours.num_params(), "reference shape differs"
+        assert sum(p.numel() for p in ref.parameters()) == mcfg.num_params(), "reference shape differs"
+    if launched:
+        runs["launcher path (model_checkpoint)"] = [{k: launched[k] for k in ("tokens_per_s", "peak_mem_gb")}
+                                                    | {"s_per_step": launched["micro_batch"] * launched["grad_accum"]
+                                                       * mcfg.block_size / launched["tokens_per_s"]}]
     for _ in range(args.repeat):  # interleaved, so load changes on a shared machine hit both alike
-        runs.setdefault(ours_name, []).append(run(ours, cfg, mcfg, device, args.steps, args.warmup, bf16, engine))
+        if ours is not None:
+            runs.setdefault(ours_name, []).append(run(ours, cfg, mcfg, device, args.steps, args.warmup, bf16, engine))
         if ref is not None:
             runs.setdefault("nanoGPT-style reference", []).append(run(ref, cfg, mcfg, device, args.steps, args.warmup, bf16))
     results = {name: {**rs[0], "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),

@@ -7,7 +7,6 @@ good checkpoint. Its output streams line by line into context.log.
 
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -15,7 +14,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 
 from alslm_ml.paths import sub
 from alslm_ml.train.config import load_config
-from alslm_ml.train.launch import build_command, run_streaming
+from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming
 from alslm_ml.train.metrics import read_log
 from alslm_ml.train.report import loss_curve_png, png_markdown, run_report
 from alslm_ml.train.trainer import LOG_CSV, SUMMARY
@@ -52,9 +51,7 @@ def model_checkpoint(context: AssetExecutionContext, config: TrainingConfig) -> 
                         deepspeed_config=config.deepspeed_config, resume=config.resume,
                         overwrite=config.overwrite)
     context.log.info(f"{'deepspeed on ' + str(gpus) + ' GPU(s)' if gpus else 'CPU (plain PyTorch)'}: {' '.join(cmd)}")
-    env = {"TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache/alslm/torch_extensions")),
-           "TOKENIZERS_PARALLELISM": "false"}
-    rc = run_streaming(cmd, lambda line: context.log.info(line) if line.strip() else None, env=env)
+    rc = run_streaming(cmd, lambda line: context.log.info(line) if line.strip() else None, env=deepspeed_env())
     summary_path = run_dir / SUMMARY
     if rc != 0 or not summary_path.exists():
         raise RuntimeError(f"training exited with code {rc} (log above); checkpoints kept in {run_dir} — "
@@ -90,6 +87,9 @@ def model_checkpoint(context: AssetExecutionContext, config: TrainingConfig) -> 
         "peak_flops": f"{summary['peak_flops'] / 1e12:.3f} TFLOP/s ({summary['peak_source']})",
         "device": summary["device"] + (" + DeepSpeed" if summary["deepspeed"] else ""),
         "wall_s": _r(summary["elapsed_s"], 1),
+        "eval_and_checkpoint_s": _r(summary.get("eval_s", 0) + summary.get("checkpoint_s", 0), 1),
+        "fit_plan": MetadataValue.json(summary.get("fit_plan") or {"device": summary["device"], "plan": "CPU: config as given"}),
+        "compiled": summary.get("compiled", False),
         "loss_curve": MetadataValue.md(png_markdown(png, "loss curves")),
         "loss_curve_png": MetadataValue.path(str(run_dir / "loss_curve.png")),
     })

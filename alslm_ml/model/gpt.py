@@ -47,6 +47,11 @@ class GPTConfig:
         total = V * d + T * d + L * per_block + 2 * d
         return total - (T * d if non_embedding else 0)
 
+    def flops_per_token(self) -> float:
+        """Training FLOPs per token (6N + attention), as in the PaLM appendix / nanoGPT. From the
+        shape alone, so it holds when ZeRO-3 has partitioned the parameters away."""
+        return 6 * self.num_params(non_embedding=True) + 12 * self.n_layer * self.n_embd * self.block_size
+
 
 # Named configs. Parameter arithmetic is in docs/model.md; `alslm_ml.model.gpt` prints the counts.
 #   500m: 24 layers x 1280 wide (20 heads of 64): 24 * 12 * 1280^2 = 472M in blocks + 21M embeddings.
@@ -162,10 +167,7 @@ class GPT(nn.Module):
         return logits, loss
 
     def flops_per_token(self) -> float:
-        """Training FLOPs per token (6N + attention), as in the PaLM appendix / nanoGPT."""
-        c = self.config
-        n = self.num_params() - c.block_size * c.n_embd
-        return 6 * n + 12 * c.n_layer * c.n_embd * c.block_size
+        return self.config.flops_per_token()
 
     @torch.no_grad()
     def generate(

@@ -123,8 +123,9 @@ class TorchBackend(_Backend):
 
         self.torch = torch
         self.model_dir = Path(model_dir)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         t0 = time.perf_counter()
-        self.model = load_model(model_dir)
+        self.model = load_model(model_dir).to(self.device)
         try:
             self.tok = Tokenizer.from_file(str(tokenizer_path))
         except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception on bad JSON
@@ -145,8 +146,8 @@ class TorchBackend(_Backend):
     def _next(self, ids: list[int], cfg: GenerationConfig, gen) -> int:
         torch = self.torch
         with torch.no_grad():
-            logits, _ = self.model(torch.tensor([ids[-self.n_ctx :]]))
-        logits = logits[0, -1].float()
+            logits, _ = self.model(torch.tensor([ids[-self.n_ctx :]], device=self.device))
+        logits = logits[0, -1].float().cpu()  # sampling on the CPU: the same draws on any device
         if cfg.repeat_penalty and cfg.repeat_penalty != 1.0:  # llama.cpp's rule over the last 64 tokens
             seen = torch.tensor(sorted(set(ids[-64:])))
             vals = logits[seen]
@@ -184,7 +185,7 @@ class TorchBackend(_Backend):
             shown = text
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model_dir": str(self.model_dir), "n_ctx": self.n_ctx}
+        return {"backend": self.name, "model_dir": str(self.model_dir), "n_ctx": self.n_ctx, "device": str(self.device)}
 
 
 class OllamaBackend(_Backend):

@@ -3,7 +3,9 @@
 Presets:
   tiny  — the embedded default: the tiny GPT on the starter corpus, ≤ 5 min on 2 CPU cores.
   micro — a 2-layer toy used by the tests (seconds).
-  500m / 1b — the design's GPU runs (DeepSpeed ZeRO-2 / ZeRO-3, bf16, gradient checkpointing).
+  500m / 1b — the design's GPU runs under DeepSpeed, bf16, 32,768 tokens per optimizer step; micro
+          batch, accumulation, checkpointing, ZeRO stage and offload come from the fit plan for the
+          GPU at hand (alslm_ml.train.budget.plan_fit), each overridable by its field.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ class TrainConfig:
     model_overrides: dict = field(default_factory=dict)  # e.g. {"block_size": 128, "dropout": 0.2}
     seed: int = 1337
     # batch: tokens per optimizer step = batch_size * grad_accum * block_size * world size
-    batch_size: int = 16  # micro batch per process
-    grad_accum: int = 1
+    batch_size: int = 16  # micro batch per process; 0 = the largest that fits (fit plan, budget.py)
+    grad_accum: int = 1  # 0 = enough micro batches for tokens_per_step
+    tokens_per_step: int = 0  # kept when the fit plan picks the micro batch; 0 = batch_size*grad_accum*block*world
     max_steps: int = 600
     max_seconds: float = 0.0  # stop (and checkpoint) after this wall time; 0 = no limit
     # AdamW + cosine schedule (design 5.3)
@@ -49,12 +52,16 @@ class TrainConfig:
     # hardware
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto (bf16 on CUDA when supported, else fp32) | bf16 | fp32
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool | None = False  # None = on only if the fit plan needs it (off on CPU)
+    compile: bool | None = None  # torch.compile the model: None = on CUDA (not under ZeRO-3), off on CPU
     threads: int = 0  # torch CPU threads; 0 = torch's default
     peak_flops: float = 0.0  # for MFU; 0 = look up the GPU / estimate the CPU (see metrics.py)
     deepspeed_config: str = ""  # path to a DeepSpeed JSON; used when launched by `deepspeed`
-    zero_stage: int = -1  # override the JSON's ZeRO stage (-1 = keep)
-    offload_optimizer: bool | None = None  # override the JSON's optimizer CPU offload (None = keep)
+    # On CUDA the fit plan (budget.py) decides these from the model size and the free GPU memory;
+    # a value set here pins that choice. On CPU, -1/None keep the DeepSpeed JSON's.
+    zero_stage: int = -1  # -1 = the plan's (CUDA) / the JSON's (CPU)
+    offload_optimizer: bool | None = None  # optimizer CPU offload; None = the plan's / the JSON's
+    offload_param: bool | None = None  # ZeRO-3 parameter CPU offload; None = the plan's / the JSON's
 
     def model_config(self, vocab_size: int | None = None) -> GPTConfig:
         cfg = get_config(self.model, **self.model_overrides)
@@ -78,12 +85,12 @@ PRESETS: dict[str, dict] = {
                                                 "n_head": 2, "n_embd": 64, "dropout": 0.1},
                   batch_size=8, max_steps=60, lr=3e-3, warmup_steps=5, log_interval=1, eval_interval=10,
                   eval_batches=2, checkpoint_interval=10, patience=5, threads=1),
-    "500m": dict(model="500m", batch_size=4, grad_accum=8, max_steps=60000, lr=6e-4, warmup_steps=2000,
-                 log_interval=100, eval_interval=500, checkpoint_interval=1000, gradient_checkpointing=True,
-                 deepspeed_config=str(HERE / "ds_config_zero2.json")),
-    "1b": dict(model="1b", batch_size=4, grad_accum=8, max_steps=60000, lr=3e-4, warmup_steps=2000,
-               log_interval=100, eval_interval=500, checkpoint_interval=1000, gradient_checkpointing=True,
-               deepspeed_config=str(HERE / "ds_config_zero3.json")),
+    "500m": dict(model="500m", batch_size=0, grad_accum=0, tokens_per_step=32768, max_steps=60000, lr=6e-4,
+                 warmup_steps=2000, log_interval=100, eval_interval=500, checkpoint_interval=1000,
+                 gradient_checkpointing=None, deepspeed_config=str(HERE / "ds_config_zero2.json")),
+    "1b": dict(model="1b", batch_size=0, grad_accum=0, tokens_per_step=32768, max_steps=60000, lr=3e-4,
+               warmup_steps=2000, log_interval=100, eval_interval=500, checkpoint_interval=1000,
+               gradient_checkpointing=None, deepspeed_config=str(HERE / "ds_config_zero3.json")),
 }
 
 
@@ -94,8 +101,9 @@ RULES: dict[str, tuple[str, object, str]] = {
     "model": (_STR, lambda v: v in CONFIGS, "one of " + ", ".join(CONFIGS)),
     "model_overrides": ("dict", None, "a mapping of GPTConfig fields"),
     "seed": (_INT, lambda v: v >= 0, "an integer >= 0"),
-    "batch_size": (_INT, lambda v: v >= 1, "an integer >= 1"),
-    "grad_accum": (_INT, lambda v: v >= 1, "an integer >= 1"),
+    "batch_size": (_INT, lambda v: v >= 0, "an integer >= 1, or 0 (the fit plan's)"),
+    "grad_accum": (_INT, lambda v: v >= 0, "an integer >= 1, or 0 (enough for tokens_per_step)"),
+    "tokens_per_step": (_INT, lambda v: v >= 0, "an integer >= 0 (0 = batch_size x grad_accum x block size)"),
     "max_steps": (_INT, lambda v: v >= 1, "an integer >= 1"),
     "max_seconds": (_NUM, lambda v: v >= 0, "a number >= 0 (0 = no limit)"),
     "lr": (_NUM, lambda v: 0 <= v < 1, "a number in [0, 1)"),
@@ -113,12 +121,14 @@ RULES: dict[str, tuple[str, object, str]] = {
     "keep_last": (_INT, lambda v: v >= 1, "an integer >= 1"),
     "device": (_STR, lambda v: v in ("auto", "cpu", "cuda"), "auto, cpu or cuda"),
     "dtype": (_STR, lambda v: v in ("auto", "bf16", "fp32"), "auto, bf16 or fp32"),
-    "gradient_checkpointing": (_BOOL, None, "true or false"),
+    "gradient_checkpointing": ("bool?", None, "true, false or null (the fit plan's)"),
+    "compile": ("bool?", None, "true, false or null (on for CUDA, off on CPU)"),
     "threads": (_INT, lambda v: v >= 0, "an integer >= 0 (0 = torch's default)"),
     "peak_flops": (_NUM, lambda v: v >= 0, "a number >= 0 (0 = look it up)"),
     "deepspeed_config": (_STR, lambda v: not v or Path(v).is_file(), "an existing DeepSpeed JSON file, or empty"),
-    "zero_stage": (_INT, lambda v: v in (-1, 0, 1, 2, 3), "-1 (keep the JSON's), 0, 1, 2 or 3"),
-    "offload_optimizer": ("bool?", None, "true, false or null (keep the JSON's)"),
+    "zero_stage": (_INT, lambda v: v in (-1, 0, 1, 2, 3), "-1 (the fit plan's on CUDA, the JSON's on CPU), 0, 1, 2 or 3"),
+    "offload_optimizer": ("bool?", None, "true, false or null (the fit plan's / the JSON's)"),
+    "offload_param": ("bool?", None, "true, false or null (the fit plan's / the JSON's)"),
 }
 MODEL_RULES: dict[str, tuple[str, object, str]] = {
     "vocab_size": (_INT, lambda v: 1 <= v <= 65536, "an integer in [1, 65536] (token ids are stored as uint16)"),

@@ -7,11 +7,40 @@ normal path: the next launch picks up the last good checkpoint.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+
+def normalize_arch_list(value: str) -> str:
+    """TORCH_CUDA_ARCH_LIST as DeepSpeed's op builder can parse it: entries "M.m" or "M.m+PTX".
+    Hopper images often set "9.0a" (the arch-specific variant), which DeepSpeed reads with int()
+    and dies on ('0a'); the plain "9.0" builds the same kernels for DeepSpeed's ops."""
+    out = []
+    for entry in re.split(r"[;\s,]+", value.strip()):
+        if not entry:
+            continue
+        m = re.fullmatch(r"(?:sm_|compute_)?(\d+)\.?(\d)[a-zA-Z]*(\+PTX)?", entry)
+        if not m:
+            raise ValueError(f"TORCH_CUDA_ARCH_LIST entry {entry!r} is not like '9.0', '9.0a' or '8.6+PTX'")
+        arch = f"{m.group(1)}.{m.group(2)}{m.group(3) or ''}"
+        if arch not in out:
+            out.append(arch)
+    return ";".join(out)
+
+
+def deepspeed_env(environ: dict | None = None) -> dict:
+    """Environment for a DeepSpeed process: a parseable TORCH_CUDA_ARCH_LIST, a persistent
+    TORCH_EXTENSIONS_DIR for JIT-compiled ops, no tokenizer thread pools."""
+    environ = os.environ if environ is None else environ
+    env = {"TORCH_EXTENSIONS_DIR": environ.get("TORCH_EXTENSIONS_DIR") or str(Path.home() / ".cache/alslm/torch_extensions"),
+           "TOKENIZERS_PARALLELISM": "false"}
+    if environ.get("TORCH_CUDA_ARCH_LIST"):
+        env["TORCH_CUDA_ARCH_LIST"] = normalize_arch_list(environ["TORCH_CUDA_ARCH_LIST"])
+    return env
 
 
 def build_command(config: str, tokens_dir: str | Path, run_dir: str | Path, overrides: list[str] | None = None,

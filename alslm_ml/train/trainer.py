@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -22,6 +23,8 @@ from alslm_ml.errors import UserError
 from alslm_ml.model import GPT, GPTConfig
 from alslm_ml.tokenizer.encode import read_meta
 from alslm_ml.train import checkpoint as ck
+from alslm_ml.train import launch
+from alslm_ml.train.budget import GIB, FitPlan, pinned_choices, plan_fit
 from alslm_ml.train.config import TrainConfig
 from alslm_ml.train.data import EpochSampler, load_streams, unigram_baseline, val_batches
 from alslm_ml.train.metrics import CsvLog, gpu_reading, peak_flops
@@ -70,7 +73,39 @@ class _Stop:
         self.signal = signum
 
 
-def _deepspeed_config(cfg: TrainConfig, device: torch.device, bf16: bool) -> dict:
+def fit_to_machine(cfg: TrainConfig, mcfg: GPTConfig, device: torch.device, world: int,
+                   say: Callable[[str], None] = print) -> tuple[TrainConfig, FitPlan | None]:
+    """Settle the choices the config leaves open (batch_size/grad_accum 0, gradient_checkpointing,
+    zero_stage, offloads and compile None/-1). On CUDA they come from the fit plan for this model
+    and the free GPU memory; on CPU micro batch 4, no checkpointing, no compile."""
+    tokens = cfg.tokens_per_step or max(cfg.batch_size, 1) * max(cfg.grad_accum, 1) * mcfg.block_size * world
+    if device.type != "cuda":
+        micro = cfg.batch_size or 4
+        accum = cfg.grad_accum or max(1, -(-tokens // (micro * mcfg.block_size * world)))
+        return replace(cfg, batch_size=micro, grad_accum=accum, gradient_checkpointing=bool(cfg.gradient_checkpointing),
+                       compile=bool(cfg.compile)), None
+    free, total = torch.cuda.mem_get_info(device)
+    plan = plan_fit(mcfg, free, tokens, world, pinned_choices(cfg))
+    accum = cfg.grad_accum if (cfg.batch_size and cfg.grad_accum) else plan.grad_accum
+    compile_ = cfg.compile if cfg.compile is not None else plan.zero_stage < 3
+    say(f"{plan.describe()}; GPU free {free / GIB:.1f} of {total / GIB:.1f} GiB")
+    return replace(cfg, batch_size=plan.micro_batch, grad_accum=accum, gradient_checkpointing=plan.gradient_checkpointing,
+                   zero_stage=plan.zero_stage, offload_optimizer=plan.offload_optimizer,
+                   offload_param=plan.offload_param, compile=compile_), plan
+
+
+def needs_engine(cfg: TrainConfig, device: torch.device, world: int) -> bool:
+    """Whether a run started by the DeepSpeed launcher needs DeepSpeed's engine. One GPU without
+    ZeRO or offload gains nothing from it but a bf16 optimizer wrapper, so that process trains on
+    the plain path (autocast, fused AdamW, torch.compile). On CPU the engine is kept (gloo), as the
+    launcher is only used there to test it."""
+    return device.type == "cpu" or world > 1 or cfg.zero_stage > 0 or bool(cfg.offload_optimizer) or bool(cfg.offload_param)
+
+
+def deepspeed_config(cfg: TrainConfig, device: torch.device, bf16: bool) -> dict:
+    """The DeepSpeed JSON with the run's batch, clipping, precision, ZeRO stage and offloads.
+    Without optimizer offload, DeepSpeed wraps PyTorch's fused AdamW (no op to JIT-compile);
+    with it, DeepSpeed's CPU Adam (JIT-compiled once into TORCH_EXTENSIONS_DIR)."""
     ds = json.loads(Path(cfg.deepspeed_config).read_text())
     ds.update(train_micro_batch_size_per_gpu=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
               gradient_clipping=cfg.grad_clip, steps_per_print=10**9)
@@ -82,15 +117,40 @@ def _deepspeed_config(cfg: TrainConfig, device: torch.device, bf16: bool) -> dic
         zero["stage"] = cfg.zero_stage
     if cfg.offload_optimizer is not None:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True} if cfg.offload_optimizer else {"device": "none"}
-    if device.type == "cpu":  # no CPU offload / pinned memory without a GPU; torch AdamW as client optimizer
+    if cfg.offload_param is not None:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": True} if cfg.offload_param else {"device": "none"}
+    if zero.get("stage", 0) < 3:
+        zero.pop("offload_param", None)
+    offload = zero.get("offload_optimizer", {}).get("device", "none") == "cpu"
+    if device.type == "cpu":  # no CPU offload / pinned memory without a GPU
         zero["offload_optimizer"] = {"device": "none"}
         zero.pop("offload_param", None)
-        ds.pop("optimizer", None)
-        ds["zero_allow_untested_optimizer"] = True
-    else:
+        offload = False
+    if offload:
         ds["optimizer"] = {"type": "AdamW", "params": {"lr": cfg.lr, "betas": [cfg.beta1, cfg.beta2],
                                                         "weight_decay": cfg.weight_decay}}
+    else:  # the torch AdamW the caller passes in (fused on CUDA)
+        ds.pop("optimizer", None)
+        ds["zero_allow_untested_optimizer"] = True
     return ds
+
+
+def init_deepspeed(cfg: TrainConfig, model: GPT, device: torch.device, bf16: bool,
+                   say: Callable[[str], None] = print):
+    """deepspeed.initialize with the run's config: (engine, optimizer, ds_config). Shared by the
+    trainer and benchmarks/bench_train.py."""
+    os.environ.update(launch.deepspeed_env())
+    import deepspeed
+
+    deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
+    ds_cfg = deepspeed_config(cfg, device, bf16)
+    client = None if "optimizer" in ds_cfg else make_adamw(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
+    if client is None and device.type == "cuda":
+        say(f"DeepSpeed CPU Adam JIT-compiles on first use (a few minutes, once) into {os.environ['TORCH_EXTENSIONS_DIR']}")
+    engine, optimizer, _, _ = deepspeed.initialize(
+        model=model, optimizer=client, config=ds_cfg,
+        model_parameters=param_groups(model, cfg.weight_decay) if client is None else None)
+    return engine, optimizer, ds_cfg
 
 
 def micro_step(model: GPT, engine, x: torch.Tensor, y: torch.Tensor, grad_accum: int, autocast) -> torch.Tensor:
@@ -167,6 +227,8 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
     meta = read_meta(tokens_dir)
     train_tokens, val_tokens = load_streams(tokens_dir)
     mcfg: GPTConfig = cfg.model_config(meta["vocab_size"])
+    cfg, plan = fit_to_machine(cfg, mcfg, device, world, say)
+    requested_ds, use_deepspeed = use_deepspeed, use_deepspeed and needs_engine(cfg, device, world)
     # Everything that can reject the data or config runs before the run directory is touched.
     sampler = EpochSampler(train_tokens, mcfg.block_size, cfg.seed, rank, world, name=f"{tokens_dir}/train.bin")
     vbatches = val_batches(val_tokens, mcfg.block_size, cfg.batch_size, cfg.eval_batches, name=f"{tokens_dir}/val.bin")
@@ -191,17 +253,16 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
         say(f"resumed from {ckpt} at step {st['step']} (epoch {sampler.epoch}, window {sampler.index})")
     model.to(device)
 
+    zero_stage = 0
+    if requested_ds and not use_deepspeed:
+        say("one GPU, no ZeRO, no offload: training on the plain PyTorch path inside the launcher")
+    if cfg.compile and not (use_deepspeed and cfg.zero_stage >= 3):
+        say("torch.compile: the first steps compile the model (a minute or two; cached by inductor)")
+        model.compile()  # in place: state_dict keys and checkpoints are unchanged
     engine = None
     if use_deepspeed:
-        import deepspeed
-
-        deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
-        ds_cfg = _deepspeed_config(cfg, device, bf16)
+        engine, optimizer, ds_cfg = init_deepspeed(cfg, model, device, bf16, say)
         zero_stage = ds_cfg.get("zero_optimization", {}).get("stage", 0)
-        client = None if "optimizer" in ds_cfg else make_adamw(model, cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2))
-        engine, optimizer, _, _ = deepspeed.initialize(
-            model=model, optimizer=client, config=ds_cfg,
-            model_parameters=param_groups(model, cfg.weight_decay) if client is None else None)
         if found:
             say("DeepSpeed: weights, schedule, data position and RNG restored; Adam moments restart "
                 "(DeepSpeed's own optimizer checkpoints need unpickling, which this project never does)")
@@ -214,8 +275,8 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
     if found:
         ck.load_rng(found[0])  # last: everything above may draw random numbers
 
-    n_params = model.num_params()
-    flops_tok = model.flops_per_token()
+    n_params = mcfg.num_params()  # from the shape: ZeRO-3 leaves partitioned (empty) tensors on each rank
+    flops_tok = mcfg.flops_per_token()
     peak, peak_src = peak_flops(device, cfg.peak_flops)
     tokens_per_step = cfg.batch_size * cfg.grad_accum * mcfg.block_size * world
     baseline = unigram_baseline(train_tokens, val_tokens, mcfg.vocab_size)
@@ -262,39 +323,57 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
         if name.startswith("step_"):
             ck.rotate(run_dir, cfg.keep_last)
 
+    def timed_save(name: str, overhead: dict) -> None:
+        t0 = time.time()
+        save(name)
+        dt = time.time() - t0
+        overhead["checkpoint_s"] += dt
+        if dt > 10 or zero_stage == 3:
+            say(f"checkpoint {name} written in {dt:.1f} s")
+
     stop = _Stop()
     reason = "max_steps"
     net.train()
     t_log, tok_log = time.time(), 0
     t_seg = time.time()
     elapsed0 = st["elapsed_s"]
+    overhead = {"eval_s": 0.0, "checkpoint_s": 0.0}
+    pin = device.type == "cuda"
     while st["step"] < cfg.max_steps:
         step = st["step"]
         lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
         set_lr(optimizer, lr)
-        loss_sum = 0.0
+        loss_acc = torch.zeros((), device=device)  # summed on the device: no host sync per micro step
         for _ in range(cfg.grad_accum):
             x, y = sampler.next_batch(cfg.batch_size)
+            if pin:
+                x, y = x.pin_memory(), y.pin_memory()
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = micro_step(model, engine, x, y, cfg.grad_accum, autocast)
-            loss_sum += loss.item() / cfg.grad_accum
-        if engine is not None:
-            gn = engine.get_global_grad_norm()
-            grad_norm = float(gn) if gn is not None else float("nan")
-        else:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+            loss_acc += loss.detach() / cfg.grad_accum
+        grad_norm_t = None
+        if engine is None:
+            grad_norm_t = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-        if not math.isfinite(loss_sum):
-            raise FloatingPointError(f"train loss is {loss_sum} at step {step + 1}; lower lr or check the data")
         st["step"] += 1
         st["tokens"] += tokens_per_step
         tok_log += tokens_per_step
         st["elapsed_s"] = elapsed0 + time.time() - t_seg
         step = st["step"]
         last = step >= cfg.max_steps or (cfg.max_seconds and st["elapsed_s"] >= cfg.max_seconds) or stop.signal
+        log_now, eval_now = step % cfg.log_interval == 0 or last, step % cfg.eval_interval == 0 or last
         row = None
-        if step % cfg.log_interval == 0 or last:
+        if log_now or eval_now:  # the only host syncs: read the loss (and grad norm) here
+            loss_sum = float(loss_acc)
+            if not math.isfinite(loss_sum):
+                raise FloatingPointError(f"train loss is {loss_sum} at step {step}; lower lr or check the data")
+            if engine is not None:
+                gn = engine.get_global_grad_norm()
+                grad_norm = float(gn) if gn is not None else float("nan")
+            else:
+                grad_norm = float(grad_norm_t)
+        if log_now:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             dt = max(time.time() - t_log, 1e-9)
@@ -305,13 +384,15 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
                    "gflops_per_s": tps * flops_tok / 1e9, "mfu": tps * flops_tok / peak if peak else None,
                    "elapsed_s": st["elapsed_s"], "gpu_mem_gb": mem, "gpu_temp_c": temp}
             t_log, tok_log = time.time(), 0
-        if step % cfg.eval_interval == 0 or last:
+        t_pause = time.time()  # evaluation and checkpoints are kept out of the tokens/s figures
+        if eval_now:
             val = evaluate()
             row = row or {"step": step, "tokens": st["tokens"], "train_loss": loss_sum, "lr": lr, "elapsed_s": st["elapsed_s"]}
             row["val_loss"] = val
+            overhead["eval_s"] += time.time() - t_pause
             if val < st["best_val"]:
                 st.update(best_val=val, best_step=step, bad_evals=0)
-                save("best")
+                timed_save("best", overhead)
             else:
                 st["bad_evals"] += 1
             if cfg.patience and st["bad_evals"] >= cfg.patience:
@@ -320,9 +401,11 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
             csv_log.write(row)
             extra = f" val {row['val_loss']:.4f}" if row.get("val_loss") is not None else ""
             speed = f" | {row['tokens_per_s']:,.0f} tok/s" if "tokens_per_s" in row else ""
-            say(f"step {step}/{cfg.max_steps} | loss {loss_sum:.4f}{extra} | lr {lr:.2e}{speed}")
+            mfu = f" | MFU {row['mfu']:.1%}" if row.get("mfu") else ""
+            say(f"step {step}/{cfg.max_steps} | loss {loss_sum:.4f}{extra} | lr {lr:.2e}{speed}{mfu}")
         if step % cfg.checkpoint_interval == 0 or last:
-            save(f"step_{step}")
+            timed_save(f"step_{step}", overhead)
+        t_log += time.time() - t_pause
         if last:
             if stop.signal:
                 reason = f"signal {signal.Signals(stop.signal).name}"
@@ -338,9 +421,13 @@ def train(cfg: TrainConfig, tokens_dir: str | Path, run_dir: str | Path, resume:
         "peak_flops": peak, "peak_source": peak_src, "device": str(device), "bf16": bf16, "world_size": world,
         "deepspeed": engine is not None, "elapsed_s": st["elapsed_s"], "model_config": mcfg.to_dict(),
         "config": cfg.to_dict(), "train_tokens": len(train_tokens), "val_tokens": len(val_tokens),
+        "fit_plan": plan.to_dict() if plan else None, "zero_stage": zero_stage if engine is not None else None,
+        "compiled": bool(cfg.compile), "eval_s": overhead["eval_s"], "checkpoint_s": overhead["checkpoint_s"],
     }
     if main:
         (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2))
+        share = (overhead["eval_s"] + overhead["checkpoint_s"]) / max(st["elapsed_s"] - elapsed0, 1e-9)
+        say(f"evaluation {overhead['eval_s']:.1f} s + checkpoints {overhead['checkpoint_s']:.1f} s = {share:.1%} of this segment's wall time")
         say(f"stopped ({reason}) at step {st['step']}; best val {summary['best_val_loss']} at step "
             f"{st['best_step']} (unigram baseline {baseline:.4f}); checkpoints in {run_dir}")
     return summary
