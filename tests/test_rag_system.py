@@ -40,7 +40,7 @@ def smollm(default_index):
 
 @pytest.fixture(scope="module")
 def rag(smollm):
-    system = load_system("rag", generator=smollm, context_tokens=160)
+    system = load_system("rag", generator=smollm, context_tokens=160, answer_mode="generate")
     yield system
     system.retriever.close()
 
@@ -131,7 +131,8 @@ def _ollama_transport(seen):
 
 def test_ollama_backend_with_recorded_api_responses(default_index):
     seen = []
-    system = load_rag(backend="ollama", model="llama3.1:8b", host="http://ollama.test:11434", transport=_ollama_transport(seen))
+    system = load_rag(backend="ollama", model="llama3.1:8b", host="http://ollama.test:11434", transport=_ollama_transport(seen),
+                      answer_mode="generate")
     tokens = []
     ans = system.answer("When was riluzole approved?", GenerationConfig.greedy(), on_token=tokens.append)
     req = json.loads(seen[0].content)
@@ -148,7 +149,7 @@ def test_ollama_backend_with_recorded_api_responses(default_index):
 
 
 def test_dead_ollama_server_is_a_clear_error(default_index):
-    system = load_rag(backend="ollama", host="http://127.0.0.1:9", timeout=3)
+    system = load_rag(backend="ollama", host="http://127.0.0.1:9", timeout=3, answer_mode="generate")
     t0 = time.perf_counter()
     with pytest.raises(ConnectionError, match="Ollama server at http://127.0.0.1:9 does not answer"):
         system.answer("When was riluzole approved?", GenerationConfig.greedy())

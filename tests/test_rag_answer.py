@@ -1,0 +1,84 @@
+"""Query expansion, answer shapes and the query-focused sentence selection behind RAG answers."""
+
+import pytest
+
+from alslm_ml.rag import grounding as g
+from alslm_ml.rag.expand import alias_groups, aliases_of, expand_query
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_expansion_adds_the_other_names_of_a_group():
+    q, added = expand_query("What does Qalsody target?")
+    assert "tofersen" in added and q.startswith("What does Qalsody target?") and "tofersen" in q
+    assert expand_query("Which gene encodes TDP-43?")[1] == ["TARDBP"]
+    assert "amyotrophic lateral sclerosis" in expand_query("Is MND inherited?")[1]
+    # every question is about ALS: its own names are not added to every query
+    assert expand_query("How is riluzole taken in ALS?")[1] == ["Rilutek", "Tiglutik", "Exservan"]
+    # short symbols match their exact case only
+    assert expand_query("Should a peg be used?")[1] == []
+    assert expand_query("What causes cramps?") == ("What causes cramps?", [])
+
+
+def test_alias_file_is_well_formed_and_bad_lines_are_named(tmp_path):
+    assert all(len(gr) >= 2 for gr in alias_groups())
+    assert "tofersen" in aliases_of("qalsody") and "TARDBP" in aliases_of("TDP43")
+    bad = tmp_path / "aliases.txt"
+    bad.write_text("# comment\nriluzole | Rilutek\nlonely\n")
+    with pytest.raises(ValueError, match=r"aliases.txt:3: an alias group needs at least two names"):
+        alias_groups(bad)
+
+
+def test_absent_entity_check_accepts_an_alias():
+    assert g.missing_entities("What does Qalsody target?", ["Tofersen lowers SOD1 protein."]) == []
+    assert g.missing_entities("What does Zentravir target?", ["Tofersen lowers SOD1 protein."]) == ["Zentravir"]
+
+
+@pytest.mark.parametrize("question,shape", [
+    ("When did the FDA approve edaravone?", "date"),
+    ("In what year was SOD1 linked to ALS?", "date"),
+    ("How many people live with ALS in the United States?", "number"),
+    ("What percentage of ALS is familial?", "number"),
+    ("Which genes are most often mutated in familial ALS?", "list"),
+    ("How does riluzole work?", ""),
+])
+def test_answer_shape(question, shape):
+    assert g.answer_shape(question) == shape
+
+
+PASSAGES = [
+    "Edaravone is a free radical scavenger. The FDA approved edaravone for ALS in May 2017. "
+    "Edaravone is given by intravenous infusion in cycles.",
+    "An oral suspension of edaravone was approved in 2022. Edaravone was first used for stroke in Japan. "
+    "Riluzole was approved in 1995.",
+]
+
+
+def test_selection_prefers_the_asked_shape_and_fits_the_budget():
+    chosen = g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 40, words)
+    assert chosen[0].text == "The FDA approved edaravone for ALS in May 2017."
+    assert sum(words(f"{s.text} [{s.source}]") + 1 for s in chosen) <= 40
+    assert {s.source for s in chosen} == {1, 2}  # across passages, not only the first
+    small = g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 12, words)
+    assert [s.text for s in small] == ["The FDA approved edaravone for ALS in May 2017."]
+    assert g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 3, words) == []
+
+
+def test_selection_skips_near_repeats_and_unrelated_sentences():
+    passages = ["Tofersen lowers SOD1 protein in the spinal fluid.", "Tofersen lowers the SOD1 protein in spinal fluid.",
+                "Physical therapy keeps joints mobile for longer."]
+    chosen = g.select_sentences("What does tofersen lower?", passages, 100, words)
+    assert len(chosen) == 1 and chosen[0].source == 1
+    answer = g.composed_answer(chosen)
+    assert answer == "Tofersen lowers SOD1 protein in the spinal fluid. [1]"
+
+
+def test_similarity_scores_change_the_order():
+    passages = ["Cramps are common in ALS. Muscle cramps respond to mexiletine."]
+    plain = g.select_sentences("What helps muscle cramps?", passages, 100, words)
+    assert plain[0].text.startswith("Muscle cramps")
+    boosted = g.select_sentences("What helps muscle cramps?", passages, 100, words,
+                                 similarity=lambda texts: [5.0 if t.startswith("Cramps") else 0.0 for t in texts])
+    assert boosted[0].text.startswith("Cramps are common")
