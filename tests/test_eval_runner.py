@@ -1,6 +1,7 @@
 """The eval runner, `alslm eval`, and the evaluation assets with a test-double System."""
 
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -115,33 +116,40 @@ def test_assets_benchmark_registry_eval_and_report(tmp_path, monkeypatch, questi
         corpus = pd.DataFrame({"id": ["d1"], "source": ["starter"], "title": ["KIF5A"], "text": ["bosutinib and KIF5A"]})
         conn.register("corpus_df", corpus)
         conn.execute("CREATE TABLE alslm.corpus AS SELECT * FROM corpus_df")
-    monkeypatch.setattr(evaluation, "load_system", lambda name, **o: ScriptedSystem(load_benchmark(), "mixed"))
+    blind = Path(__file__).parent / "fixtures" / "eval" / "blind_fixture.json"
+    monkeypatch.setattr(evaluation, "load_system",
+                        lambda name, **o: ScriptedSystem(load_benchmark() + load_benchmark(blind), "mixed"))
     specs = [AssetSpec(k) for k in ("corpus", "vector_index", "gguf_models", "model_checkpoint", "finetuned_model")]
     res = materialize(
         [*specs, evaluation.benchmark, evaluation.benchmark_composition, evaluation.entity_registry, evaluation.eval_rag, evaluation.eval_baseline, evaluation.eval_comparison],
         resources=shared_resources(),
         selection=["benchmark", "entity_registry", "eval_rag", "eval_baseline", "eval_comparison"],
-        run_config={"ops": {"eval_rag": {"config": {"per_category": 2}}, "eval_baseline": {"config": {"per_category": 1}}}},
+        run_config={"ops": {"eval_rag": {"config": {"per_category": 2}}, "eval_baseline": {"config": {"per_category": 1}},
+                            "benchmark": {"config": {"blind_path": str(blind)}}}},
     )
     assert res.success
     (check,) = res.get_asset_check_evaluations()
-    assert check.passed and check.metadata["questions"].value == 169
+    assert check.passed and check.metadata["questions"].value == 169 and check.metadata["blind_questions"].value == 8
+    coverage = json.loads((tmp_path / "eval" / "benchmark_coverage.json").read_text())
+    assert coverage["documents"] == 1 and coverage["blind"]["facts"] == 7 and coverage["benchmark"]["verbatim"] < 0.05
     assert json.loads((tmp_path / "eval" / "benchmark.json").read_text())["questions"]
     reg = json.loads((tmp_path / "eval" / "entity_registry.json").read_text())
     assert {"kif5a", "bosutinib"} <= {r["entity"] for r in reg}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
         n = dict(conn.execute("SELECT system, count(*) FROM alslm.eval_scores GROUP BY system").fetchall())
-        assert n == {"rag": 16, "baseline": 8}
+        assert n == {"rag": 16, "baseline": 8, "rag@blind": 8, "baseline@blind": 8}  # blind: all 8 (5 per category)
         # the asset's own table is the summary; per-question rows are stored once, in eval_scores & co.
-        (row,) = conn.execute("SELECT system, n, pass_rate, contradiction_rate FROM alslm.eval_rag").fetchall()
+        (row, brow) = conn.execute("SELECT system, n, pass_rate, contradiction_rate FROM alslm.eval_rag ORDER BY system").fetchall()
+        assert brow[:2] == ("rag@blind", 8)
         passed = conn.execute("SELECT avg(passed::INT) FROM alslm.eval_scores WHERE system = 'rag'").fetchone()[0]
         assert row[:2] == ("rag", 16) and row[2] == pytest.approx(passed, abs=1e-4)
         joined = dict(conn.execute("SELECT system, count(*) FROM alslm.eval_answers GROUP BY system").fetchall())
-        assert joined == {"rag": 16, "baseline": 8}  # the per-question view: one row per system and question
+        assert joined == {"rag": 16, "baseline": 8, "rag@blind": 8, "baseline@blind": 8}  # one row per system and question
         assert conn.execute("SELECT count(*) FROM alslm.eval_answers WHERE mode IS NULL OR answer IS NULL").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM alslm.eval_fabrications WHERE entity = 'zorbimab'").fetchone()[0] > 0
     md = (tmp_path / "reports" / "eval_comparison.md").read_text()
     assert "| Confident fabrication |" in md and "`finetuned`" in md and "retrieval failures" in md
+    assert "| rag | blind | 8 |" in md and "| baseline | blind | 8 |" in md and "blind benchmark (written without" in md
     meta = res.asset_materializations_for_node("eval_comparison")[0].metadata
     assert "report" in meta and "figure_failure_modes" in meta
 

@@ -204,7 +204,8 @@ def _shape_bonus(shape: str, text: str) -> float:
 
 
 def select_sentences(question: str, passages: list[str], budget_tokens: int, count_tokens,
-                     similarity=None, redundancy: float = 0.6) -> list[Sentence]:
+                     similarity=None, redundancy: float = 0.5, shape_weight: float = 1.0,
+                     length_norm: float = 0.0) -> list[Sentence]:
     """Query-focused selection across all passages: sentences ranked by the question's weighted
     terms (`rank_sentences`), plus a bonus when they have the shape the question asks for (a
     year for "when", a number for "how many", an enumeration for "which genes") and, when given,
@@ -217,7 +218,9 @@ def select_sentences(question: str, passages: list[str], budget_tokens: int, cou
             s.score += float(d)
     for s in ranked:
         if s.score > 0.01:
-            s.score += _shape_bonus(shape, s.text) * 0.5
+            s.score += _shape_bonus(shape, s.text) * shape_weight
+            # Facts per token: with length_norm > 0 a long sentence must score higher to be taken.
+            s.score /= 1.0 + length_norm * count_tokens(s.text) / 32
     ranked.sort(key=lambda s: (-s.score, s.source, s.position))
     chosen, used, seen = [], 0, []
     for s in ranked:
