@@ -82,3 +82,16 @@ def test_similarity_scores_change_the_order():
     boosted = g.select_sentences("What helps muscle cramps?", passages, 100, words,
                                  similarity=lambda texts: [5.0 if t.startswith("Cramps") else 0.0 for t in texts])
     assert boosted[0].text.startswith("Cramps are common")
+
+
+def test_an_alias_in_a_passage_counts_as_the_name_once():
+    from alslm_ml.rag.expand import synonyms_in
+
+    syn = synonyms_in("What kind of drug is edaravone?")
+    assert "Radicava" in syn["edaravone"]
+    passages = ["Radicava ORS is taken in the morning after an overnight fast.",
+                "Edaravone is a free radical scavenger, a kind of drug that may reduce oxidative stress."]
+    ranked = g.rank_sentences("What kind of drug is edaravone?", passages, syn)
+    assert ranked[0].source == 2  # the brand name alone does not outrank the asked-for content
+    assert ranked[1].score > 0.5  # ... but it still counts as edaravone
+    assert g.rank_sentences("What kind of drug is edaravone?", passages)[1].score < 0.1

@@ -70,3 +70,16 @@ def expand_query(question: str, skip_first_group: bool = True) -> tuple[str, lis
     if not added:
         return question, []
     return f"{question} ({'; '.join(added)})", added
+
+
+def synonyms_in(question: str) -> dict[str, list[str]]:
+    """{name the question uses: the other names of its group}, for ranking passage sentences
+    (an alias counts as the name, once). The disease's own names are left out."""
+    out: dict[str, list[str]] = {}
+    for gi, group in enumerate(alias_groups()):
+        if gi == 0:
+            continue
+        for name in group:
+            if mentions(question, name):
+                out[name] = [g for g in group if g != name]
+    return out

@@ -19,7 +19,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 from alslm_ml.rag.embed import STOPWORDS_FILE
-from alslm_ml.rag.expand import aliases_of
+from alslm_ml.rag.expand import aliases_of, mentions
 
 # Acronyms too generic to signal a specific entity the sources must contain.
 GENERIC_ACRONYMS = {"ALS", "MND", "FDA", "EMA", "NIH", "US", "USA", "UK", "EU", "DNA", "RNA", "CNS", "QA", "AI"}
@@ -137,19 +137,28 @@ def split_sentences(text: str, whole_only: bool = False) -> list[str]:
     return parts
 
 
-def rank_sentences(question: str, passages: list[str]) -> list[Sentence]:
+def _with_aliases(text: str, synonyms: dict[str, list[str]]) -> str:
+    """`text` plus the question's own name for every alias it mentions (a passage that says
+    tofersen matches a question about Qalsody as if it said Qalsody)."""
+    extra = [name for name, others in synonyms.items() if any(mentions(text, o) for o in others)]
+    return f"{text} {' '.join(extra)}" if extra else text
+
+
+def rank_sentences(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None) -> list[Sentence]:
     """Sentences of the passages ranked by how many of the question's terms they contain (a term's
-    weight is higher the fewer passages contain it), ties broken by retrieval rank."""
+    weight is higher the fewer passages contain it), ties broken by retrieval rank. `synonyms`
+    ({name in the question: its other names}) lets an alias stand for the name, counted once."""
     q = set(terms(question))
     sents = [Sentence(i + 1, j, s, 0.0) for i, p in enumerate(passages) for j, s in enumerate(split_sentences(p, True))]
     if not q:
         return sents
+    syn = synonyms or {}
     entity_terms = set(terms(" ".join(key_entities(question))))
-    df = {t: sum(t in set(terms(p)) for p in passages) for t in q}
+    df = {t: sum(t in set(terms(_with_aliases(p, syn))) for p in passages) for t in q}
     # Rarer terms weigh more; the question's key entities (drug, gene, trial) weigh most.
     weight = {t: 1.0 if t in entity_terms else 1.0 / (1 + df[t]) for t in q}
     for s in sents:
-        st = set(terms(s.text))
+        st = set(terms(_with_aliases(s.text, syn)))
         s.score = sum(weight[t] for t in q & st) + 0.01 / s.source
     return sorted(sents, key=lambda s: (-s.score, s.source, s.position))
 
@@ -205,13 +214,13 @@ def _shape_bonus(shape: str, text: str) -> float:
 
 def select_sentences(question: str, passages: list[str], budget_tokens: int, count_tokens,
                      similarity=None, redundancy: float = 0.5, shape_weight: float = 1.0,
-                     length_norm: float = 0.0) -> list[Sentence]:
+                     length_norm: float = 0.0, synonyms: dict[str, list[str]] | None = None) -> list[Sentence]:
     """Query-focused selection across all passages: sentences ranked by the question's weighted
     terms (`rank_sentences`), plus a bonus when they have the shape the question asks for (a
     year for "when", a number for "how many", an enumeration for "which genes") and, when given,
     their similarity to the question (`similarity(texts) -> scores`, e.g. dense cosine); taken best first while they fit `budget_tokens`
     (with their " [n]" citation), skipping near-repeats of a sentence already taken."""
-    ranked = rank_sentences(question, passages)
+    ranked = rank_sentences(question, passages, synonyms)
     shape = answer_shape(question)
     if similarity is not None and ranked:
         for s, d in zip(ranked, similarity([s.text for s in ranked])):

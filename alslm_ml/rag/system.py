@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 from alslm_ml.rag import grounding as g
-from alslm_ml.rag.expand import expand_query
+from alslm_ml.rag.expand import expand_query, synonyms_in
 from alslm_ml.rag.generator import Generator, load_generator
 from alslm_ml.rag.retriever import RetrievalSettings, Retriever, check_question
 from alslm_ml.systems import Answer, GenerationConfig, SourceRef, System, TokenCallback
@@ -72,6 +72,7 @@ class RagSystem(System):
         # The search (and the sentence selection) also uses the question's other names: a
         # question about Qalsody finds passages that say tofersen.
         focus, added = expand_query(question) if self.expand else (question, [])
+        syn = synonyms_in(question) if self.expand else {}
         hits = self.retriever.search(focus, self.settings)
         t_retrieve = time.perf_counter() - t0
         sources = [
@@ -89,7 +90,7 @@ class RagSystem(System):
         ans = Answer(system=self.name, question=question, text="", sources=sources, meta=meta)
 
         missing = g.missing_entities(question, passages, self._rare)
-        ranked = g.rank_sentences(focus, passages)
+        ranked = g.rank_sentences(question, passages, syn)
         if not hits:
             return self._fixed(ans, g.NO_ANSWER + " (no passage was retrieved)", "no_hits", on_token, t0)
         if missing:
@@ -98,9 +99,9 @@ class RagSystem(System):
         if not ranked or ranked[0].score <= 0.01:
             return self._fixed(ans, g.NO_ANSWER, "no_overlap", on_token, t0)
         if self.answer_mode in ("auto", "extractive"):
-            return self._composed(ans, focus, passages, cfg, on_token, t0, t_retrieve)
+            return self._composed(ans, syn, passages, cfg, on_token, t0)
 
-        context, chosen = g.build_context(focus, passages, titles, self.context_tokens, self.gen.count_tokens)
+        context, chosen = g.build_context(question, passages, titles, self.context_tokens, self.gen.count_tokens)
         messages = [{"role": "user", "content": PROMPT.format(instruction=INSTRUCTION, context=context, question=question)}]
         buffered: list[str] = []
         # In auto mode the text is checked before it is shown, so tokens are streamed afterwards.
@@ -110,7 +111,8 @@ class RagSystem(System):
         meta.update(context=context, generated_text=gen.text, support=round(ratio, 3))
         text, how = g.cite(gen.text, supported), "generated"
         if self.answer_mode == "auto" and ratio < self.min_support:
-            text, how = g.composed_answer(g.select_sentences(focus, passages, cfg.max_tokens, self.gen.count_tokens)), "extractive_fallback"
+            text, how = g.composed_answer(g.select_sentences(question, passages, cfg.max_tokens, self.gen.count_tokens,
+                                                             synonyms=syn)), "extractive_fallback"
         if self.answer_mode == "auto" and on_token:
             on_token(text)
         meta["answer_mode"] = how
@@ -140,14 +142,13 @@ class RagSystem(System):
         n = self.gen.count_tokens(" " + word)
         return n >= 3 and n / len(word) >= RARE_PIECES_PER_CHAR
 
-    def _composed(self, ans: Answer, focus: str, passages: list[str], cfg: GenerationConfig, on_token, t0: float,
-                  t_retrieve: float) -> Answer:
+    def _composed(self, ans: Answer, syn: dict, passages: list[str], cfg: GenerationConfig, on_token, t0: float) -> Answer:
         """The answer built from the passages' best sentences within cfg.max_tokens (citations
         included); in auto mode led by one sentence the model writes from them, kept only when
         they support it. The model only compresses and connects; the facts are quoted."""
         budget = cfg.max_tokens
-        sim = self._similarity(focus) if self.dense_sentences else None
-        chosen = g.select_sentences(focus, passages, budget, self.gen.count_tokens, sim)
+        sim = self._similarity(ans.question) if self.dense_sentences else None
+        chosen = g.select_sentences(ans.question, passages, budget, self.gen.count_tokens, sim, synonyms=syn)
         if not chosen:
             return self._fixed(ans, g.NO_ANSWER, "no_overlap", on_token, t0)
         text, how = g.composed_answer(chosen), "extractive"
@@ -162,8 +163,8 @@ class RagSystem(System):
             ans.prompt_tokens, ans.completion_tokens = gen.prompt_tokens, gen.completion_tokens
             if supported and all(src is not None for _, src in supported):
                 lead_text = g.cite(lead[0], supported)
-                rest = g.select_sentences(focus, passages, budget - self.gen.count_tokens(lead_text) - 1,
-                                          self.gen.count_tokens, sim)
+                rest = g.select_sentences(ans.question, passages, budget - self.gen.count_tokens(lead_text) - 1,
+                                          self.gen.count_tokens, sim, synonyms=syn)
                 text, how = " ".join([lead_text, g.composed_answer(rest)]).strip(), "lead_and_quotes"
         ans.meta.update(answer_mode=how, answer_tokens=self.gen.count_tokens(text))
         ans.text = text
