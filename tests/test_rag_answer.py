@@ -95,3 +95,10 @@ def test_an_alias_in_a_passage_counts_as_the_name_once():
     assert ranked[0].source == 2  # the brand name alone does not outrank the asked-for content
     assert ranked[1].score > 0.5  # ... but it still counts as edaravone
     assert g.rank_sentences("What kind of drug is edaravone?", passages)[1].score < 0.1
+
+
+def test_sentences_a_lead_already_says_are_not_quoted_again():
+    q = "When did the FDA approve edaravone?"
+    lead = "The FDA approved edaravone for ALS in May 2017."
+    chosen = g.select_sentences(q, PASSAGES, 60, words, already=lead)
+    assert chosen and all(s.text != lead for s in chosen)

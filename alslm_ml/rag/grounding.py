@@ -214,12 +214,14 @@ def _shape_bonus(shape: str, text: str) -> float:
 
 def select_sentences(question: str, passages: list[str], budget_tokens: int, count_tokens,
                      similarity=None, redundancy: float = 0.5, shape_weight: float = 1.0,
-                     length_norm: float = 0.0, synonyms: dict[str, list[str]] | None = None) -> list[Sentence]:
+                     length_norm: float = 0.0, synonyms: dict[str, list[str]] | None = None,
+                     already: str = "") -> list[Sentence]:
     """Query-focused selection across all passages: sentences ranked by the question's weighted
     terms (`rank_sentences`), plus a bonus when they have the shape the question asks for (a
     year for "when", a number for "how many", an enumeration for "which genes") and, when given,
     their similarity to the question (`similarity(texts) -> scores`, e.g. dense cosine); taken best first while they fit `budget_tokens`
-    (with their " [n]" citation), skipping near-repeats of a sentence already taken."""
+    (with their " [n]" citation), skipping near-repeats of a sentence already taken and sentences
+    that `already` (e.g. a generated lead) mostly says (partial_ratio >= 80, at most 1.5x as long)."""
     ranked = rank_sentences(question, passages, synonyms)
     shape = answer_shape(question)
     if similarity is not None and ranked:
@@ -238,6 +240,9 @@ def select_sentences(question: str, passages: list[str], budget_tokens: int, cou
         st = set(terms(s.text))
         if any(len(st & o) / max(1, min(len(st), len(o))) >= redundancy for o in seen):
             continue
+        if already and len(s.text) <= 1.5 * len(already) and \
+                fuzz.partial_ratio(*sorted((already.lower(), s.text.lower()), key=len)) >= 80:
+            continue  # the lead already says (most of) it
         n = count_tokens(f"{s.text} [{s.source}]") + 1
         if used + n > budget_tokens:
             continue

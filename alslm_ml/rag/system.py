@@ -164,7 +164,7 @@ class RagSystem(System):
             if supported and all(src is not None for _, src in supported):
                 lead_text = g.cite(lead[0], supported)
                 rest = g.select_sentences(ans.question, passages, budget - self.gen.count_tokens(lead_text) - 1,
-                                          self.gen.count_tokens, sim, synonyms=syn)
+                                          self.gen.count_tokens, sim, synonyms=syn, already=lead[0])
                 text, how = " ".join([lead_text, g.composed_answer(rest)]).strip(), "lead_and_quotes"
         ans.meta.update(answer_mode=how, answer_tokens=self.gen.count_tokens(text))
         ans.text = text
