@@ -55,8 +55,9 @@ def _assert_citations_mapped(ans):
 
 
 def test_extractive_answer_quotes_sources_with_citations(default_index):
-    system = load_rag(generator=_NoGeneration(), answer_mode="extractive")
+    system = load_rag(generator=_NoGeneration())  # the default: no generation
     ans = system.answer("When did the FDA approve riluzole?", GenerationConfig.greedy())
+    assert ans.meta["answer_mode"] == "extractive" and ans.meta["answer_tokens"] <= 128
     assert ans.system == "rag" and len(ans.sources) == 5
     _assert_citations_mapped(ans)
     cited = int(g.CITATION.findall(ans.text)[0])
@@ -87,10 +88,10 @@ def test_rag_answer_through_llama_cpp_is_grounded_and_cited(rag):
     assert "[1] " in ans.meta["context"] and "Question: What does tofersen target?" not in ans.meta["context"]
 
 
-def test_default_answer_is_quoted_sentences_led_by_a_checked_sentence(default_index, smollm):
+def test_auto_answer_is_quoted_sentences_led_by_a_checked_sentence(default_index, smollm):
     """auto: the best sentences of all passages, quoted with citations within max_tokens, led by
     one generated sentence only when the quoted sentences support it."""
-    system = load_rag(generator=smollm)
+    system = load_rag(generator=smollm, answer_mode="auto")
     streamed = []
     cfg = GenerationConfig.greedy(max_tokens=64)
     ans = system.answer("When did the FDA approve riluzole?", cfg, on_token=streamed.append)

@@ -35,9 +35,10 @@ LEAD_INSTRUCTION = (
     "Copy names, numbers and dates exactly as they are written."
 )
 LEAD_PROMPT = "{instruction}\n\nSentences:\n{context}\n\nQuestion: {question}\n\nOne-sentence answer:"
-# auto: the best passage sentences, quoted with citations, led by one sentence the model writes
-#       from them (kept only when the sentences support it);
-# extractive: the quoted sentences alone (no generation);
+# extractive (default): the passages' best sentences for the question, quoted with citations
+#       within max_tokens; no generation (measured best on the project benchmark, see docs/retrieval.md);
+# auto: the same quotes led by one sentence the model writes from them (kept only when the
+#       sentences support it);
 # generate: the model's own answer from a context of selected sentences (extractive fallback
 #       when the context does not support it).
 ANSWER_MODES = ("auto", "generate", "extractive")
@@ -57,7 +58,7 @@ class RagSystem(System):
     name = "rag"
 
     def __init__(self, retriever: Retriever, generator: Generator, settings: RetrievalSettings,
-                 context_tokens: int = 1024, answer_mode: str = "auto", min_support: float = 0.5,
+                 context_tokens: int = 1024, answer_mode: str = "extractive", min_support: float = 0.5,
                  expand: bool = True, lead_tokens: int = 40, dense_sentences: float = 0.0):
         if answer_mode not in ANSWER_MODES:
             raise ValueError(f"answer_mode {answer_mode!r}: expected one of {ANSWER_MODES}")
@@ -232,7 +233,7 @@ def _generator(opts: dict) -> Generator:
 def load_rag(**opts: Any) -> RagSystem:
     """Options: backend ("llama.cpp" | "ollama"), model (GGUF path or Ollama name), k (5), mode
     ("hybrid" | "dense" | "sparse"), sources (list of source names to filter on), context_tokens
-    (1024, generate mode), answer_mode ("auto" | "generate" | "extractive"), expand (True: query
+    (1024, generate mode), answer_mode ("extractive" | "auto" | "generate"), expand (True: query
     expansion with aliases.txt), lead_tokens (40, auto mode), collection, index_root, n_threads,
     n_ctx. Other options (e.g. quant) are ignored."""
     settings = RetrievalSettings(k=int(opts.get("k", 5)), mode=opts.get("mode", "hybrid"),
@@ -244,7 +245,7 @@ def load_rag(**opts: Any) -> RagSystem:
         retriever.close()
         raise
     return RagSystem(retriever, gen, settings, int(opts.get("context_tokens", 1024)),
-                     opts.get("answer_mode", "auto"), float(opts.get("min_support", 0.5)),
+                     opts.get("answer_mode", "extractive"), float(opts.get("min_support", 0.5)),
                      bool(opts.get("expand", True)), int(opts.get("lead_tokens", 40)),
                      float(opts.get("dense_sentences", 0.0)))
 
