@@ -100,6 +100,34 @@ def test_cli_prints_headline_json(tmp_path, monkeypatch, capsys, questions):
     bad.write_text(json.dumps([{"id": "q-9", "category": "nope"}]))
     assert cli.main(["--system", "rag", "--benchmark", str(bad), "--out", str(tmp_path / "x")]) == 2
     assert "q-9" in capsys.readouterr().err
+    made.clear()
+    rc = cli.main(["--system", "rag", "--benchmark", str(bench), "--out", str(tmp_path / "r"), "--limit", "2",
+                   "--option", "k=3", "--option", "answer_mode=auto", "--option", "expand=false", "--option", "dense_sentences=2.5"])
+    assert rc == 0 and made == {"name": "rag", "k": 3, "answer_mode": "auto", "expand": False, "dense_sentences": 2.5}
+    assert cli.main(["--system", "rag", "--benchmark", str(bench), "--out", str(tmp_path / "r"), "--option", "k3"]) == 2
+    assert "--option 'k3': expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_carry_through_context_recall_and_answer_length_in_the_summary(tmp_path, questions):
+    """ScriptedSystem: even-indexed questions retrieve the reference (all facts in context), odd
+    ones an unrelated passage; answers are the reference, a fabrication, an error or a loop."""
+    summary = evaluate(ScriptedSystem(questions), questions, tmp_path, Registry())
+    rows, _ = load_results(tmp_path)
+    real = [r for r in rows if not r["is_trap"]]
+    for r in real:
+        if r["retrieval_accuracy"] == 1.0:  # every fact was in the passages
+            assert r["carry_through"] == r["accuracy"]
+        elif r["retrieval_accuracy"] == 0.0:
+            assert r["carry_through"] is None and r["facts_retrieved"] == 0
+    held = sum(r["facts_retrieved"] or 0 for r in real)
+    assert summary["retrieval"]["carry_through"] == round(sum(r["facts_carried"] or 0 for r in real) / held, 4)
+    assert summary["retrieval"]["context_recall"] == round(sum(r["retrieval_accuracy"] for r in real) / len(real), 4)
+    assert summary["non_trap_accuracy"] == round(sum(r["accuracy"] for r in real) / len(real), 4)
+    assert summary["mean_answer_tokens"] == round(sum(len(r["answer"].split()) for r in rows if not r["error"]) / len(rows), 1)
+    assert summary["max_answer_tokens"] == max(r["answer_tokens"] for r in rows)
+    cats = summary["by_category"]
+    assert set(cats) == {q.category for q in questions} and all("context_recall" in c and "carry_through" in c for c in cats.values())
+    assert all(r["carry_through"] is None for r in rows if r["is_trap"])
 
 
 def test_assets_benchmark_registry_eval_and_report(tmp_path, monkeypatch, questions):
