@@ -102,3 +102,28 @@ def test_sentences_a_lead_already_says_are_not_quoted_again():
     lead = "The FDA approved edaravone for ALS in May 2017."
     chosen = g.select_sentences(q, PASSAGES, 60, words, already=lead)
     assert chosen and all(s.text != lead for s in chosen)
+
+
+@pytest.mark.parametrize("question,premise", [
+    ("Since Zolgensma is approved for ALS, what dose is used?", "Zolgensma is approved for ALS"),
+    ("Why was the trial that showed lithium cures ALS stopped?", "the trial that showed lithium cures ALS stopped"),
+    ("When did the FDA approve edaravone?", "the FDA approve edaravone"),
+    ("What does tofersen target?", None),
+])
+def test_premise_of_a_question(question, premise):
+    assert g.premise_of(question) == premise
+
+
+def test_a_premise_no_passage_states_is_named_before_the_quotes():
+    passages = ["Lithium carbonate was tested in ALS after a small study; larger trials found no benefit.",
+                "The FDA approved edaravone for ALS in May 2017."]
+    premise = g.unsupported_premise("Why was the trial that showed lithium cures ALS stopped?", passages)
+    assert premise == "the trial that showed lithium cures ALS stopped"
+    assert g.premise_note(premise).startswith("The retrieved sources do not say that the trial")
+    from alslm_ml.eval.scoring import is_refusal
+
+    assert is_refusal(g.premise_note(premise))  # the evaluation reads it as denying the premise
+    assert g.unsupported_premise("When did the FDA approve edaravone?", passages) is None
+    assert g.unsupported_premise("What does tofersen target?", passages) is None
+    # an alias in the passage supports a premise stated with the other name
+    assert g.unsupported_premise("When did the FDA approve Radicava?", passages, {"Radicava": ["edaravone"]}) is None

@@ -257,6 +257,43 @@ def composed_answer(chosen: list[Sentence]) -> str:
     return " ".join(f"{s.text.rstrip()} [{s.source}]" for s in chosen)
 
 
+# Questions that presuppose something: "Since X, ...", "Why is X ...?", "When did X ...?".
+PREMISE = (re.compile(r"^since (?P<p>[^,?]+)", re.I),
+           re.compile(r"^why (?:does|do|is|are|was|were|did|has|have) (?P<p>[^?]+)", re.I),
+           re.compile(r"^(?:when|in (?:which|what) year) (?:did|was|were|has|had) (?P<p>[^?]+)", re.I))
+
+
+def premise_of(question: str) -> str | None:
+    """The clause a question takes for granted ("Since Relyvrio is still sold ..." -> "Relyvrio is
+    still sold ..."), or None."""
+    for rx in PREMISE:
+        m = rx.search(question.strip())
+        if m:
+            return m.group("p").strip()
+    return None
+
+
+def unsupported_premise(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None,
+                        threshold: float = 0.75) -> str | None:
+    """The question's premise when no passage sentence holds at least `threshold` of its content
+    terms (an alias counts as the name): "the trial showing that ceftriaxone doubled survival",
+    "the FDA grant full approval to tirasemtiv". None when the premise is supported or absent."""
+    premise = premise_of(question)
+    want = set(terms(premise)) if premise else set()
+    if len(want) < 2:
+        return None
+    syn = synonyms or {}
+    for p in passages:
+        for sent in split_sentences(p):
+            if len(want & set(terms(_with_aliases(sent, syn)))) >= threshold * len(want):
+                return None
+    return premise
+
+
+def premise_note(premise: str) -> str:
+    return f"The retrieved sources do not say that {premise}; what they say:"
+
+
 def support(answer: str, context_sentences: list[Sentence], threshold: float = 80.0) -> list[tuple[str, int | None]]:
     """Each answer sentence with the source number it best matches (None when no context
     sentence supports it at rapidfuzz partial_ratio >= threshold)."""

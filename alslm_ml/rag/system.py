@@ -148,11 +148,18 @@ class RagSystem(System):
         included); in auto mode led by one sentence the model writes from them, kept only when
         they support it. The model only compresses and connects; the facts are quoted."""
         budget = cfg.max_tokens
+        # A question that takes something for granted the passages do not say (a trial that
+        # "doubled survival", an approval that never happened) is told so before the quotes.
+        premise = g.unsupported_premise(ans.question, passages, syn)
+        note = g.premise_note(premise) if premise else ""
+        if note:
+            ans.meta["unsupported_premise"] = premise
+            budget -= self.gen.count_tokens(note) + 1
         sim = self._similarity(ans.question) if self.dense_sentences else None
         chosen = g.select_sentences(ans.question, passages, budget, self.gen.count_tokens, sim, synonyms=syn)
-        if not chosen:
+        if not chosen and not note:
             return self._fixed(ans, g.NO_ANSWER, "no_overlap", on_token, t0)
-        text, how = g.composed_answer(chosen), "extractive"
+        text, how = " ".join(x for x in (note, g.composed_answer(chosen)) if x), "extractive"
         if self.answer_mode == "auto" and self.lead_tokens > 0:
             context = "\n".join(f"[{s.source}] {s.text}" for s in chosen)
             messages = [{"role": "user", "content": LEAD_PROMPT.format(
@@ -166,7 +173,7 @@ class RagSystem(System):
                 lead_text = g.cite(lead[0], supported)
                 rest = g.select_sentences(ans.question, passages, budget - self.gen.count_tokens(lead_text) - 1,
                                           self.gen.count_tokens, sim, synonyms=syn, already=lead[0])
-                text, how = " ".join([lead_text, g.composed_answer(rest)]).strip(), "lead_and_quotes"
+                text, how = " ".join(x for x in (note, lead_text, g.composed_answer(rest)) if x), "lead_and_quotes"
         ans.meta.update(answer_mode=how, answer_tokens=self.gen.count_tokens(text))
         ans.text = text
         if on_token:
