@@ -127,3 +127,11 @@ def test_a_premise_no_passage_states_is_named_before_the_quotes():
     assert g.unsupported_premise("What does tofersen target?", passages) is None
     # an alias in the passage supports a premise stated with the other name
     assert g.unsupported_premise("When did the FDA approve Radicava?", passages, {"Radicava": ["edaravone"]}) is None
+
+
+def test_premise_supported_across_two_sentences_and_an_agency_alias():
+    from alslm_ml.rag.expand import synonyms_in
+
+    q = "When did the FDA approve riluzole?"
+    passages = ["Riluzole was the first drug approved for ALS. The US Food and Drug Administration approved it in 1995."]
+    assert g.unsupported_premise(q, passages, synonyms_in(q)) is None

@@ -275,8 +275,8 @@ def premise_of(question: str) -> str | None:
 
 def unsupported_premise(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None,
                         threshold: float = 0.75) -> str | None:
-    """The question's premise when no passage sentence holds at least `threshold` of its content
-    terms (an alias counts as the name): "the trial showing that ceftriaxone doubled survival",
+    """The question's premise when no passage sentence (with the sentence after it, for "it")
+    holds at least `threshold` of its content terms (an alias counts as the name): "the trial showing that ceftriaxone doubled survival",
     "the FDA grant full approval to tirasemtiv". None when the premise is supported or absent."""
     premise = premise_of(question)
     want = set(terms(premise)) if premise else set()
@@ -284,8 +284,10 @@ def unsupported_premise(question: str, passages: list[str], synonyms: dict[str, 
         return None
     syn = synonyms or {}
     for p in passages:
-        for sent in split_sentences(p):
-            if len(want & set(terms(_with_aliases(sent, syn)))) >= threshold * len(want):
+        sents = split_sentences(p)
+        # a sentence and the next one together: "Riluzole was the first drug ... The FDA approved it in 1995."
+        for span in [" ".join(sents[i:i + 2]) for i in range(max(1, len(sents)))]:
+            if len(want & set(terms(_with_aliases(span, syn)))) >= threshold * len(want):
                 return None
     return premise
 
