@@ -135,3 +135,24 @@ def test_premise_supported_across_two_sentences_and_an_agency_alias():
     q = "When did the FDA approve riluzole?"
     passages = ["Riluzole was the first drug approved for ALS. The US Food and Drug Administration approved it in 1995."]
     assert g.unsupported_premise(q, passages, synonyms_in(q)) is None
+
+
+def test_a_cited_answer_over_the_limit_keeps_whole_sentences_and_citations():
+    from alslm_ml.rag.system import RagSystem
+    from alslm_ml.rag.retriever import RetrievalSettings
+
+    class Words:
+        n_ctx = 2048
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+        def truncate(self, text, n):
+            return " ".join(text.split()[:n])
+
+    rag = RagSystem.__new__(RagSystem)
+    rag.gen, rag.settings = Words(), RetrievalSettings()
+    text = "Tofersen lowers SOD1 protein in spinal fluid. [1] It was approved in April 2023 in the US. [2]"
+    assert rag._fit(text, 50) == text
+    assert rag._fit(text, 10) == "Tofersen lowers SOD1 protein in spinal fluid. [1]"
+    assert rag._fit(text, 5) == "Tofersen lowers SOD1 [1]"

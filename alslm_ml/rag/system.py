@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from typing import Any
@@ -116,12 +117,40 @@ class RagSystem(System):
                                                              synonyms=syn)), "extractive_fallback"
         if self.answer_mode == "auto" and on_token:
             on_token(text)
+        text = self._fit(text, cfg.max_tokens)  # the added citations must not pass the limit
         meta["answer_mode"] = how
         ans.text, ans.prompt_tokens, ans.completion_tokens = text, gen.prompt_tokens, gen.completion_tokens
         ans.first_token_seconds = (t_retrieve + gen.first_token_seconds) if gen.first_token_seconds is not None else None
         ans.seconds = time.perf_counter() - t0
         ans.meta["answer_tokens"] = self.gen.count_tokens(text)
         return ans
+
+    def _fit(self, text: str, max_tokens: int) -> str:
+        """`text` within max_tokens: whole sentences dropped from the end, then the last one cut
+        before its citations, which are kept."""
+        count = self.gen.count_tokens
+        if count(text) <= max_tokens:
+            return text
+        # "sentence [n]" pieces (split after a citation), else plain sentences
+        sents = [x for x in (re.split(r"(?<=\])\s+", text) if g.CITATION.search(text) else g.SENTENCE_END.split(text))
+                 if x.strip()]
+        while len(sents) > 1 and count(" ".join(sents)) > max_tokens:
+            sents.pop()
+        text = " ".join(sents)
+        if count(text) <= max_tokens:
+            return text
+        cites = " ".join(f"[{n}]" for n in g.CITATION.findall(text))
+        body, n = g.CITATION.sub("", text).rstrip(), max_tokens - count(cites) - 1
+
+        def cut(k: int) -> str:  # the first k tokens, without a word cut in half
+            head = self.gen.truncate(body, max(1, k))
+            if len(head) < len(body) and not body[len(head)].isspace() and " " in head.strip():
+                head = head.rstrip().rsplit(" ", 1)[0]
+            return f"{head.rstrip()} {cites}".strip()
+
+        while n > 1 and count(cut(n)) > max_tokens:
+            n -= 1
+        return cut(n)
 
     def _similarity(self, question: str):
         """Dense cosine of each sentence with the question (the index's embedding model), weighted
@@ -164,7 +193,7 @@ class RagSystem(System):
             context = "\n".join(f"[{s.source}] {s.text}" for s in chosen)
             messages = [{"role": "user", "content": LEAD_PROMPT.format(
                 instruction=LEAD_INSTRUCTION, context=context, question=ans.question)}]
-            gen = self.gen.chat(messages, cfg.with_(max_tokens=self.lead_tokens))
+            gen = self.gen.chat(messages, cfg.with_(max_tokens=min(self.lead_tokens, max(1, budget // 2))))
             lead = g.split_sentences(g.CITATION.sub("", gen.text))[:1]
             supported = g.support(lead[0], chosen) if lead else []
             ans.meta.update(generated_text=gen.text, context=context)
