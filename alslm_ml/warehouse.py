@@ -40,14 +40,21 @@ def table_exists(con, table: str) -> bool:
 
 def delete_insert(con, table: str, frame: pd.DataFrame, where: str = "", params: Sequence = ()) -> int:
     """Inside the caller's transaction: delete rows matching `where` (all rows when empty), create
-    the table from `frame`'s columns when missing, insert `frame` by column name. Returns rows inserted."""
-    if table_exists(con, table):
+    the table from `frame`'s columns when missing (or add the columns an older table lacks), insert
+    `frame` by column name. Returns rows inserted."""
+    exists = table_exists(con, table)
+    if exists:
         con.execute(f"DELETE FROM {table}" + (f" WHERE {where}" if where else ""), list(params))
     if frame.empty:  # nothing to add (and no rows to infer column types from)
         return 0
     view = "_alslm_replace_frame"
     con.register(view, frame)
     try:
+        if exists:  # columns a newer version added (e.g. answer_tokens) join an older table
+            have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+            for name, typ, *_ in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall():
+                if name not in have:
+                    con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {typ}')
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM {view} WHERE false")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
     finally:

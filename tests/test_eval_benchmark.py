@@ -58,6 +58,17 @@ def test_loader_accepts_verified_answer_alias_and_extra_fields(tmp_path):
     assert q.reference_answer == "A." and q.key_facts == ("a",)
 
 
+def test_loader_accepts_source_as_object_or_string(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps([_entry(id="o-1", source={"type": "pubmed", "id": "PMC123456"}),
+                                _entry(id="o-2", source="FDA label")]))
+    q1, q2 = load_benchmark(path)
+    assert q1.source == "pubmed: PMC123456" and q2.source == "FDA label"
+    path.write_text(json.dumps([_entry(id="o-3", source={"type": "", "id": None})]))
+    with pytest.raises(BenchmarkError, match=r"'o-3': field 'source' is missing or not a non-empty string or an object"):
+        load_benchmark(path)
+
+
 @pytest.mark.parametrize("field,value,msg", [
     ("category", "astrology", "'category'"),
     ("difficulty", "extreme", "'difficulty'"),

@@ -1,6 +1,7 @@
 """The eval runner, `alslm eval`, and the evaluation assets with a test-double System."""
 
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -99,6 +100,34 @@ def test_cli_prints_headline_json(tmp_path, monkeypatch, capsys, questions):
     bad.write_text(json.dumps([{"id": "q-9", "category": "nope"}]))
     assert cli.main(["--system", "rag", "--benchmark", str(bad), "--out", str(tmp_path / "x")]) == 2
     assert "q-9" in capsys.readouterr().err
+    made.clear()
+    rc = cli.main(["--system", "rag", "--benchmark", str(bench), "--out", str(tmp_path / "r"), "--limit", "2",
+                   "--option", "k=3", "--option", "answer_mode=auto", "--option", "expand=false", "--option", "dense_sentences=2.5"])
+    assert rc == 0 and made == {"name": "rag", "k": 3, "answer_mode": "auto", "expand": False, "dense_sentences": 2.5}
+    assert cli.main(["--system", "rag", "--benchmark", str(bench), "--out", str(tmp_path / "r"), "--option", "k3"]) == 2
+    assert "--option 'k3': expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_carry_through_context_recall_and_answer_length_in_the_summary(tmp_path, questions):
+    """ScriptedSystem: even-indexed questions retrieve the reference (all facts in context), odd
+    ones an unrelated passage; answers are the reference, a fabrication, an error or a loop."""
+    summary = evaluate(ScriptedSystem(questions), questions, tmp_path, Registry())
+    rows, _ = load_results(tmp_path)
+    real = [r for r in rows if not r["is_trap"]]
+    for r in real:
+        if r["retrieval_accuracy"] == 1.0:  # every fact was in the passages
+            assert r["carry_through"] == r["accuracy"]
+        elif r["retrieval_accuracy"] == 0.0:
+            assert r["carry_through"] is None and r["facts_retrieved"] == 0
+    held = sum(r["facts_retrieved"] or 0 for r in real)
+    assert summary["retrieval"]["carry_through"] == round(sum(r["facts_carried"] or 0 for r in real) / held, 4)
+    assert summary["retrieval"]["context_recall"] == round(sum(r["retrieval_accuracy"] for r in real) / len(real), 4)
+    assert summary["non_trap_accuracy"] == round(sum(r["accuracy"] for r in real) / len(real), 4)
+    assert summary["mean_answer_tokens"] == round(sum(len(r["answer"].split()) for r in rows if not r["error"]) / len(rows), 1)
+    assert summary["max_answer_tokens"] == max(r["answer_tokens"] for r in rows)
+    cats = summary["by_category"]
+    assert set(cats) == {q.category for q in questions} and all("context_recall" in c and "carry_through" in c for c in cats.values())
+    assert all(r["carry_through"] is None for r in rows if r["is_trap"])
 
 
 def test_assets_benchmark_registry_eval_and_report(tmp_path, monkeypatch, questions):
@@ -115,33 +144,40 @@ def test_assets_benchmark_registry_eval_and_report(tmp_path, monkeypatch, questi
         corpus = pd.DataFrame({"id": ["d1"], "source": ["starter"], "title": ["KIF5A"], "text": ["bosutinib and KIF5A"]})
         conn.register("corpus_df", corpus)
         conn.execute("CREATE TABLE alslm.corpus AS SELECT * FROM corpus_df")
-    monkeypatch.setattr(evaluation, "load_system", lambda name, **o: ScriptedSystem(load_benchmark(), "mixed"))
+    blind = Path(__file__).parent / "fixtures" / "eval" / "blind_fixture.json"
+    monkeypatch.setattr(evaluation, "load_system",
+                        lambda name, **o: ScriptedSystem(load_benchmark() + load_benchmark(blind), "mixed"))
     specs = [AssetSpec(k) for k in ("corpus", "vector_index", "gguf_models", "model_checkpoint", "finetuned_model")]
     res = materialize(
         [*specs, evaluation.benchmark, evaluation.benchmark_composition, evaluation.entity_registry, evaluation.eval_rag, evaluation.eval_baseline, evaluation.eval_comparison],
         resources=shared_resources(),
         selection=["benchmark", "entity_registry", "eval_rag", "eval_baseline", "eval_comparison"],
-        run_config={"ops": {"eval_rag": {"config": {"per_category": 2}}, "eval_baseline": {"config": {"per_category": 1}}}},
+        run_config={"ops": {"eval_rag": {"config": {"per_category": 2}}, "eval_baseline": {"config": {"per_category": 1}},
+                            "benchmark": {"config": {"blind_path": str(blind)}}}},
     )
     assert res.success
     (check,) = res.get_asset_check_evaluations()
-    assert check.passed and check.metadata["questions"].value == 169
+    assert check.passed and check.metadata["questions"].value == 169 and check.metadata["blind_questions"].value == 8
+    coverage = json.loads((tmp_path / "eval" / "benchmark_coverage.json").read_text())
+    assert coverage["documents"] == 1 and coverage["blind"]["facts"] == 7 and coverage["benchmark"]["verbatim"] < 0.05
     assert json.loads((tmp_path / "eval" / "benchmark.json").read_text())["questions"]
     reg = json.loads((tmp_path / "eval" / "entity_registry.json").read_text())
     assert {"kif5a", "bosutinib"} <= {r["entity"] for r in reg}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
         n = dict(conn.execute("SELECT system, count(*) FROM alslm.eval_scores GROUP BY system").fetchall())
-        assert n == {"rag": 16, "baseline": 8}
+        assert n == {"rag": 16, "baseline": 8, "rag@blind": 8, "baseline@blind": 8}  # blind: all 8 (5 per category)
         # the asset's own table is the summary; per-question rows are stored once, in eval_scores & co.
-        (row,) = conn.execute("SELECT system, n, pass_rate, contradiction_rate FROM alslm.eval_rag").fetchall()
+        (row, brow) = conn.execute("SELECT system, n, pass_rate, contradiction_rate FROM alslm.eval_rag ORDER BY system").fetchall()
+        assert brow[:2] == ("rag@blind", 8)
         passed = conn.execute("SELECT avg(passed::INT) FROM alslm.eval_scores WHERE system = 'rag'").fetchone()[0]
         assert row[:2] == ("rag", 16) and row[2] == pytest.approx(passed, abs=1e-4)
         joined = dict(conn.execute("SELECT system, count(*) FROM alslm.eval_answers GROUP BY system").fetchall())
-        assert joined == {"rag": 16, "baseline": 8}  # the per-question view: one row per system and question
+        assert joined == {"rag": 16, "baseline": 8, "rag@blind": 8, "baseline@blind": 8}  # one row per system and question
         assert conn.execute("SELECT count(*) FROM alslm.eval_answers WHERE mode IS NULL OR answer IS NULL").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM alslm.eval_fabrications WHERE entity = 'zorbimab'").fetchone()[0] > 0
     md = (tmp_path / "reports" / "eval_comparison.md").read_text()
     assert "| Confident fabrication |" in md and "`finetuned`" in md and "retrieval failures" in md
+    assert "| rag | blind | 8 |" in md and "| baseline | blind | 8 |" in md and "blind benchmark (written without" in md
     meta = res.asset_materializations_for_node("eval_comparison")[0].metadata
     assert "report" in meta and "figure_failure_modes" in meta
 

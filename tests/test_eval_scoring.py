@@ -127,6 +127,17 @@ def test_retrieval_hit_split():
     assert miss.retrieval_hit is False
 
 
+def test_carry_through_counts_retrieved_facts_the_answer_states():
+    ctx = "Riluzole inhibits presynaptic release of glutamate, reducing excitotoxicity."
+    s = score_answer(RILUZOLE, "Riluzole lowers glutamate release.", Registry(), retrieved_text=ctx)
+    assert s.facts_retrieved == 3 and s.facts_carried == 1 and s.carry_through == round(1 / 3, 4)
+    neg = score_answer(RILUZOLE, "Riluzole does not act on glutamate.", Registry(), retrieved_text=ctx)
+    assert neg.facts_carried == 0 and neg.carry_through == 0.0  # a negated fact is not carried
+    none = score_answer(RILUZOLE, "glutamate", Registry(), retrieved_text="Edaravone is a free radical scavenger.")
+    assert none.facts_retrieved == 0 and none.carry_through is None
+    assert score_answer(RILUZOLE, "glutamate", Registry()).carry_through is None  # no retrieval at all
+
+
 def _label(q, text, reg=None):
     reg = reg or Registry()
     return classify(q, text, score_answer(q, text, reg))

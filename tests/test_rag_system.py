@@ -40,7 +40,7 @@ def smollm(default_index):
 
 @pytest.fixture(scope="module")
 def rag(smollm):
-    system = load_system("rag", generator=smollm, context_tokens=160)
+    system = load_system("rag", generator=smollm, context_tokens=160, answer_mode="generate")
     yield system
     system.retriever.close()
 
@@ -55,8 +55,9 @@ def _assert_citations_mapped(ans):
 
 
 def test_extractive_answer_quotes_sources_with_citations(default_index):
-    system = load_rag(generator=_NoGeneration(), answer_mode="extractive")
+    system = load_rag(generator=_NoGeneration())  # the default: no generation
     ans = system.answer("When did the FDA approve riluzole?", GenerationConfig.greedy())
+    assert ans.meta["answer_mode"] == "extractive" and ans.meta["answer_tokens"] <= 128
     assert ans.system == "rag" and len(ans.sources) == 5
     _assert_citations_mapped(ans)
     cited = int(g.CITATION.findall(ans.text)[0])
@@ -81,9 +82,29 @@ def test_rag_answer_through_llama_cpp_is_grounded_and_cited(rag):
     assert ans.prompt_tokens > 50 and ans.completion_tokens > 0
     assert ans.meta["answer_mode"] in ("generated", "extractive_fallback")
     assert "SOD1" in ans.text
-    assert "".join(streamed) == ans.text
+    if ans.meta["answer_mode"] == "generated":  # streamed as generated; citations added afterwards,
+        words = g.CITATION.sub("", ans.text).split()  # then cut to max_tokens with them
+        assert words and "".join(streamed).split()[: len(words)] == words
+        assert rag.gen.count_tokens(ans.text) <= 48 and ans.meta["answer_tokens"] <= 48
     _assert_citations_mapped(ans)
     assert "[1] " in ans.meta["context"] and "Question: What does tofersen target?" not in ans.meta["context"]
+
+
+def test_auto_answer_is_quoted_sentences_led_by_a_checked_sentence(default_index, smollm):
+    """auto: the best sentences of all passages, quoted with citations within max_tokens, led by
+    one generated sentence only when the quoted sentences support it."""
+    system = load_rag(generator=smollm, answer_mode="auto")
+    streamed = []
+    cfg = GenerationConfig.greedy(max_tokens=64)
+    ans = system.answer("When did the FDA approve riluzole?", cfg, on_token=streamed.append)
+    assert ans.meta["answer_mode"] in ("lead_and_quotes", "extractive") and "".join(streamed) == ans.text
+    assert ans.meta["answer_tokens"] == smollm.count_tokens(ans.text) <= 64
+    assert 0 < ans.completion_tokens <= system.lead_tokens and "1995" in ans.text
+    _assert_citations_mapped(ans)
+    pairs = g.CITATION_SPLIT.findall(ans.text)
+    quoted = pairs[1:] if ans.meta["answer_mode"] == "lead_and_quotes" else pairs
+    assert quoted and all(sent.strip() in ans.sources[int(n) - 1].text for sent, n in quoted)
+    system.retriever.close()
 
 
 @pytest.mark.slow
@@ -132,7 +153,8 @@ def _ollama_transport(seen):
 
 def test_ollama_backend_with_recorded_api_responses(default_index):
     seen = []
-    system = load_rag(backend="ollama", model="llama3.1:8b", host="http://ollama.test:11434", transport=_ollama_transport(seen))
+    system = load_rag(backend="ollama", model="llama3.1:8b", host="http://ollama.test:11434", transport=_ollama_transport(seen),
+                      answer_mode="generate")
     tokens = []
     ans = system.answer("When was riluzole approved?", GenerationConfig.greedy(), on_token=tokens.append)
     req = json.loads(seen[0].content)
@@ -149,7 +171,7 @@ def test_ollama_backend_with_recorded_api_responses(default_index):
 
 
 def test_dead_ollama_server_is_a_clear_error(default_index):
-    system = load_rag(backend="ollama", host="http://127.0.0.1:9", timeout=3)
+    system = load_rag(backend="ollama", host="http://127.0.0.1:9", timeout=3, answer_mode="generate")
     t0 = time.perf_counter()
     with pytest.raises(ConnectionError, match="Ollama server at http://127.0.0.1:9 does not answer"):
         system.answer("When was riluzole approved?", GenerationConfig.greedy())

@@ -49,3 +49,28 @@ def test_report_with_no_results(tmp_path):
     res = build_report(tmp_path / "eval", tmp_path / "reports")
     assert "No evaluation results found" in res["text"] and len(res["report"]["not_run"]) == 9
     assert res["figures"] == {}
+
+
+def test_report_shows_both_benchmarks_side_by_side(tmp_path):
+    from pathlib import Path
+
+    from alslm_ml.eval.benchmark import fact_coverage
+
+    qs = stratified_sample(load_benchmark(), 2)
+    blind = load_benchmark(Path(__file__).parent / "fixtures" / "eval" / "blind_fixture.json")
+    evaluate(Fixed("rag", True, qs, retrieval=True), qs, tmp_path / "eval" / "rag", Registry(), label="rag")
+    evaluate(Fixed("rag", True, blind, retrieval=True), blind, tmp_path / "eval" / "blind" / "rag", Registry(), label="rag@blind")
+    evaluate(Fixed("baseline", False, blind), blind, tmp_path / "eval" / "blind" / "baseline", Registry(), label="baseline@blind")
+    corpus = ["Riluzole reduces glutamate release. Tofersen targets SOD1."]
+    (tmp_path / "eval" / "benchmark_coverage.json").write_text(json.dumps(
+        {"benchmark": fact_coverage(qs, corpus), "blind": fact_coverage(blind, corpus), "documents": 1}))
+    res = build_report(tmp_path / "eval", tmp_path / "reports")
+    md = res["text"]
+    assert "## Both benchmarks side by side" in md
+    assert "- blind benchmark (written without access to the corpus; only measures): 28.6% of its non-trap key facts" in md
+    assert "| rag | project | 16 | 1.000 | 100.0% | 0.0% | 100.0% | 100.0% |" in md
+    assert "| rag | blind | 8 | 1.000 | 100.0% | 0.0% | 100.0% | 100.0% |" in md
+    assert "| baseline | blind | 8 | 0.000 | 0.0% |" in md
+    assert "rag@blind recall / carry" in md
+    assert set(res["report"]["blind"]) == {"rag@blind", "baseline@blind"}
+    assert list(res["report"]["systems"]) == ["rag"]  # blind runs are not mixed into the main table

@@ -2,8 +2,9 @@
 
 A benchmark file is JSON: either a list of questions or {"questions": [...], ...}. Each question has
 id, category, difficulty, question, reference_answer (alias: verified_answer), key_facts (short
-phrases a correct answer contains), source and is_trap. Extra fields are ignored, so benchmarks
-written for other ALS-LM versions load too. A bad entry stops loading with its id and field named.
+phrases a correct answer contains), source and is_trap. `source` is a citation string or an object
+such as {"type": "pubmed", "id": "PMC..."} (benchmarks of other projects write it that way); it is
+kept as one string. Extra fields are ignored, so benchmarks written for other ALS-LM versions load too. A bad entry stops loading with its id and field named.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ CATEGORIES = (
 )
 DIFFICULTIES = ("easy", "medium", "hard")
 DEFAULT_BENCHMARK = Path(__file__).parent / "benchmark" / "questions.json"
+# The blind benchmark: the same schema, written by someone who never read the starter corpus.
+# It only measures; nothing is tuned on it.
+BLIND_BENCHMARK = DEFAULT_BENCHMARK.with_name("blind_questions.json")
 
 
 class BenchmarkError(ValueError):
@@ -49,6 +53,17 @@ class Question:
         return d
 
 
+def _source_text(value: object) -> object:
+    """A source object ({"type": "pubmed", "id": "PMC123"}) as one string ("pubmed: PMC123");
+    strings and anything else pass through for the string check."""
+    if isinstance(value, dict):
+        parts = [str(v).strip() for v in value.values() if isinstance(v, (str, int, float)) and str(v).strip()]
+        if not parts:
+            return None
+        return ": ".join(parts[:2]) + (f" ({', '.join(parts[2:])})" if len(parts) > 2 else "")
+    return value
+
+
 def _check(entry: object, index: int, where: str, known_ids: set[str]) -> Question:
     if not isinstance(entry, dict):
         raise BenchmarkError(f"{where}: entry #{index} is {type(entry).__name__}, expected an object")
@@ -61,10 +76,12 @@ def _check(entry: object, index: int, where: str, known_ids: set[str]) -> Questi
     entry = dict(entry)
     if "reference_answer" not in entry and "verified_answer" in entry:
         entry["reference_answer"] = entry["verified_answer"]
+    entry["source"] = _source_text(entry.get("source"))
     for name in ("category", "difficulty", "question", "reference_answer", "source"):
         value = entry.get(name)
         if not isinstance(value, str) or not value.strip():
-            raise BenchmarkError(f"{label}: field {name!r} is missing or not a non-empty string")
+            what = "a non-empty string or an object such as {\"type\": \"pubmed\", \"id\": \"PMC...\"}" if name == "source" else "a non-empty string"
+            raise BenchmarkError(f"{label}: field {name!r} is missing or not {what}")
     if entry["category"] not in CATEGORIES:
         raise BenchmarkError(f"{label}: field 'category' is {entry['category']!r}; expected one of {', '.join(CATEGORIES)}")
     if entry["difficulty"] not in DIFFICULTIES:
@@ -160,3 +177,18 @@ def counts(questions: list[Question]) -> dict:
         "by_difficulty": dict(Counter(q.difficulty for q in questions)),
         "traps": sum(q.is_trap for q in questions),
     }
+
+
+def fact_coverage(questions: list[Question], texts: list[str]) -> dict:
+    """How much of a benchmark a corpus can answer verbatim: the share of the real (non-trap)
+    questions' key facts that occur word for word (case-insensitive) in some text, overall and
+    per category. A benchmark written alongside its corpus scores near 100%; that measures
+    recall of the corpus, not knowledge of ALS."""
+    hay = "\n".join(t.lower() for t in texts if isinstance(t, str))
+    by_cat: dict[str, list[bool]] = {}
+    for q in questions:
+        if not q.is_trap:
+            by_cat.setdefault(q.category, []).extend(f.lower() in hay for f in q.key_facts)
+    every = [x for xs in by_cat.values() for x in xs]
+    return {"facts": len(every), "verbatim": round(sum(every) / len(every), 4) if every else None,
+            "by_category": {c: round(sum(xs) / len(xs), 4) for c, xs in sorted(by_cat.items())}}

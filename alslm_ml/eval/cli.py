@@ -49,6 +49,18 @@ def validate_settings(where: str, per_category: int = 0, max_tokens: int = 1, th
             raise UserError(f"{where}: {name} is {value!r}; expected {accepted}")
 
 
+def _value(text: str):
+    """An option value as int, float or bool when it reads as one, else the string."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alslm eval", description=f"Score a system on an ALS hallucination benchmark. {SHORT}")
     p.add_argument("--system", required=True, choices=SYSTEM_NAMES)
@@ -61,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--threshold", type=float, default=THRESHOLD, help="key-fact fuzzy match threshold (0-100)")
     p.add_argument("--registry", default=None, help="entity registry JSON (default: data/eval/entity_registry.json)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a system option, repeatable (rag: k=8, answer_mode=extractive, expand=false ...)")
     p.add_argument("--no-resume", action="store_true", help="ignore answers cached in OUT/responses.jsonl")
     return p
 
@@ -78,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None:
         questions = questions[: args.limit]
     options = {k: v for k, v in {"backend": args.backend, "quant": args.quant}.items() if v}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            print(f"alslm eval: --option {item!r}: expected KEY=VALUE, e.g. k=8", file=sys.stderr)
+            return 2
+        options[key.strip()] = _value(value.strip())
     label = system_label(args.system, args.backend, args.quant)
     print(f"{SHORT}\nregistry: {origin}; {len(questions)} questions; system {label}", file=sys.stderr)
     try:

@@ -82,13 +82,15 @@ def ask(system: System, question: Question, cfg: GenerationConfig) -> dict:
             "seconds": round(ans.seconds or time.perf_counter() - t0, 3),
             "prompt_tokens": ans.prompt_tokens,
             "completion_tokens": ans.completion_tokens,
+            # An extracted (not generated) answer has no completion tokens; its system counts them.
+            "answer_tokens": int((ans.meta or {}).get("answer_tokens", ans.completion_tokens) or 0),
             "retrieved_text": _retrieved_text(ans),
             "sources": [s.doc_id for s in ans.sources],
         }
     except Exception as exc:  # noqa: BLE001 - a failing question is recorded, never fatal
         return {
             "answer": "", "error": f"{type(exc).__name__}: {exc}", "seconds": round(time.perf_counter() - t0, 3),
-            "prompt_tokens": 0, "completion_tokens": 0, "retrieved_text": None, "sources": [],
+            "prompt_tokens": 0, "completion_tokens": 0, "answer_tokens": 0, "retrieved_text": None, "sources": [],
         }
 
 
@@ -156,7 +158,9 @@ def evaluate(
                 "is_trap": q.is_trap, "question": q.question, "reference_answer": q.reference_answer,
                 "key_facts": list(q.key_facts), "answer": rec["answer"], "error": rec["error"],
                 "seconds": rec["seconds"], "prompt_tokens": rec["prompt_tokens"],
-                "completion_tokens": rec["completion_tokens"], "sources": rec.get("sources", []),
+                "completion_tokens": rec["completion_tokens"],
+                "answer_tokens": rec.get("answer_tokens", rec["completion_tokens"]),
+                "answer_words": len(rec["answer"].split()), "sources": rec.get("sources", []),
                 "retrieved_text": rec.get("retrieved_text"),
                 **{k: v for k, v in score.to_dict().items() if k != "question_id"},
                 "mode": tax.mode, "severity": tax.severity, "rule": tax.rule,
@@ -176,13 +180,40 @@ def _rate(num: float, den: float) -> float | None:
     return round(num / den, 4) if den else None
 
 
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def _carry(rows: list[dict]) -> float | None:
+    """Carry-through pooled over facts: key facts the answers state / key facts the passages held."""
+    held = sum(r.get("facts_retrieved") or 0 for r in rows)
+    return _rate(sum(r.get("facts_carried") or 0 for r in rows), held)
+
+
+def _category(rs: list[dict]) -> dict:
+    real = [r for r in rs if not r["is_trap"]]
+    out = {"n": len(rs), "mean_accuracy": round(sum(r["accuracy"] for r in rs) / len(rs), 4),
+           "pass_rate": _rate(sum(r["passed"] for r in rs), len(rs)),
+           "non_trap_accuracy": _mean([r["accuracy"] for r in real])}
+    if any(r.get("retrieval_accuracy") is not None for r in real):
+        out["context_recall"] = _mean([r.get("retrieval_accuracy") for r in real])
+        out["carry_through"] = _carry(real)
+    return out
+
+
 def summarize(rows: list[dict]) -> dict:
     """Aggregate metrics over scored rows.
 
     fabrication_rate = unknown entities / all extracted entities (None when no entity was named);
     contradiction_rate = real (non-trap) questions whose answer states a key fact only negated;
     capability_gap = mean coherence - mean accuracy (fluent but wrong shows as a large gap);
-    retrieval split (RAG): wrong answers whose key facts were / were not in the retrieved text.
+    non_trap_accuracy = mean key-fact accuracy of the real questions (traps are scored by refusal);
+    mean/max_answer_tokens (generated or extracted) and mean_answer_words: a longer answer can
+    match more fact windows without knowing more, so lengths are reported next to accuracy;
+    retrieval split (RAG): wrong answers whose key facts were / were not in the retrieved text,
+    context recall (share of key facts in the retrieved passages) and carry-through (share of those
+    that reached the answer, pooled over facts; carry_through_mean averages it per question).
     """
     n = len(rows)
     if not n:
@@ -199,6 +230,7 @@ def summarize(rows: list[dict]) -> dict:
     summary = {
         "n": n,
         "mean_accuracy": round(mean_acc, 4),
+        "non_trap_accuracy": _mean([r["accuracy"] for r in rows if not r["is_trap"]]),
         "pass_rate": _rate(sum(r["passed"] for r in rows), n),
         "fabrication_rate": _rate(unknown, ents),
         "trap_refusal_rate": _rate(sum(r["refused"] for r in traps), len(traps)),
@@ -213,10 +245,12 @@ def summarize(rows: list[dict]) -> dict:
         "unknown_entities": unknown,
         "mean_seconds": round(sum(r["seconds"] for r in rows) / n, 3),
         "mean_completion_tokens": round(sum(r["completion_tokens"] for r in rows) / n, 1),
+        "mean_answer_tokens": round(sum(r.get("answer_tokens", r["completion_tokens"]) for r in rows) / n, 1),
+        "max_answer_tokens": max(r.get("answer_tokens", r["completion_tokens"]) for r in rows),
+        "mean_answer_words": round(sum(r.get("answer_words", len(r["answer"].split())) for r in rows) / n, 1),
         "taxonomy": {m: _rate(modes.get(m, 0), n) for m in LABELS},
         "severity": dict(Counter(r["severity"] for r in rows)),
-        "by_category": {c: {"n": len(rs), "mean_accuracy": round(sum(r["accuracy"] for r in rs) / len(rs), 4),
-                            "pass_rate": _rate(sum(r["passed"] for r in rs), len(rs))} for c, rs in sorted(by_cat.items())},
+        "by_category": {c: _category(rs) for c, rs in sorted(by_cat.items())},
     }
     with_retrieval = [r for r in rows if r.get("retrieval_hit") is not None and not r["is_trap"]]
     if with_retrieval:
@@ -227,6 +261,9 @@ def summarize(rows: list[dict]) -> dict:
             "wrong": len(wrong),
             "retrieval_failures": sum(not r["retrieval_hit"] for r in wrong),
             "generation_failures": sum(bool(r["retrieval_hit"]) for r in wrong),
+            "context_recall": _mean([r.get("retrieval_accuracy") for r in with_retrieval]),
+            "carry_through": _carry(with_retrieval),
+            "carry_through_mean": _mean([r.get("carry_through") for r in with_retrieval]),
         }
     return summary
 
@@ -237,13 +274,17 @@ def tables(rows: list[dict]) -> dict[str, pd.DataFrame]:
     if df.empty:
         return {k: pd.DataFrame() for k in ("responses", "scores", "fabrications", "taxonomy")}
     key = ["system", "question_id"]
+    for col, default in (("answer_tokens", df["completion_tokens"]), ("carry_through", None)):
+        if col not in df:  # rows scored before these fields existed
+            df[col] = default
     responses = df[key + ["category", "difficulty", "is_trap", "question", "answer", "error", "seconds",
-                          "prompt_tokens", "completion_tokens", "retrieved_text"]].copy()
+                          "prompt_tokens", "completion_tokens", "answer_tokens", "retrieved_text"]].copy()
     scores = df[key + ["accuracy", "passed", "hedged", "refused", "coherence", "degenerate", "degenerate_reason",
-                       "n_entities", "n_unknown", "retrieval_hit", "retrieval_accuracy"]].copy()
+                       "n_entities", "n_unknown", "retrieval_hit", "retrieval_accuracy", "carry_through"]].copy()
     responses["retrieved_text"] = responses["retrieved_text"].fillna("").astype(str)
     scores["retrieval_hit"] = scores["retrieval_hit"].astype("boolean")
     scores["retrieval_accuracy"] = scores["retrieval_accuracy"].astype("float64")
+    scores["carry_through"] = scores["carry_through"].astype("float64")
     scores["facts_found"] = df["facts_found"].map(json.dumps)
     scores["facts_missing"] = df["facts_missing"].map(json.dumps)
     # Rows scored before negation-aware matching have no facts_negated: stored as [].

@@ -259,7 +259,10 @@ class Score:
     entities: list[dict] = field(default_factory=list)
     unknown_entities: list[dict] = field(default_factory=list)
     retrieval_hit: bool | None = None  # RAG only: were the key facts in the retrieved text?
-    retrieval_accuracy: float | None = None
+    retrieval_accuracy: float | None = None  # context recall: share of key facts in the retrieved text
+    facts_retrieved: int | None = None  # RAG only: key facts present in the retrieved text
+    facts_carried: int | None = None  # ... of which the answer states (found, not negated)
+    carry_through: float | None = None  # facts_carried / facts_retrieved (None when none retrieved)
 
     @property
     def n_entities(self) -> int:
@@ -300,11 +303,17 @@ def score_answer(
     # Entities the question itself names are echoes of the prompt, not inventions of the model;
     # trap behaviour is scored by refusal instead.
     unknown = registry.unknown(ents, context=question.question)
-    hit = retr_acc = None
+    hit = retr_acc = n_retr = n_carried = carry = None
     if retrieved_text is not None:
         r = match_key_facts(retrieved_text, question.key_facts, threshold)
         retr_acc = sum(r) / len(r)
         hit = retr_acc >= PASS_AT
+        # Carry-through: of the facts the passages held, how many reached the answer. Traps have
+        # nothing to carry (their right answer is a refusal).
+        if not question.is_trap:
+            n_retr = sum(r)
+            n_carried = sum(in_ctx and st == "found" for in_ctx, (_, st) in zip(r, status))
+            carry = n_carried / n_retr if n_retr else None
     return Score(
         question_id=question.id,
         accuracy=round(accuracy, 4),
@@ -323,4 +332,7 @@ def score_answer(
         unknown_entities=[asdict(e) for e in unknown],
         retrieval_hit=hit,
         retrieval_accuracy=retr_acc,
+        facts_retrieved=n_retr,
+        facts_carried=n_carried,
+        carry_through=None if carry is None else round(carry, 4),
     )

@@ -19,6 +19,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 from alslm_ml.rag.embed import STOPWORDS_FILE
+from alslm_ml.rag.expand import aliases_of, mentions
 
 # Acronyms too generic to signal a specific entity the sources must contain.
 GENERIC_ACRONYMS = {"ALS", "MND", "FDA", "EMA", "NIH", "US", "USA", "UK", "EU", "DNA", "RNA", "CNS", "QA", "AI"}
@@ -60,21 +61,34 @@ def _norm(s: str) -> str:
     return re.sub(r"[\s\-]", "", s.lower())
 
 
-def key_entities(question: str) -> list[str]:
+def key_entities(question: str, rare=None) -> list[str]:
     """Drug-, gene- and trial-like tokens of a question: NCT ids, tokens mixing letters and digits
-    (SOD1, C9orf72, TDP-43), upper-case acronyms (FUS, TARDBP), capitalised words inside the
-    sentence and words with a drug-name stem (tofersen, edaravone, riluzole)."""
+    (SOD1, C9orf72, TDP-43), upper-case acronyms (FUS, TARDBP), capitalised or CamelCase words
+    inside the sentence (StemRevive), words with a drug-name stem (tofersen, edaravone, riluzole)
+    and, when `rare(word)` is given, long words it calls rare (a word the generator's tokenizer
+    splits into many pieces: invented names such as motoxaprine or neurotaxin)."""
     out: list[str] = [m.group(0).upper() for m in TRIAL_ID.finditer(question)]
     tokens = WORD.findall(question)
     for i, tok in enumerate(tokens):
         if tok.upper() in GENERIC_ACRONYMS or tok.upper() in out or tok.lower() in stopwords():
             continue
+        parts = tok.split("-")
+        while len(parts) > 1 and parts[-1].isalpha() and parts[-1].islower() and len(parts[-1]) >= 4:
+            parts.pop()  # "C9orf72-linked" names C9orf72, "ALS-causing" names ALS
+        tok = "-".join(parts)
+        if tok.upper() in GENERIC_ACRONYMS or tok.upper() in out or tok.lower() in stopwords():
+            continue
         has_digit, has_alpha = any(c.isdigit() for c in tok), any(c.isalpha() for c in tok)
+        word = parts[0]
         if (has_digit and has_alpha) or (len(tok) >= 2 and tok.isupper() and has_alpha):
             out.append(tok)
         elif len(tok) >= 6 and DRUG_SUFFIX.search(tok) and tok.lower() not in _COMMON:
             out.append(tok)
         elif i > 0 and tok[:1].isupper() and tok[1:].islower() and len(tok) >= 4 and tok.lower() not in _COMMON:
+            out.append(tok)
+        elif tok[:1].isalpha() and any(c.isupper() for c in tok[1:]) and any(c.islower() for c in tok) and len(tok) >= 5:
+            out.append(tok)  # CamelCase product names
+        elif rare is not None and len(word) >= 7 and word.isalpha() and word.lower() not in _COMMON and rare(word):
             out.append(tok)
     seen, uniq = set(), []
     for e in out:
@@ -89,10 +103,17 @@ _COMMON = {"present", "consent", "absent", "chosen", "frozen", "dozen", "seven",
            "science", "research", "therapy", "treatment", "english", "american", "european", "what", "which"}
 
 
-def missing_entities(question: str, texts: list[str]) -> list[str]:
-    """The question's key entities that appear in none of `texts` (case- and hyphen-insensitive)."""
+def missing_entities(question: str, texts: list[str], rare=None) -> list[str]:
+    """The question's key entities that appear in none of `texts` under any of their names
+    (aliases.txt: Qalsody = tofersen, TDP-43 = TARDBP), case- and hyphen-insensitive. A rare
+    word (see `key_entities`) also counts as present when its stem is in the texts."""
     hay = _norm(" ".join(texts))
-    return [e for e in key_entities(question) if _norm(e) not in hay]
+    stems = set(terms(" ".join(texts))) if rare is not None else set()
+
+    def present(e: str) -> bool:
+        return any(_norm(n) in hay for n in (e, *aliases_of(e))) or bool(stems and set(terms(e)) <= stems and terms(e))
+
+    return [e for e in key_entities(question, rare) if not present(e)]
 
 
 @dataclass
@@ -116,19 +137,28 @@ def split_sentences(text: str, whole_only: bool = False) -> list[str]:
     return parts
 
 
-def rank_sentences(question: str, passages: list[str]) -> list[Sentence]:
+def _with_aliases(text: str, synonyms: dict[str, list[str]]) -> str:
+    """`text` plus the question's own name for every alias it mentions (a passage that says
+    tofersen matches a question about Qalsody as if it said Qalsody)."""
+    extra = [name for name, others in synonyms.items() if any(mentions(text, o) for o in others)]
+    return f"{text} {' '.join(extra)}" if extra else text
+
+
+def rank_sentences(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None) -> list[Sentence]:
     """Sentences of the passages ranked by how many of the question's terms they contain (a term's
-    weight is higher the fewer passages contain it), ties broken by retrieval rank."""
+    weight is higher the fewer passages contain it), ties broken by retrieval rank. `synonyms`
+    ({name in the question: its other names}) lets an alias stand for the name, counted once."""
     q = set(terms(question))
     sents = [Sentence(i + 1, j, s, 0.0) for i, p in enumerate(passages) for j, s in enumerate(split_sentences(p, True))]
     if not q:
         return sents
+    syn = synonyms or {}
     entity_terms = set(terms(" ".join(key_entities(question))))
-    df = {t: sum(t in set(terms(p)) for p in passages) for t in q}
+    df = {t: sum(t in set(terms(_with_aliases(p, syn))) for p in passages) for t in q}
     # Rarer terms weigh more; the question's key entities (drug, gene, trial) weigh most.
     weight = {t: 1.0 if t in entity_terms else 1.0 / (1 + df[t]) for t in q}
     for s in sents:
-        st = set(terms(s.text))
+        st = set(terms(_with_aliases(s.text, syn)))
         s.score = sum(weight[t] for t in q & st) + 0.01 / s.source
     return sorted(sents, key=lambda s: (-s.score, s.source, s.position))
 
@@ -152,6 +182,118 @@ def build_context(question: str, passages: list[str], titles: list[str], budget_
         body = " ".join(s.text for s in sorted(chosen, key=lambda s: s.position) if s.source == src)
         blocks.append(f"[{src}] {titles[src - 1]}: {body}")
     return "\n\n".join(blocks), chosen
+
+
+# What shape of answer a question asks for; sentences of that shape get a bonus in the selection.
+SHAPES = (
+    ("date", re.compile(r"\b(?:when|what year|which year|since when|how recently|what date)\b", re.I)),
+    ("number", re.compile(r"\b(?:how (?:many|much|common|often|long|frequent|rare|likely|fast)|what (?:percentage|proportion|"
+                          r"fraction|share|percent|dose|dosage|rate|age)|prevalence|incidence|median|average|mean|risk)\b", re.I)),
+    ("list", re.compile(r"\b(?:which|what) (?:\w+ ){0,2}(?:genes|drugs|treatments|therapies|symptoms|signs|criteria|"
+                        r"features|options|medications|tests|trials|types|forms|factors|proteins|mechanisms|steps|measures)\b|"
+                        r"\b(?:list|name (?:the|some|two|three))\b|\bwhat are\b", re.I)),
+)
+YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+NUMBER = re.compile(r"\d")
+
+
+def answer_shape(question: str) -> str:
+    """"date", "number", "list" or "" (a description)."""
+    return next((name for name, rx in SHAPES if rx.search(question)), "")
+
+
+def _shape_bonus(shape: str, text: str) -> float:
+    if shape == "date":
+        return 1.0 if YEAR.search(text) else 0.0
+    if shape == "number":
+        return 1.0 if NUMBER.search(text) else 0.0
+    if shape == "list":
+        return 0.5 if text.count(",") >= 2 else 0.0
+    return 0.0
+
+
+def select_sentences(question: str, passages: list[str], budget_tokens: int, count_tokens,
+                     similarity=None, redundancy: float = 0.5, shape_weight: float = 1.0,
+                     length_norm: float = 0.0, synonyms: dict[str, list[str]] | None = None,
+                     already: str = "") -> list[Sentence]:
+    """Query-focused selection across all passages: sentences ranked by the question's weighted
+    terms (`rank_sentences`), plus a bonus when they have the shape the question asks for (a
+    year for "when", a number for "how many", an enumeration for "which genes") and, when given,
+    their similarity to the question (`similarity(texts) -> scores`, e.g. dense cosine); taken best first while they fit `budget_tokens`
+    (with their " [n]" citation), skipping near-repeats of a sentence already taken and sentences
+    that `already` (e.g. a generated lead) mostly says (partial_ratio >= 80, at most 1.5x as long)."""
+    ranked = rank_sentences(question, passages, synonyms)
+    shape = answer_shape(question)
+    if similarity is not None and ranked:
+        for s, d in zip(ranked, similarity([s.text for s in ranked])):
+            s.score += float(d)
+    for s in ranked:
+        if s.score > 0.01:
+            s.score += _shape_bonus(shape, s.text) * shape_weight
+            # Facts per token: with length_norm > 0 a long sentence must score higher to be taken.
+            s.score /= 1.0 + length_norm * count_tokens(s.text) / 32
+    ranked.sort(key=lambda s: (-s.score, s.source, s.position))
+    chosen, used, seen = [], 0, []
+    for s in ranked:
+        if s.score <= 0.01:
+            break
+        st = set(terms(s.text))
+        if any(len(st & o) / max(1, min(len(st), len(o))) >= redundancy for o in seen):
+            continue
+        if already and len(s.text) <= 1.5 * len(already) and \
+                fuzz.partial_ratio(*sorted((already.lower(), s.text.lower()), key=len)) >= 80:
+            continue  # the lead already says (most of) it
+        n = count_tokens(f"{s.text} [{s.source}]") + 1
+        if used + n > budget_tokens:
+            continue
+        chosen.append(s)
+        seen.append(st)
+        used += n
+    return chosen
+
+
+def composed_answer(chosen: list[Sentence]) -> str:
+    """The selected sentences, best first, each with its citation."""
+    return " ".join(f"{s.text.rstrip()} [{s.source}]" for s in chosen)
+
+
+# Questions that presuppose something: "Since X, ...", "Why is X ...?", "When did X ...?".
+PREMISE = (re.compile(r"^since (?P<p>[^,?]+)", re.I),
+           re.compile(r"^why (?:does|do|is|are|was|were|did|has|have) (?P<p>[^?]+)", re.I),
+           re.compile(r"^(?:when|in (?:which|what) year) (?:did|was|were|has|had) (?P<p>[^?]+)", re.I))
+
+
+def premise_of(question: str) -> str | None:
+    """The clause a question takes for granted ("Since Relyvrio is still sold ..." -> "Relyvrio is
+    still sold ..."), or None."""
+    for rx in PREMISE:
+        m = rx.search(question.strip())
+        if m:
+            return m.group("p").strip()
+    return None
+
+
+def unsupported_premise(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None,
+                        threshold: float = 0.75) -> str | None:
+    """The question's premise when no passage sentence (with the sentence after it, for "it")
+    holds at least `threshold` of its content terms (an alias counts as the name): "the trial showing that ceftriaxone doubled survival",
+    "the FDA grant full approval to tirasemtiv". None when the premise is supported or absent."""
+    premise = premise_of(question)
+    want = set(terms(premise)) if premise else set()
+    if len(want) < 2:
+        return None
+    syn = synonyms or {}
+    for p in passages:
+        sents = split_sentences(p)
+        # a sentence and the next one together: "Riluzole was the first drug ... The FDA approved it in 1995."
+        for span in [" ".join(sents[i:i + 2]) for i in range(max(1, len(sents)))]:
+            if len(want & set(terms(_with_aliases(span, syn)))) >= threshold * len(want):
+                return None
+    return premise
+
+
+def premise_note(premise: str) -> str:
+    return f"The retrieved sources do not say that {premise}; what they say:"
 
 
 def support(answer: str, context_sentences: list[Sentence], threshold: float = 80.0) -> list[tuple[str, int | None]]:

@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from typing import Any
 
 from alslm_ml.rag import grounding as g
+from alslm_ml.rag.expand import expand_query, synonyms_in
 from alslm_ml.rag.generator import Generator, load_generator
 from alslm_ml.rag.retriever import RetrievalSettings, Retriever, check_question
 from alslm_ml.systems import Answer, GenerationConfig, SourceRef, System, TokenCallback
@@ -28,7 +30,20 @@ BASELINE_PROMPT = (
     "You are a helpful assistant answering questions about ALS (amyotrophic lateral sclerosis).\n\n"
     "Question: {question}\n\nAnswer:"
 )
+LEAD_INSTRUCTION = (
+    "You are a helpful assistant answering questions about ALS (amyotrophic lateral sclerosis). "
+    "Answer the question in one short sentence using ONLY the numbered sentences below. "
+    "Copy names, numbers and dates exactly as they are written."
+)
+LEAD_PROMPT = "{instruction}\n\nSentences:\n{context}\n\nQuestion: {question}\n\nOne-sentence answer:"
+# extractive (default): the passages' best sentences for the question, quoted with citations
+#       within max_tokens; no generation (measured best on the project benchmark, see docs/retrieval.md);
+# auto: the same quotes led by one sentence the model writes from them (kept only when the
+#       sentences support it);
+# generate: the model's own answer from a context of selected sentences (extractive fallback
+#       when the context does not support it).
 ANSWER_MODES = ("auto", "generate", "extractive")
+RARE_PIECES_PER_CHAR = 0.28  # SmolLM2 tokens per character above which a long word counts as a rare name
 
 
 def _fit_question(question: str, gen: Generator, reserve: int) -> str:
@@ -44,17 +59,23 @@ class RagSystem(System):
     name = "rag"
 
     def __init__(self, retriever: Retriever, generator: Generator, settings: RetrievalSettings,
-                 context_tokens: int = 384, answer_mode: str = "auto", min_support: float = 0.5):
+                 context_tokens: int = 1024, answer_mode: str = "extractive", min_support: float = 0.5,
+                 expand: bool = True, lead_tokens: int = 40, dense_sentences: float = 0.0):
         if answer_mode not in ANSWER_MODES:
             raise ValueError(f"answer_mode {answer_mode!r}: expected one of {ANSWER_MODES}")
         self.retriever, self.gen, self.settings = retriever, generator, settings
         self.context_tokens, self.answer_mode, self.min_support = context_tokens, answer_mode, min_support
+        self.expand, self.lead_tokens, self.dense_sentences = expand, lead_tokens, dense_sentences
 
     def answer(self, question: str, cfg: GenerationConfig, on_token: TokenCallback | None = None) -> Answer:
         t0 = time.perf_counter()
         question = check_question(question)
         question = _fit_question(question, self.gen, self.context_tokens + cfg.max_tokens + 128)
-        hits = self.retriever.search(question, self.settings)
+        # The search (and the sentence selection) also uses the question's other names: a
+        # question about Qalsody finds passages that say tofersen.
+        focus, added = expand_query(question) if self.expand else (question, [])
+        syn = synonyms_in(question) if self.expand else {}
+        hits = self.retriever.search(focus, self.settings)
         t_retrieve = time.perf_counter() - t0
         sources = [
             SourceRef(index=i + 1, doc_id=h.payload.get("doc_id", ""), title=h.payload.get("title", ""),
@@ -66,11 +87,12 @@ class RagSystem(System):
         passages, titles = [s.text for s in sources], [s.title or s.doc_id for s in sources]
         meta: dict[str, Any] = {"retrieved_text": passages, "retrieve_seconds": round(t_retrieve, 4),
                                 "retrieval": {"k": self.settings.k, "mode": self.settings.mode,
-                                              "sources": list(self.settings.sources or [])}}
+                                              "sources": list(self.settings.sources or [])},
+                                "expanded_with": added}
         ans = Answer(system=self.name, question=question, text="", sources=sources, meta=meta)
 
-        missing = g.missing_entities(question, passages)
-        ranked = g.rank_sentences(question, passages)
+        missing = g.missing_entities(question, passages, self._rare)
+        ranked = g.rank_sentences(question, passages, syn)
         if not hits:
             return self._fixed(ans, g.NO_ANSWER + " (no passage was retrieved)", "no_hits", on_token, t0)
         if missing:
@@ -78,8 +100,8 @@ class RagSystem(System):
             return self._fixed(ans, g.not_in_sources(missing), "entity_absent", on_token, t0)
         if not ranked or ranked[0].score <= 0.01:
             return self._fixed(ans, g.NO_ANSWER, "no_overlap", on_token, t0)
-        if self.answer_mode == "extractive":
-            return self._fixed(ans, g.extractive_answer(ranked, titles), "extractive", on_token, t0)
+        if self.answer_mode in ("auto", "extractive"):
+            return self._composed(ans, syn, passages, cfg, on_token, t0)
 
         context, chosen = g.build_context(question, passages, titles, self.context_tokens, self.gen.count_tokens)
         messages = [{"role": "user", "content": PROMPT.format(instruction=INSTRUCTION, context=context, question=question)}]
@@ -91,18 +113,108 @@ class RagSystem(System):
         meta.update(context=context, generated_text=gen.text, support=round(ratio, 3))
         text, how = g.cite(gen.text, supported), "generated"
         if self.answer_mode == "auto" and ratio < self.min_support:
-            text, how = g.extractive_answer(ranked, titles), "extractive_fallback"
+            text, how = g.composed_answer(g.select_sentences(question, passages, cfg.max_tokens, self.gen.count_tokens,
+                                                             synonyms=syn)), "extractive_fallback"
         if self.answer_mode == "auto" and on_token:
             on_token(text)
+        text = self._fit(text, cfg.max_tokens)  # the added citations must not pass the limit
         meta["answer_mode"] = how
         ans.text, ans.prompt_tokens, ans.completion_tokens = text, gen.prompt_tokens, gen.completion_tokens
         ans.first_token_seconds = (t_retrieve + gen.first_token_seconds) if gen.first_token_seconds is not None else None
         ans.seconds = time.perf_counter() - t0
+        ans.meta["answer_tokens"] = self.gen.count_tokens(text)
+        return ans
+
+    def _fit(self, text: str, max_tokens: int) -> str:
+        """`text` within max_tokens: whole sentences dropped from the end, then the last one cut
+        before its citations, which are kept."""
+        count = self.gen.count_tokens
+        if count(text) <= max_tokens:
+            return text
+        # "sentence [n]" pieces (split after a citation), else plain sentences
+        sents = [x for x in (re.split(r"(?<=\])\s+", text) if g.CITATION.search(text) else g.SENTENCE_END.split(text))
+                 if x.strip()]
+        while len(sents) > 1 and count(" ".join(sents)) > max_tokens:
+            sents.pop()
+        text = " ".join(sents)
+        if count(text) <= max_tokens:
+            return text
+        cites = " ".join(f"[{n}]" for n in g.CITATION.findall(text))
+        body, n = g.CITATION.sub("", text).rstrip(), max_tokens - count(cites) - 1
+
+        def cut(k: int) -> str:  # the first k tokens, without a word cut in half
+            head = self.gen.truncate(body, max(1, k))
+            if len(head) < len(body) and not body[len(head)].isspace() and " " in head.strip():
+                head = head.rstrip().rsplit(" ", 1)[0]
+            return f"{head.rstrip()} {cites}".strip()
+
+        while n > 1 and count(cut(n)) > max_tokens:
+            n -= 1
+        return cut(n)
+
+    def _similarity(self, question: str):
+        """Dense cosine of each sentence with the question (the index's embedding model), weighted
+        by `dense_sentences`, for the sentence selection."""
+        import numpy as np
+
+        q = np.asarray(next(iter(self.retriever.dense.query_embed([question]))), dtype=float)
+
+        def score(texts: list[str]) -> list[float]:
+            m = np.asarray(list(self.retriever.dense.embed(texts)), dtype=float)
+            m /= np.linalg.norm(m, axis=1, keepdims=True) + 1e-9
+            return list(self.dense_sentences * (m @ (q / (np.linalg.norm(q) + 1e-9))))
+
+        return score
+
+    def _rare(self, word: str) -> bool:
+        """A word the generator's tokenizer cuts into many pieces for its length: a name rare
+        in ordinary text (motoxaprine, tirasemtiv), which the sources must then contain."""
+        n = self.gen.count_tokens(" " + word)
+        return n >= 3 and n / len(word) >= RARE_PIECES_PER_CHAR
+
+    def _composed(self, ans: Answer, syn: dict, passages: list[str], cfg: GenerationConfig, on_token, t0: float) -> Answer:
+        """The answer built from the passages' best sentences within cfg.max_tokens (citations
+        included); in auto mode led by one sentence the model writes from them, kept only when
+        they support it. The model only compresses and connects; the facts are quoted."""
+        budget = cfg.max_tokens
+        # A question that takes something for granted the passages do not say (a trial that
+        # "doubled survival", an approval that never happened) is told so before the quotes.
+        premise = g.unsupported_premise(ans.question, passages, syn)
+        note = g.premise_note(premise) if premise else ""
+        if note:
+            ans.meta["unsupported_premise"] = premise
+            budget -= self.gen.count_tokens(note) + 1
+        sim = self._similarity(ans.question) if self.dense_sentences else None
+        chosen = g.select_sentences(ans.question, passages, budget, self.gen.count_tokens, sim, synonyms=syn)
+        if not chosen and not note:
+            return self._fixed(ans, g.NO_ANSWER, "no_overlap", on_token, t0)
+        text, how = " ".join(x for x in (note, g.composed_answer(chosen)) if x), "extractive"
+        if self.answer_mode == "auto" and self.lead_tokens > 0:
+            context = "\n".join(f"[{s.source}] {s.text}" for s in chosen)
+            messages = [{"role": "user", "content": LEAD_PROMPT.format(
+                instruction=LEAD_INSTRUCTION, context=context, question=ans.question)}]
+            gen = self.gen.chat(messages, cfg.with_(max_tokens=min(self.lead_tokens, max(1, budget // 2))))
+            lead = g.split_sentences(g.CITATION.sub("", gen.text))[:1]
+            supported = g.support(lead[0], chosen) if lead else []
+            ans.meta.update(generated_text=gen.text, context=context)
+            ans.prompt_tokens, ans.completion_tokens = gen.prompt_tokens, gen.completion_tokens
+            if supported and all(src is not None for _, src in supported):
+                lead_text = g.cite(lead[0], supported)
+                rest = g.select_sentences(ans.question, passages, budget - self.gen.count_tokens(lead_text) - 1,
+                                          self.gen.count_tokens, sim, synonyms=syn, already=lead[0])
+                text, how = " ".join(x for x in (note, lead_text, g.composed_answer(rest)) if x), "lead_and_quotes"
+        ans.meta.update(answer_mode=how, answer_tokens=self.gen.count_tokens(text))
+        ans.text = text
+        if on_token:
+            on_token(text)
+        ans.seconds = time.perf_counter() - t0
+        ans.first_token_seconds = ans.seconds
         return ans
 
     def _fixed(self, ans: Answer, text: str, how: str, on_token, t0: float) -> Answer:
         """A deterministic answer (no generation)."""
         ans.text, ans.meta["answer_mode"] = text, how
+        ans.meta["answer_tokens"] = self.gen.count_tokens(text)
         if on_token:
             on_token(text)
         ans.seconds = time.perf_counter() - t0
@@ -112,7 +224,8 @@ class RagSystem(System):
     def describe(self) -> dict:
         return {"system": self.name, **self.gen.describe(), "index": self.retriever.store.meta,
                 "k": self.settings.k, "mode": self.settings.mode, "context_tokens": self.context_tokens,
-                "answer_mode": self.answer_mode}
+                "answer_mode": self.answer_mode, "expand": self.expand, "lead_tokens": self.lead_tokens,
+                "dense_sentences": self.dense_sentences}
 
     def close(self) -> None:
         self.retriever.close()
@@ -156,7 +269,8 @@ def _generator(opts: dict) -> Generator:
 def load_rag(**opts: Any) -> RagSystem:
     """Options: backend ("llama.cpp" | "ollama"), model (GGUF path or Ollama name), k (5), mode
     ("hybrid" | "dense" | "sparse"), sources (list of source names to filter on), context_tokens
-    (384), answer_mode ("auto" | "generate" | "extractive"), collection, index_root, n_threads,
+    (1024, generate mode), answer_mode ("extractive" | "auto" | "generate"), expand (True: query
+    expansion with aliases.txt), lead_tokens (40, auto mode), collection, index_root, n_threads,
     n_ctx. Other options (e.g. quant) are ignored."""
     settings = RetrievalSettings(k=int(opts.get("k", 5)), mode=opts.get("mode", "hybrid"),
                                  prefetch=int(opts.get("prefetch", 20)), sources=opts.get("sources") or None)
@@ -166,8 +280,10 @@ def load_rag(**opts: Any) -> RagSystem:
     except BaseException:
         retriever.close()
         raise
-    return RagSystem(retriever, gen, settings, int(opts.get("context_tokens", 384)),
-                     opts.get("answer_mode", "auto"), float(opts.get("min_support", 0.5)))
+    return RagSystem(retriever, gen, settings, int(opts.get("context_tokens", 1024)),
+                     opts.get("answer_mode", "extractive"), float(opts.get("min_support", 0.5)),
+                     bool(opts.get("expand", True)), int(opts.get("lead_tokens", 40)),
+                     float(opts.get("dense_sentences", 0.0)))
 
 
 def load_baseline(**opts: Any) -> BaselineSystem:

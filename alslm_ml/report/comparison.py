@@ -6,6 +6,9 @@ listed as "not run". Writes under `data/reports/`:
                             RAG retrieval vs generation failures, quantization, disagreements)
     eval_comparison.json    the same numbers, machine-readable
     eval_*.png              figures (matplotlib)
+
+The blind benchmark's runs (`data/eval/blind/<system>/`) are shown next to the project's own, with
+each benchmark's verbatim key-fact coverage by the corpus (`data/eval/benchmark_coverage.json`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,55 @@ def discover(eval_root: Path) -> dict[str, dict]:
             "summary": summary, "rows": json.loads(results_path.read_text(encoding="utf-8"))}
     order = {name: i for i, name in enumerate(EXPECTED)}
     return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+BLIND_TAG = "@blind"
+
+
+def _coverage(eval_root: Path) -> dict:
+    path = eval_root / "benchmark_coverage.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def side_by_side(main: dict[str, dict], blind: dict[str, dict], coverage: dict) -> list[str]:
+    """Markdown: every system on both benchmarks, non-trap accuracy apart from trap refusal,
+    RAG's context recall and carry-through, and the mean answer length."""
+    md = ["## Both benchmarks side by side", ""]
+    for key, name in (("benchmark", "project benchmark (written alongside the corpus; tuned on)"),
+                      ("blind", "blind benchmark (written without access to the corpus; only measures)")):
+        c = coverage.get(key)
+        if c:
+            md.append(f"- {name}: {_pct(c['verbatim'])} of its non-trap key facts occur verbatim in the corpus "
+                      f"({coverage.get('documents', '?')} documents); by category: "
+                      + ", ".join(f"{k} {_pct(v)}" for k, v in c["by_category"].items()))
+    if not blind:
+        md += ["", "No blind-benchmark run found (`data/eval/blind/`)."]
+    md.append("")
+    rows = []
+    for system in main.keys() | {s.removesuffix(BLIND_TAG) for s in blind}:
+        for bench, runs, key in (("project", main, system), ("blind", blind, system + BLIND_TAG)):
+            m = runs.get(key, {}).get("summary")
+            if not m:
+                continue
+            r = m.get("retrieval") or {}
+            rows.append([system, bench, m["n"], "–" if m.get("non_trap_accuracy") is None else f"{m['non_trap_accuracy']:.3f}",
+                         _pct(m.get("trap_refusal_rate")), _pct(m.get("fabrication_rate")), _pct(r.get("context_recall")),
+                         _pct(r.get("carry_through")), m.get("mean_answer_tokens", "–"), m.get("max_answer_tokens", "–")])
+    order = {n: i for i, n in enumerate(EXPECTED)}
+    rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0], r[1] != "project"))
+    md += [_table(["system", "benchmark", "n", "non-trap accuracy", "trap refusal", "fabrication", "context recall",
+                   "carry-through", "answer tokens (mean)", "(max)"], rows), "",
+           "Context recall: share of the key facts found in the retrieved passages. Carry-through: share of those "
+           "that the answer states. A longer answer can match more fact windows without knowing more, so the answer "
+           "length is shown next to accuracy.", ""]
+    rag = [(k, run["summary"]) for k, run in list(main.items()) + list(blind.items()) if run["summary"].get("retrieval")]
+    if rag:
+        md += ["### Retrieval per category", "", _table(
+            ["category", *[f"{k} recall / carry" for k, _ in rag]],
+            [[c, *[("–" if c not in m.get("by_category", {}) else
+                    f"{_pct(m['by_category'][c].get('context_recall'))} / {_pct(m['by_category'][c].get('carry_through'))}")
+                   for _, m in rag]] for c in CATEGORIES]), ""]
+    return md
 
 
 def _pct(x: float | None) -> str:
@@ -147,6 +199,8 @@ def build_report(eval_root: str | Path, out_dir: str | Path) -> dict:
     eval_root, out_dir = Path(eval_root), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = discover(eval_root)
+    blind = discover(eval_root / "blind")
+    coverage = _coverage(eval_root)
     not_run = [s for s in EXPECTED if s not in runs]
     summaries = {s: r["summary"] for s, r in runs.items()}
     figs = _figures(runs, out_dir)
@@ -161,10 +215,11 @@ def build_report(eval_root: str | Path, out_dir: str | Path) -> dict:
                "entity or false premise. Labels are rule-based (docs/evaluation.md), to be checked by manual review. "
                "Systems evaluated on different samples are not strictly comparable: see the n column.", ""]
         md += ["## Systems", "", _table(
-            ["system", "n", "accuracy", "pass", "fabrication", "contradiction", "trap refusal", "degenerate", "hedging", "coherence", "capability gap", "s/answer"],
-            [[s, m["n"], f"{m['mean_accuracy']:.3f}", _pct(m["pass_rate"]), _pct(m["fabrication_rate"]), _pct(m.get("contradiction_rate")), _pct(m["trap_refusal_rate"]),
+            ["system", "n", "accuracy", "non-trap accuracy", "pass", "fabrication", "contradiction", "trap refusal", "degenerate", "hedging", "coherence", "capability gap", "answer tokens", "s/answer"],
+            [[s, m["n"], f"{m['mean_accuracy']:.3f}", "–" if m.get("non_trap_accuracy") is None else f"{m['non_trap_accuracy']:.3f}", _pct(m["pass_rate"]), _pct(m["fabrication_rate"]), _pct(m.get("contradiction_rate")), _pct(m["trap_refusal_rate"]),
               _pct(m["degenerate_rate"]), _pct(m["hedging_rate"]), f"{m['mean_coherence']:.3f}", f"{m['capability_gap']:+.3f}",
-              m.get("mean_seconds", "")] for s, m in summaries.items()]), ""]
+              m.get("mean_answer_tokens", "–"), m.get("mean_seconds", "")] for s, m in summaries.items()]), ""]
+        md += side_by_side(runs, blind, coverage)
         md += ["## Comparison matrix", "", _table(
             ["Response classification", *summaries],
             [[name, *[_pct(m.get("taxonomy", {}).get(label)) for m in summaries.values()]] for label, name in MATRIX_ROWS.items()]), ""]
@@ -204,7 +259,8 @@ def build_report(eval_root: str | Path, out_dir: str | Path) -> dict:
             md += ["No disagreements (fewer than two systems, or identical outcomes).", ""]
     md += ["## Not run", "", ", ".join(f"`{s}`" for s in not_run) if not_run else "Every expected system was evaluated.", "",
            "---", "", FULL, ""]
-    report = {"systems": summaries, "not_run": not_run, "disagreements": dis, "figures": figs, "disclaimer": FULL}
+    report = {"systems": summaries, "blind": {s: r["summary"] for s, r in blind.items()}, "coverage": coverage,
+              "not_run": not_run, "disagreements": dis, "figures": figs, "disclaimer": FULL}
     md_path, json_path = out_dir / "eval_comparison.md", out_dir / "eval_comparison.json"
     md_path.write_text("\n".join(md), encoding="utf-8")
     json_path.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")

@@ -1,0 +1,158 @@
+"""Query expansion, answer shapes and the query-focused sentence selection behind RAG answers."""
+
+import pytest
+
+from alslm_ml.rag import grounding as g
+from alslm_ml.rag.expand import alias_groups, aliases_of, expand_query
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_expansion_adds_the_other_names_of_a_group():
+    q, added = expand_query("What does Qalsody target?")
+    assert "tofersen" in added and q.startswith("What does Qalsody target?") and "tofersen" in q
+    assert expand_query("Which gene encodes TDP-43?")[1] == ["TARDBP"]
+    assert "amyotrophic lateral sclerosis" in expand_query("Is MND inherited?")[1]
+    # every question is about ALS: its own names are not added to every query
+    assert expand_query("How is riluzole taken in ALS?")[1] == ["Rilutek", "Tiglutik", "Exservan"]
+    # short symbols match their exact case only
+    assert expand_query("Should a peg be used?")[1] == []
+    assert expand_query("What causes cramps?") == ("What causes cramps?", [])
+
+
+def test_alias_file_is_well_formed_and_bad_lines_are_named(tmp_path):
+    assert all(len(gr) >= 2 for gr in alias_groups())
+    assert "tofersen" in aliases_of("qalsody") and "TARDBP" in aliases_of("TDP43")
+    bad = tmp_path / "aliases.txt"
+    bad.write_text("# comment\nriluzole | Rilutek\nlonely\n")
+    with pytest.raises(ValueError, match=r"aliases.txt:3: an alias group needs at least two names"):
+        alias_groups(bad)
+
+
+def test_absent_entity_check_accepts_an_alias():
+    assert g.missing_entities("What does Qalsody target?", ["Tofersen lowers SOD1 protein."]) == []
+    assert g.missing_entities("What does Zentravir target?", ["Tofersen lowers SOD1 protein."]) == ["Zentravir"]
+
+
+@pytest.mark.parametrize("question,shape", [
+    ("When did the FDA approve edaravone?", "date"),
+    ("In what year was SOD1 linked to ALS?", "date"),
+    ("How many people live with ALS in the United States?", "number"),
+    ("What percentage of ALS is familial?", "number"),
+    ("Which genes are most often mutated in familial ALS?", "list"),
+    ("How does riluzole work?", ""),
+])
+def test_answer_shape(question, shape):
+    assert g.answer_shape(question) == shape
+
+
+PASSAGES = [
+    "Edaravone is a free radical scavenger. The FDA approved edaravone for ALS in May 2017. "
+    "Edaravone is given by intravenous infusion in cycles.",
+    "An oral suspension of edaravone was approved in 2022. Edaravone was first used for stroke in Japan. "
+    "Riluzole was approved in 1995.",
+]
+
+
+def test_selection_prefers_the_asked_shape_and_fits_the_budget():
+    chosen = g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 40, words)
+    assert chosen[0].text == "The FDA approved edaravone for ALS in May 2017."
+    assert sum(words(f"{s.text} [{s.source}]") + 1 for s in chosen) <= 40
+    assert {s.source for s in chosen} == {1, 2}  # across passages, not only the first
+    small = g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 12, words)
+    assert [s.text for s in small] == ["The FDA approved edaravone for ALS in May 2017."]
+    assert g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 3, words) == []
+
+
+def test_selection_skips_near_repeats_and_unrelated_sentences():
+    passages = ["Tofersen lowers SOD1 protein in the spinal fluid.", "Tofersen lowers the SOD1 protein in spinal fluid.",
+                "Physical therapy keeps joints mobile for longer."]
+    chosen = g.select_sentences("What does tofersen lower?", passages, 100, words)
+    assert len(chosen) == 1 and chosen[0].source == 1
+    answer = g.composed_answer(chosen)
+    assert answer == "Tofersen lowers SOD1 protein in the spinal fluid. [1]"
+
+
+def test_similarity_scores_change_the_order():
+    passages = ["Cramps are common in ALS. Muscle cramps respond to mexiletine."]
+    plain = g.select_sentences("What helps muscle cramps?", passages, 100, words)
+    assert plain[0].text.startswith("Muscle cramps")
+    boosted = g.select_sentences("What helps muscle cramps?", passages, 100, words,
+                                 similarity=lambda texts: [5.0 if t.startswith("Cramps") else 0.0 for t in texts])
+    assert boosted[0].text.startswith("Cramps are common")
+
+
+def test_an_alias_in_a_passage_counts_as_the_name_once():
+    from alslm_ml.rag.expand import synonyms_in
+
+    syn = synonyms_in("What kind of drug is edaravone?")
+    assert "Radicava" in syn["edaravone"]
+    passages = ["Radicava ORS is taken in the morning after an overnight fast.",
+                "Edaravone is a free radical scavenger, a kind of drug that may reduce oxidative stress."]
+    ranked = g.rank_sentences("What kind of drug is edaravone?", passages, syn)
+    assert ranked[0].source == 2  # the brand name alone does not outrank the asked-for content
+    assert ranked[1].score > 0.5  # ... but it still counts as edaravone
+    assert g.rank_sentences("What kind of drug is edaravone?", passages)[1].score < 0.1
+
+
+def test_sentences_a_lead_already_says_are_not_quoted_again():
+    q = "When did the FDA approve edaravone?"
+    lead = "The FDA approved edaravone for ALS in May 2017."
+    chosen = g.select_sentences(q, PASSAGES, 60, words, already=lead)
+    assert chosen and all(s.text != lead for s in chosen)
+
+
+@pytest.mark.parametrize("question,premise", [
+    ("Since Zolgensma is approved for ALS, what dose is used?", "Zolgensma is approved for ALS"),
+    ("Why was the trial that showed lithium cures ALS stopped?", "the trial that showed lithium cures ALS stopped"),
+    ("When did the FDA approve edaravone?", "the FDA approve edaravone"),
+    ("What does tofersen target?", None),
+])
+def test_premise_of_a_question(question, premise):
+    assert g.premise_of(question) == premise
+
+
+def test_a_premise_no_passage_states_is_named_before_the_quotes():
+    passages = ["Lithium carbonate was tested in ALS after a small study; larger trials found no benefit.",
+                "The FDA approved edaravone for ALS in May 2017."]
+    premise = g.unsupported_premise("Why was the trial that showed lithium cures ALS stopped?", passages)
+    assert premise == "the trial that showed lithium cures ALS stopped"
+    assert g.premise_note(premise).startswith("The retrieved sources do not say that the trial")
+    from alslm_ml.eval.scoring import is_refusal
+
+    assert is_refusal(g.premise_note(premise))  # the evaluation reads it as denying the premise
+    assert g.unsupported_premise("When did the FDA approve edaravone?", passages) is None
+    assert g.unsupported_premise("What does tofersen target?", passages) is None
+    # an alias in the passage supports a premise stated with the other name
+    assert g.unsupported_premise("When did the FDA approve Radicava?", passages, {"Radicava": ["edaravone"]}) is None
+
+
+def test_premise_supported_across_two_sentences_and_an_agency_alias():
+    from alslm_ml.rag.expand import synonyms_in
+
+    q = "When did the FDA approve riluzole?"
+    passages = ["Riluzole was the first drug approved for ALS. The US Food and Drug Administration approved it in 1995."]
+    assert g.unsupported_premise(q, passages, synonyms_in(q)) is None
+
+
+def test_a_cited_answer_over_the_limit_keeps_whole_sentences_and_citations():
+    from alslm_ml.rag.system import RagSystem
+    from alslm_ml.rag.retriever import RetrievalSettings
+
+    class Words:
+        n_ctx = 2048
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+        def truncate(self, text, n):
+            return " ".join(text.split()[:n])
+
+    rag = RagSystem.__new__(RagSystem)
+    rag.gen, rag.settings = Words(), RetrievalSettings()
+    text = "Tofersen lowers SOD1 protein in spinal fluid. [1] It was approved in April 2023 in the US. [2]"
+    assert rag._fit(text, 50) == text
+    assert rag._fit(text, 10) == "Tofersen lowers SOD1 protein in spinal fluid. [1]"
+    assert rag._fit(text, 5) == "Tofersen lowers SOD1 [1]"
