@@ -114,9 +114,29 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _ANY_VOLATILE = re.compile("|".join(f"(?:{p.pattern})" for p in VOLATILE.values()), re.I)
 
 
+# A fast necessary condition for an ASCII paragraph to match any VOLATILE pattern: one of these
+# lower-case literals, or the digit shapes of a phone number / a clock time (a regex that starts
+# with a digit class, which `re` skips through quickly). A paragraph that passes is checked by the
+# real patterns; one that fails matches none of them (tests/test_processing.py checks this).
+_VOLATILE_LITERALS = ("currently", "at present", "at the time of writing", "as of ", "last updated", "last reviewed",
+                      "last modified", "page updated", "page reviewed", "page modified", "updated on", "contact us",
+                      "call us", "email us", "call toll", "call our", "call the helpline", "hours:", "open mon", "open tue",
+                      "open wed", "open thu", "open fri", "open dai", "$")
+_VOLATILE_CASED = ("USD", "EUR", "GBP")  # the price pattern is case-sensitive
+_VOLATILE_DIGITS = re.compile(r"\d(?:\d\d\)?[-. ]\d{3}[-. ]\d{4}|(?::\d\d)? ?[ap]\.?m)|-8\d\d-|\+\d", re.IGNORECASE)
+
+
+def maybe_volatile(paragraph: str) -> bool:
+    if not paragraph.isascii():  # case folding beyond ASCII: ask the full pattern
+        return _ANY_VOLATILE.search(paragraph) is not None
+    low = paragraph.lower()
+    return (any(lit in low for lit in _VOLATILE_LITERALS) or any(lit in paragraph for lit in _VOLATILE_CASED)
+            or _VOLATILE_DIGITS.search(paragraph) is not None)
+
+
 def filter_volatile(paragraph: str, counts: Counter) -> str:
     """Drop sentences with volatile markers (schedules, prices, contacts, 'currently', ...)."""
-    if not _ANY_VOLATILE.search(paragraph):  # the common case: one scan, no sentence split
+    if not maybe_volatile(paragraph):  # the common case: a cheap scan, no sentence split
         return paragraph
     kept = []
     for sent in _SENTENCE_END.split(paragraph):
