@@ -110,6 +110,17 @@ def signatures(hash_sets: list[np.ndarray], num_perm: int = NUM_PERM) -> np.ndar
     return out
 
 
+def fingerprint(batch: list[dict], num_perm: int = NUM_PERM) -> tuple[list[np.ndarray], np.ndarray]:
+    """Shingle hashes and MinHash signatures of a batch of documents (the parallelizable part)."""
+    hashes = [shingle_hashes(d["text"]) for d in batch]
+    return hashes, signatures(hashes, num_perm)
+
+
+def fingerprint_batch(batch: list[dict], num_perm: int = NUM_PERM) -> tuple[list[dict], list[np.ndarray], np.ndarray]:
+    """`fingerprint`, returning the batch too (for `parallel.imap`, which keeps the order)."""
+    return (batch, *fingerprint(batch, num_perm))
+
+
 @lru_cache(maxsize=16)
 def lsh_params(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
     """(bands, rows) minimising false positives + negatives at `threshold`, as datasketch picks them."""
@@ -216,9 +227,9 @@ class NearDuplicateIndex:
             self.recent[j] = {}
         self.pending = []
 
-    def candidates_for(self, docs_hashes: list[np.ndarray]) -> tuple[np.ndarray, list[set[int]]]:
+    def candidates_for(self, docs_hashes: list[np.ndarray], sigs: np.ndarray | None = None) -> tuple[np.ndarray, list[set[int]]]:
         """Band keys of a batch and its candidates among the merged documents."""
-        keys = self.band_keys(signatures(docs_hashes, self.num_perm))
+        keys = self.band_keys(signatures(docs_hashes, self.num_perm) if sigs is None else sigs)
         return keys, self.main_candidates(keys)
 
     def nbytes(self) -> int:
@@ -267,9 +278,12 @@ class Deduplicator:
         self.counts = Counter()
         self._last: tuple[str, str] | None = None
 
-    def process(self, batch: list[dict]) -> tuple[list[dict], list[dict]]:
-        hashes = [shingle_hashes(d["text"]) for d in batch]
-        keys, main = self.index.candidates_for(hashes)
+    def process(self, batch: list[dict], hashes: list[np.ndarray] | None = None, sigs: np.ndarray | None = None) -> tuple[list[dict], list[dict]]:
+        """Kept documents and duplicate rows of this batch (`hashes`/`sigs`: from `fingerprint`,
+        when a worker process computed them)."""
+        if hashes is None:
+            hashes, sigs = fingerprint(batch, self.index.num_perm)
+        keys, main = self.index.candidates_for(hashes, sigs)
         kept, dups = [], []
         for i, doc in enumerate(batch):
             order = (doc["source"], doc["id"])

@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from alslm_ml.processing.dedup import NUM_PERM, NearDuplicateIndex, shingle_hashes
+from alslm_ml.processing.dedup import NUM_PERM, NearDuplicateIndex, fingerprint, shingle_hashes
 
 
 class NearDuplicateGroups:
@@ -33,13 +33,15 @@ class NearDuplicateGroups:
             x = parent[x]
         return x
 
-    def add(self, batch: list[dict]) -> None:
-        hashes = [shingle_hashes(d["text"]) for d in batch]
-        keys, main = self.index.candidates_for(hashes)
+    def add(self, batch: list[dict], hashes: list | None = None, sigs=None) -> None:
+        if hashes is None:
+            hashes, sigs = fingerprint(batch, self.index.num_perm)
+        keys, main = self.index.candidates_for(hashes, sigs)
         for i, doc in enumerate(batch):
             found = self.index.confirmed(hashes[i], main[i] | self.index.recent_candidates(keys[i]))
             pos = self.index.add(doc["id"], hashes[i], keys[i])
             self.parent.append(pos)
+            self.sources.append(doc["source"])
             for j, sim in found:
                 self.pairs.append((doc["id"], self.index.ids[j], sim))
                 self.parent[self._find(pos)] = self._find(j)

@@ -27,7 +27,7 @@ def load_terms(path: Path = MEDICAL_TERMS) -> list[str]:
 
 
 def count_term(blob: str, term: str) -> int:
-    """Occurrences of `term` in `blob` with no word character or hyphen on either side, counted
+    r"""Occurrences of `term` in `blob` with no word character or hyphen on either side, counted
     like `re.findall(rf"(?<![\w-]){re.escape(term)}(?![\w-])", blob)` but with `str.find`."""
     n, i, k = 0, blob.find(term), len(term)
     while i != -1:
@@ -95,6 +95,19 @@ class StatsAccumulator:
             self.words[w.lower()] += c
         if self.terms:
             self.add_terms(texts)
+
+    def merge(self, other: "StatsAccumulator") -> None:
+        """Add a batch's counters (computed in a worker) to these."""
+        self.term_counts.update(other.term_counts)
+        self.words.update(other.words)
+        for src, v in other.by_source.items():
+            mine = self.by_source.setdefault(src, [0, 0, 0])
+            for i, x in enumerate(v):
+                mine[i] += x
+        for split, v in other.by_split.items():
+            mine = self.by_split.setdefault(split, [0, 0])
+            for i, x in enumerate(v):
+                mine[i] += x
 
     def top_terms(self, n: int = 25) -> list[tuple[str, int]]:
         # the order of a plain pass over the lexicon, most frequent first (as Counter.most_common)

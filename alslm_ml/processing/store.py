@@ -52,7 +52,7 @@ def batches(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence | None = 
     """Rows of `sql` as lists of dicts, `batch_rows` at a time (DuckDB streams the result).
     A cursor of its own, so the caller can write on `con` while iterating."""
     cur = con.cursor()
-    reader = cur.execute(sql, params or []).fetch_record_batch(batch_rows)
+    reader = cur.execute(sql, params or []).to_arrow_reader(batch_rows)
     try:
         for rb in reader:
             if rb.num_rows:
