@@ -224,6 +224,7 @@ def test_corpus_stats_counts():
 def test_processing_assets_materialize_into_duckdb(tmp_path, monkeypatch):
     monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
     from dagster import AssetKey, AssetSpec, materialize
+    from dagster_duckdb import DuckDBResource
     from dagster_duckdb_pandas import DuckDBPandasIOManager
 
     from alslm_assets.assets import processing
@@ -235,7 +236,7 @@ def test_processing_assets_materialize_into_duckdb(tmp_path, monkeypatch):
     with duckdb.connect(db) as con:
         con.execute("create schema alslm")
         con.execute("create table alslm.raw_documents as select * from raw")
-    io = {"io_manager": DuckDBPandasIOManager(database=db, schema="alslm")}
+    io = {"io_manager": DuckDBPandasIOManager(database=db, schema="alslm"), "duckdb": DuckDBResource(database=db)}
     raw_spec = AssetSpec("raw_documents", partitions_def=source_partitions, metadata={"partition_expr": "source"})
     r1 = materialize([raw_spec, processing.clean_documents], partition_key="starter", resources=io, selection=[processing.clean_documents])
     assert r1.success

@@ -171,7 +171,7 @@ class CleanReport:
     dropped_short: list[str] = field(default_factory=list)
     removed: Counter = field(default_factory=Counter)  # reason -> count (sentences, sections, citations)
 
-    def merge(self, other: "CleanReport") -> None:
+    def merge(self, other: CleanReport) -> None:
         """Add another batch's report to this one."""
         self.documents_in += other.documents_in
         self.documents_out += other.documents_out

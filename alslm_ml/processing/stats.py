@@ -96,7 +96,7 @@ class StatsAccumulator:
         if self.terms:
             self.add_terms(texts)
 
-    def merge(self, other: "StatsAccumulator") -> None:
+    def merge(self, other: StatsAccumulator) -> None:
         """Add a batch's counters (computed in a worker) to these."""
         self.term_counts.update(other.term_counts)
         self.words.update(other.words)

@@ -7,7 +7,7 @@ val.bin), so an <|eos|> between documents is the only boundary the model sees.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +20,11 @@ DTYPE = np.uint16
 META_FILE = "meta.json"
 
 
-def encode_split(tok: Tokenizer, texts: Sequence[str], out_path: str | Path, batch: int = 256,
-                 desc: str = "encode") -> int:
-    """Encode `texts` into `out_path` as uint16, each document followed by <|eos|>. Returns the
-    number of tokens. Writes to a temp file first, so a crash never leaves a half-written .bin."""
+def encode_batches(tok: Tokenizer, batches: Iterable[Sequence[str]], out_path: str | Path,
+                   desc: str = "encode") -> tuple[int, int]:
+    """Encode batches of texts into `out_path` as uint16, each document followed by <|eos|>,
+    appending batch by batch (memory: one batch). Returns (documents, tokens). Writes to a temp
+    file first, so a crash never leaves a half-written .bin."""
     if tok.get_vocab_size() > MAX_UINT16_VOCAB:
         raise ValueError(f"vocab size {tok.get_vocab_size()} does not fit uint16 token streams")
     eos = tok.token_to_id(EOS)
@@ -31,23 +32,42 @@ def encode_split(tok: Tokenizer, texts: Sequence[str], out_path: str | Path, bat
         raise ValueError(f"tokenizer has no {EOS} token")
     out_path = Path(out_path)
     tmp = out_path.with_suffix(out_path.suffix + ".tmp")
-    n = 0
-    with open(tmp, "wb") as f:
-        for i in tqdm(range(0, len(texts), batch), desc=desc, unit="batch", leave=False, disable=None):
-            chunk = []
-            for enc in tok.encode_batch(list(texts[i : i + batch])):
-                chunk.extend(enc.ids)
-                chunk.append(eos)
-            arr = np.asarray(chunk, dtype=DTYPE)
-            arr.tofile(f)
-            n += arr.size
-    tmp.replace(out_path)
-    return n
+    n = docs = 0
+    try:
+        with open(tmp, "wb") as f:
+            for texts in tqdm(batches, desc=desc, unit="batch", leave=False, disable=None):
+                encs = tok.encode_batch(list(texts))
+                lengths = np.fromiter((len(e.ids) + 1 for e in encs), dtype=np.int64, count=len(encs))
+                arr = np.empty(int(lengths.sum()), dtype=DTYPE)
+                pos = 0
+                for e, k in zip(encs, lengths.tolist()):
+                    arr[pos : pos + k - 1] = e.ids
+                    arr[pos + k - 1] = eos
+                    pos += k
+                arr.tofile(f)
+                n += arr.size
+                docs += len(encs)
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return docs, n
 
 
-def write_token_streams(tok: Tokenizer, splits: dict[str, Sequence[str]], out_dir: str | Path,
+def _as_batches(texts: Sequence[str], batch: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(texts), batch):
+        yield texts[i : i + batch]
+
+
+def encode_split(tok: Tokenizer, texts: Sequence[str], out_path: str | Path, batch: int = 256,
+                 desc: str = "encode") -> int:
+    """Encode a list of texts (see `encode_batches`). Returns the number of tokens."""
+    return encode_batches(tok, _as_batches(texts, batch), out_path, desc)[1]
+
+
+def write_token_streams(tok: Tokenizer, splits: dict[str, Sequence[str] | Iterable[Sequence[str]]], out_dir: str | Path,
                         extra_meta: dict | None = None) -> dict:
-    """Write `<split>.bin` for every split and `meta.json` (counts, vocab size, dtype)."""
+    """Write `<split>.bin` for every split and `meta.json` (counts, vocab size, dtype). A split is
+    a list of texts, or an iterable of text batches (streamed from DuckDB by tokenized_corpus)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -58,8 +78,9 @@ def write_token_streams(tok: Tokenizer, splits: dict[str, Sequence[str]], out_di
         **(extra_meta or {}),
     }
     for name, texts in splits.items():
-        n = encode_split(tok, texts, out / f"{name}.bin", desc=f"encode {name}")
-        meta["splits"][name] = {"documents": len(texts), "tokens": n, "file": f"{name}.bin"}
+        batches = _as_batches(texts, 256) if isinstance(texts, Sequence) and (not texts or isinstance(texts[0], str)) else texts
+        docs, n = encode_batches(tok, batches, out / f"{name}.bin", desc=f"encode {name}")
+        meta["splits"][name] = {"documents": docs, "tokens": n, "file": f"{name}.bin"}
     (out / META_FILE).write_text(json.dumps(meta, indent=2))
     return meta
 
