@@ -31,7 +31,8 @@ def strip_markup(text: str) -> str:
     text = _TAG.sub(" ", text)
     text = html.unescape(text)
     text = _MD_LINK.sub(r"\1", text)
-    text = _MD_EMPH.sub(r"\2", text)
+    if "**" in text or "__" in text:
+        text = _MD_EMPH.sub(r"\2", text)
     return _URL.sub("", text)
 
 
@@ -156,11 +157,17 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def normalize(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if text.isascii() and "  " not in text and "\t" not in text:  # nothing for _SPACES to change
+        return text
     return _SPACES.sub(" ", text)
 
 
+_PARA_BREAK = re.compile(r"\n\s*\n")
+_LINE_BREAK = re.compile(r"\s*\n\s*")
+
+
 def paragraphs_of(text: str) -> list[str]:
-    paras = (re.sub(r"\s*\n\s*", " ", p).strip() for p in re.split(r"\n\s*\n", text))
+    paras = ((_LINE_BREAK.sub(" ", p) if "\n" in p else p).strip() for p in _PARA_BREAK.split(text))
     return [p for p in paras if p]
 
 

@@ -192,13 +192,14 @@ def split_counts(con) -> dict[str, int]:
 
 
 def corpus_batches(con, name: str = "corpus", batch_rows: int = store.BATCH_ROWS, max_documents: int | None = None,
-                   columns: tuple[str, ...] = (*RAW_COLUMNS, "n_tokens")):
-    """A corpus table as pandas DataFrames of `batch_rows` rows, in table order ((source, id) for
-    corpus), the first `max_documents` rows only when given (a slice for the scale run)."""
+                   columns: tuple[str, ...] | None = None):
+    """A corpus table as pandas DataFrames of `batch_rows` rows (all columns unless `columns`), in
+    table order ((source, id) for corpus), the first `max_documents` rows only when given (a slice
+    for the scale run)."""
     import pandas as pd
 
     store.require(con, name, f"materialize `{name}` first")
-    cols = ", ".join(f'"{c}"' for c in columns)
+    cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
     limit = f" LIMIT {int(max_documents)}" if max_documents is not None and max_documents >= 0 else ""
     for rows in store.batches(con, f"SELECT {cols} FROM {store.table(name)}{limit}", None, batch_rows):
-        yield pd.DataFrame(rows, columns=list(columns))
+        yield pd.DataFrame(rows, columns=list(columns) if columns else None)
