@@ -14,6 +14,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetSelection,
     AssetSpec,
     AutomationCondition,
     AutomationConditionSensorDefinition,
@@ -22,6 +23,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     asset,
+    define_asset_job,
     multi_asset,
 )
 from dagster_duckdb import DuckDBResource
@@ -214,6 +216,15 @@ def corpus_stats(context: AssetExecutionContext, config: StatsConfig, duckdb: Du
         }
     )
 
+
+jobs = [
+    define_asset_job(
+        "scale_corpus",
+        selection=AssetSelection.assets("corpus", "corpus_duplicates", "corpus_splits", "corpus_stats", "tokenizer", "tokenized_corpus"),
+        description="The corpus stages after clean_documents, for a large corpus: run with -c scripts/scale_run.yaml "
+        "(worker processes, vocab 16384); benchmarks/scale_run.py times each stage.",
+    )
+]
 
 sensors = [
     AutomationConditionSensorDefinition(
