@@ -2,11 +2,10 @@
 replacement, and a stage that fails halfway leaving the previous table intact."""
 
 import pytest
+from test_processing import doc, prose  # noqa: E402
 
 from alslm_ml.processing import store, tables
 from alslm_ml.processing.dedup import Deduplicator
-
-from test_processing import doc, prose  # noqa: E402
 
 
 @pytest.fixture()
