@@ -15,6 +15,7 @@ import re
 import resource
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -99,14 +100,57 @@ def generate_raw(con, mb: float, dup_rate: float, seed: int = 0, batch: int = 20
 
 
 def cpu_seconds() -> float:
-    """User + system CPU of this process and its finished workers (a machine shared with other
-    jobs stretches wall time, not CPU time)."""
-    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+    """User + system CPU of this process, its live worker processes and its finished children
+    (a machine shared with other jobs stretches wall time, not CPU time)."""
+    import psutil
+
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for p in me.children(recursive=True):
+        try:
+            total += sum(p.cpu_times()[:2])
+        except Exception:
+            pass
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return total + b.ru_utime + b.ru_stime
 
 
 def rss_gib(who=resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 2**20
+
+
+class TreeRSS:
+    """Peak of the summed RSS of a process and all its descendants (the worker processes),
+    sampled every `interval` seconds in a thread: what the machine must hold at once."""
+
+    def __init__(self, pid: int | None = None, interval: float = 0.25):
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def sample(self) -> int:
+        total = 0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except Exception:  # a worker that just exited
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.peak = max(self.peak, self.sample())
+            except Exception:
+                return
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**30
 
 
 def main() -> None:
@@ -119,6 +163,7 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="scratch folder for the warehouse (default: a temp dir, removed)")
     args = ap.parse_args()
 
+    tree = TreeRSS()
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench_corpus_"))
     work.mkdir(parents=True, exist_ok=True)
     con = store.connect(work / "bench.duckdb", memory_limit=args.duckdb_memory)
@@ -165,7 +210,7 @@ def main() -> None:
             print(f"  {k:<14} {v:7.1f} {cpu[k]:7.1f} {n_docs / v:8,.0f} {size / 1e6 / v:6.2f}   {notes[k]}")
         print(f"  {'total':<14} {total:7.1f} {sum(cpu.values()):7.1f} {n_docs / total:8,.0f} {size / 1e6 / total:6.2f}   "
               f"(workers={args.workers}, batch_rows={args.batch_rows})")
-        print(f"peak RSS: main process {rss_gib():.2f} GiB, largest worker {rss_gib(resource.RUSAGE_CHILDREN):.2f} GiB")
+        print(f"peak RSS: main process {rss_gib():.2f} GiB; main + workers together {tree.stop():.2f} GiB (sampled every 0.25 s)")
         print(f"removed: {dd.removed['document']:,} near-duplicate documents, {dd.removed['paragraph']:,} paragraphs, "
               f"{dd.removed['residue']:,} residues")
         print(f"planted-duplicate recall {caught / max(1, len(planted)):.4f} ({caught}/{len(planted)}); other documents removed as duplicates: {false_pos}")

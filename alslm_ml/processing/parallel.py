@@ -7,6 +7,7 @@ threads, which a fork would copy mid-lock.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -24,11 +25,34 @@ def imap(fn: Callable[[T], R], items: Iterable[T], workers: int = 1, prefetch: i
             yield fn(item)
         return
     prefetch = prefetch or 2 * workers
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        pending: deque = deque()
+    pool = _pool(workers)
+    pending: deque = deque()
+    try:
         for item in items:
             pending.append(pool.submit(fn, item))
             if len(pending) >= prefetch:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per size for the life of the process: starting a worker imports numpy and the
+    stage modules (a second or two), so the partitions and stages of one run share them."""
+    pool = _POOLS.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    return pool
+
+
+@atexit.register
+def shutdown() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()

@@ -7,11 +7,9 @@ import base64
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from alslm_ml.paths import REPO_ROOT
 
@@ -137,11 +135,11 @@ class StatsAccumulator:
         return out
 
 
-def corpus_stats(df: pd.DataFrame | Iterable[list[dict]], terms: list[str] | None = None) -> dict:
+def corpus_stats(df, terms: list[str] | None = None) -> dict:
     """Statistics of a corpus (columns source, text, n_tokens, optional split): a DataFrame, or an
     iterable of row batches (what the corpus_stats asset streams from DuckDB)."""
     acc = StatsAccumulator(terms)
-    batches = [df.to_dict(orient="records")] if isinstance(df, pd.DataFrame) else df
+    batches = [df.to_dict(orient="records")] if hasattr(df, "to_dict") else df  # a DataFrame, or batches
     for rows in batches:
         acc.add(rows)
     return acc.result()
