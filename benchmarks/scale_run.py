@@ -2,7 +2,7 @@
 -> corpus -> corpus_splits -> corpus_stats -> tokenizer -> tokenized_corpus, and vector_index on
 a slice, each materialized through the real Dagster assets (`dagster asset materialize`, one
 process per stage, the run config from scripts/scale_run.yaml), with wall time and the peak RSS of
-each stage's process (workers included).
+each stage's process and its worker processes together (sampled).
 
 raw_documents is written by the generator (bench_corpus: remixed starter sentences with planted
 near-duplicates) straight into alslm.raw_documents in batches, as a scrape spool would be, and
@@ -26,6 +26,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 CONFIG = REPO / "scripts" / "scale_run.yaml"
+from bench_corpus import TreeRSS  # noqa: E402
+
 PARTITIONS = ["clinicaltrials", "educational", "narratives", "pubmed", "supplementary"]
 STAGES = [  # (label, selection, ops of the config file that apply)
     ("corpus", "corpus,corpus_duplicates", ["corpus"]),
@@ -44,14 +46,16 @@ def run_stage(label: str, args: list[str], env: dict) -> dict:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        tree = TreeRSS(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
+        peak = tree.stop()
     wall = time.perf_counter() - t
     code = os.waitstatus_to_exitcode(status)
     if code:
         tail = log.read_text()[-3000:]
         raise SystemExit(f"stage {label} failed (exit {code}); log {log}:\n{tail}")
     row = {"stage": label, "wall_s": round(wall, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-           "peak_rss_gib": round(usage.ru_maxrss / 2**20, 2)}
+           "peak_rss_gib": round(peak, 2), "peak_rss_main_gib": round(usage.ru_maxrss / 2**20, 2)}
     print(f"  {label:<28} {row['wall_s']:8.1f} s  CPU {row['cpu_s']:8.1f} s  peak RSS {row['peak_rss_gib']:5.2f} GiB", flush=True)
     return row
 

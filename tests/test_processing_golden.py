@@ -66,8 +66,10 @@ def test_duckdb_stages_in_batches_match_the_reference(golden, tmp_path):
     got = make_golden.summarize(clean_rows, reports, corpus_rows, dup_rows, split_rows, split.leaks, stats)
     _compare(got, expected)
     assert summary.documents_out == len(expected["corpus"]["ids"]) and summary.index_bytes["minhash_lsh"] > 0
-    assert [r["id"] for r in corpus_rows] == sorted((r["id"] for r in corpus_rows), key=lambda i: next(
-        (r["source"], i) for r in corpus_rows if r["id"] == i))  # written in (source, id) order
+    for table_rows in (corpus_rows, split_rows):  # written in (source, id) order, which readers rely on
+        keys = [(r["source"], r["id"]) for r in table_rows]
+        assert keys == sorted(keys)
+    assert [t for b in tables.split_texts(con, "val", batch_rows=7) for t in b] == [r["text"] for r in split_rows if r["split"] == "val"]
     assert split.val == sum(v == "val" for v in expected["splits"].values())
     # no staging table is left behind
     left = con.execute("SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_staging%'").fetchall()

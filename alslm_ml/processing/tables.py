@@ -73,7 +73,7 @@ def dedup_corpus(con, threshold: float = 0.85, num_perm: int = NUM_PERM, min_par
     kept_stage = store.create_staging(con, "corpus", store.CLEAN_TYPES)
     dup_stage = store.create_staging(con, "corpus_duplicates", store.DUPLICATE_TYPES)
     dd = Deduplicator(threshold, num_perm, min_paragraph_words, min_tokens)
-    rows = store.batches(con, f"SELECT {_COLS}, n_tokens FROM {store.table('clean_documents')} ORDER BY source, id", None, batch_rows)
+    rows = _ordered_clean_rows(con, batch_rows)
     n = 0
     for batch, hashes, sigs in imap(partial(fingerprint_batch, num_perm=num_perm), rows, workers):
         kept, dups = dd.process(batch, hashes, sigs)
@@ -88,6 +88,15 @@ def dedup_corpus(con, threshold: float = 0.85, num_perm: int = NUM_PERM, min_par
     summary.by_source = dict(con.execute(f"SELECT source, count(*) FROM {kept_stage} GROUP BY source ORDER BY count(*) DESC, source").fetchall())
     store.swap_in(con, {"corpus": kept_stage, "corpus_duplicates": dup_stage})
     return summary
+
+
+def _ordered_clean_rows(con, batch_rows: int) -> Iterator[list[dict]]:
+    """clean_documents in (source, id) order, one partition at a time: DuckDB sorts a partition,
+    never the whole table (a gigabyte sort would need its buffers or a long spill)."""
+    q = f"SELECT DISTINCT source FROM {store.table('clean_documents')} ORDER BY source"
+    for (source,) in con.execute(q).fetchall():
+        yield from store.batches(con, f"SELECT {_COLS}, n_tokens FROM {store.table('clean_documents')} WHERE source = ? ORDER BY id",
+                                 [source], batch_rows)
 
 
 def duplicate_ids(con, name: str = "corpus", limit: int = 50) -> list[str]:
@@ -172,11 +181,12 @@ def table_stats(con, name: str = "corpus_splits", terms: list[str] | None = None
 
 
 def split_texts(con, split: str, batch_rows: int = store.BATCH_ROWS, max_chars: int | None = None) -> Iterator[list[str]]:
-    """Texts of one split of corpus_splits, in batches, in (source, id) order; stops after
-    `max_chars` characters when given."""
+    """Texts of one split of corpus_splits, in batches, in table order, which is (source, id): the
+    table is written in corpus order and DuckDB scans preserve insertion order (no sort of a
+    gigabyte here); stops after `max_chars` characters when given."""
     store.require(con, "corpus_splits", "materialize `corpus_splits` first")
     seen = 0
-    q = f"SELECT text FROM {store.table('corpus_splits')} WHERE split = ? ORDER BY source, id"
+    q = f"SELECT text FROM {store.table('corpus_splits')} WHERE split = ?"
     for rows in store.batches(con, q, [split], batch_rows):
         texts = [r["text"] for r in rows]
         yield texts
