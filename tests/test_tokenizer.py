@@ -72,6 +72,19 @@ def test_token_streams_eos_separated_uint16_round_trip(tok, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_streamed_batches_and_worker_processes_write_the_same_stream(tok, tmp_path):
+    """tokenized_corpus feeds batches from DuckDB, optionally encoded by worker processes: the
+    bytes are those of the plain list."""
+    from alslm_ml.tokenizer.encode import encode_batches
+
+    texts = synthetic_texts(40, 3)
+    tk.write_token_streams(tok, {"train": texts}, tmp_path / "list")
+    batches = (texts[i : i + 7] for i in range(0, len(texts), 7))
+    docs, n = encode_batches(tok, batches, tmp_path / "w.bin", workers=2)
+    assert (tmp_path / "w.bin").read_bytes() == (tmp_path / "list" / "train.bin").read_bytes()
+    assert docs == 40 and n == len(open_stream(tmp_path / "w.bin"))
+
+
 def test_open_stream_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="tokenized_corpus"):
         open_stream(tmp_path / "train.bin")

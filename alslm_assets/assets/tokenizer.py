@@ -138,6 +138,7 @@ def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheck
 
 class TokenizedCorpusConfig(Config):
     batch_rows: int = 1000  # documents encoded and appended per batch
+    workers: int = 1  # worker processes encoding batches (2 on a 2-core machine at scale)
 
 
 @asset(group_name=GROUP, deps=[tokenizer, "corpus_splits"], description="Train/val token streams (uint16 memmaps, <|eos|> between documents): data/tokens/.")
@@ -150,7 +151,8 @@ def tokenized_corpus(context: AssetExecutionContext, config: TokenizedCorpusConf
             if not counts.get(name):
                 raise ValueError(f"corpus_splits has no rows with split == {name!r}; training needs both splits")
         splits = {name: tables.split_texts(con, name, config.batch_rows) for name in ("train", "val")}
-        meta = tk.write_token_streams(tok, splits, out, extra_meta={"tokenizer": str(sub("tokenizer") / "tokenizer.json")})
+        meta = tk.write_token_streams(tok, splits, out, extra_meta={"tokenizer": str(sub("tokenizer") / "tokenizer.json")},
+                                      workers=config.workers)
     for name, info in meta["splits"].items():
         context.log.info(f"{name}: {info['documents']} documents -> {info['tokens']:,} tokens ({out / info['file']})")
     return MaterializeResult(metadata={

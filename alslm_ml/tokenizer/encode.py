@@ -20,11 +20,37 @@ DTYPE = np.uint16
 META_FILE = "meta.json"
 
 
+def _encode_texts(tok: Tokenizer, texts: Sequence[str], eos: int) -> np.ndarray:
+    """One batch as a uint16 array, <|eos|> after every document."""
+    encs = tok.encode_batch(list(texts))
+    lengths = np.fromiter((len(e.ids) + 1 for e in encs), dtype=np.int64, count=len(encs))
+    arr = np.empty(int(lengths.sum()), dtype=DTYPE)
+    pos = 0
+    for e, k in zip(encs, lengths.tolist()):
+        arr[pos : pos + k - 1] = e.ids
+        arr[pos + k - 1] = eos
+        pos += k
+    return arr
+
+
+_WORKER_TOKENIZERS: dict[str, Tokenizer] = {}
+
+
+def _encode_in_worker(texts: Sequence[str], tokenizer_json: str, eos: int) -> tuple[int, np.ndarray]:
+    """`_encode_texts` in a worker process, the tokenizer loaded once per worker."""
+    tok = _WORKER_TOKENIZERS.get(tokenizer_json)
+    if tok is None:
+        tok = _WORKER_TOKENIZERS[tokenizer_json] = Tokenizer.from_str(tokenizer_json)
+    return len(texts), _encode_texts(tok, texts, eos)
+
+
 def encode_batches(tok: Tokenizer, batches: Iterable[Sequence[str]], out_path: str | Path,
-                   desc: str = "encode") -> tuple[int, int]:
+                   desc: str = "encode", workers: int = 1) -> tuple[int, int]:
     """Encode batches of texts into `out_path` as uint16, each document followed by <|eos|>,
-    appending batch by batch (memory: one batch). Returns (documents, tokens). Writes to a temp
-    file first, so a crash never leaves a half-written .bin."""
+    appending batch by batch in order (memory: a few batches). `workers` > 1 encodes in that many
+    worker processes (HF tokenizers runs single-threaded under TOKENIZERS_PARALLELISM=false).
+    Returns (documents, tokens). Writes to a temp file first, so a crash never leaves a
+    half-written .bin."""
     if tok.get_vocab_size() > MAX_UINT16_VOCAB:
         raise ValueError(f"vocab size {tok.get_vocab_size()} does not fit uint16 token streams")
     eos = tok.token_to_id(EOS)
@@ -33,20 +59,20 @@ def encode_batches(tok: Tokenizer, batches: Iterable[Sequence[str]], out_path: s
     out_path = Path(out_path)
     tmp = out_path.with_suffix(out_path.suffix + ".tmp")
     n = docs = 0
+    if workers > 1:
+        from functools import partial
+
+        from alslm_ml.processing.parallel import imap
+
+        encoded = imap(partial(_encode_in_worker, tokenizer_json=tok.to_str(), eos=eos), batches, workers)
+    else:
+        encoded = ((len(t), _encode_texts(tok, t, eos)) for t in batches)
     try:
         with open(tmp, "wb") as f:
-            for texts in tqdm(batches, desc=desc, unit="batch", leave=False, disable=None):
-                encs = tok.encode_batch(list(texts))
-                lengths = np.fromiter((len(e.ids) + 1 for e in encs), dtype=np.int64, count=len(encs))
-                arr = np.empty(int(lengths.sum()), dtype=DTYPE)
-                pos = 0
-                for e, k in zip(encs, lengths.tolist()):
-                    arr[pos : pos + k - 1] = e.ids
-                    arr[pos + k - 1] = eos
-                    pos += k
+            for k, arr in tqdm(encoded, desc=desc, unit="batch", leave=False, disable=None):
                 arr.tofile(f)
                 n += arr.size
-                docs += len(encs)
+                docs += k
         tmp.replace(out_path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -65,7 +91,7 @@ def encode_split(tok: Tokenizer, texts: Sequence[str], out_path: str | Path, bat
 
 
 def write_token_streams(tok: Tokenizer, splits: dict[str, Sequence[str] | Iterable[Sequence[str]]], out_dir: str | Path,
-                        extra_meta: dict | None = None) -> dict:
+                        extra_meta: dict | None = None, workers: int = 1) -> dict:
     """Write `<split>.bin` for every split and `meta.json` (counts, vocab size, dtype). A split is
     a list of texts, or an iterable of text batches (streamed from DuckDB by tokenized_corpus)."""
     out = Path(out_dir)
@@ -79,7 +105,7 @@ def write_token_streams(tok: Tokenizer, splits: dict[str, Sequence[str] | Iterab
     }
     for name, texts in splits.items():
         batches = _as_batches(texts, 256) if isinstance(texts, Sequence) and (not texts or isinstance(texts[0], str)) else texts
-        docs, n = encode_batches(tok, batches, out / f"{name}.bin", desc=f"encode {name}")
+        docs, n = encode_batches(tok, batches, out / f"{name}.bin", desc=f"encode {name}", workers=workers)
         meta["splits"][name] = {"documents": docs, "tokens": n, "file": f"{name}.bin"}
     (out / META_FILE).write_text(json.dumps(meta, indent=2))
     return meta
