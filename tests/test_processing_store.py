@@ -1,6 +1,7 @@
 """The DuckDB side of the streaming stages: batches, one-transaction table swaps, partition
 replacement, and a stage that fails halfway leaving the previous table intact."""
 
+import duckdb
 import pytest
 from test_processing import doc, prose  # noqa: E402
 
@@ -71,7 +72,7 @@ def test_swap_in_is_all_or_nothing(con):
     con.execute("CREATE TABLE alslm.a AS SELECT 1 AS x")
     con.execute("CREATE TABLE alslm.b AS SELECT 1 AS x")
     con.execute("CREATE TABLE alslm._staging_a AS SELECT 2 AS x")
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.CatalogException, match="_staging_missing"):
         store.swap_in(con, {"a": "alslm._staging_a", "b": "alslm._staging_missing"})
     assert con.execute("SELECT x FROM alslm.a").fetchone() == (1,) and con.execute("SELECT x FROM alslm.b").fetchone() == (1,)
     store.swap_in(con, {"a": "alslm._staging_a"})
