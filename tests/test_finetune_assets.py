@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pandas as pd
 import pytest
 from dagster import build_asset_context
+from dagster_duckdb import DuckDBResource
 
 from alslm_assets.assets import finetune as fa
 from alslm_ml.finetune import data as d
@@ -17,6 +19,16 @@ from alslm_ml.finetune import data as d
 def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
     return tmp_path
+
+
+def corpus_db(tmp_path, ids: list[str]) -> DuckDBResource:
+    """A warehouse whose alslm.corpus table (written by the corpus asset) holds these ids."""
+    frame = pd.DataFrame({"id": ids})  # noqa: F841 (read by DuckDB)
+    db = str(tmp_path / "warehouse.duckdb")
+    with duckdb.connect(db) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS alslm")
+        con.execute("CREATE OR REPLACE TABLE alslm.corpus AS SELECT * FROM frame")
+    return DuckDBResource(database=db)
 
 
 def test_instruction_dataset_from_flashcards_and_check(data_dir):
@@ -33,7 +45,7 @@ def test_instruction_dataset_from_flashcards_and_check(data_dir):
 
     ctx = build_asset_context()
     res = fa.instruction_dataset(ctx, config=fa.InstructionConfig(flashcards_path=str(path), include_starter=False),
-                                 corpus=pd.DataFrame({"id": ["x"]}))
+                                 duckdb=corpus_db(data_dir, ["x"]))
     meta = {k: v.value if hasattr(v, "value") else v for k, v in res.metadata.items()}
     assert meta["input"] == 32 and meta["kept"] == 30
     assert meta["removed"]["bare_boolean_answer"] == 1 and meta["removed"]["benchmark_near_match"] == 1
@@ -55,7 +67,7 @@ def test_instruction_dataset_from_flashcards_and_check(data_dir):
 def test_instruction_dataset_from_starter(data_dir):
     ids = sorted(d.starter_doc_ids())
     res = fa.instruction_dataset(build_asset_context(), config=fa.InstructionConfig(),
-                                 corpus=pd.DataFrame({"id": ids}))
+                                 duckdb=corpus_db(data_dir, ids))
     meta = {k: v.value if hasattr(v, "value") else v for k, v in res.metadata.items()}
     assert meta["train"] > meta["val"] > meta["test"] > 0
     assert meta["train"] + meta["val"] + meta["test"] == meta["kept"]

@@ -74,6 +74,27 @@ def test_volatile_sentences_are_removed_with_their_reason(sentence, reason):
     assert counts[reason] == 1
 
 
+def test_volatile_prefilter_never_misses_a_volatile_paragraph():
+    """maybe_volatile() only skips work: every paragraph a VOLATILE pattern matches must pass it.
+    Fuzzed from the patterns' own vocabulary (dates, phones, times, prices, contacts)."""
+    from alslm_ml.processing.clean import VOLATILE, maybe_volatile
+
+    pieces = ["Currently", "currently", "at present", "As of", "as of", "March", "2024", "12", "May", "today", "Last",
+              "page", "updated", "reviewed", "modified", "on", "Contact", "us", "call", "Call", "toll-free", "our",
+              "email", "(555)", "555-123-4567", "555.123.4567", "555 123 4567", "1-800-", "+44 20 7946", "Hours:",
+              "open", "Monday", "daily", "9am-5pm", "9:30 a.m. -", "10 p.m.–", "$250", "$ 5", "40 USD", "12.50 EUR",
+              "GBP", "riluzole", "motor", "neuron", "the", "-", "–", ".", ",", "(", ")", "Café", "İstanbul", "ſ"]
+    rng = random.Random(0)
+    hits = 0
+    for _ in range(20000):
+        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        if any(p.search(text) for p in VOLATILE.values()):
+            hits += 1
+            assert maybe_volatile(text), text
+    assert hits > 2000  # the fuzz really exercises the patterns
+    assert not maybe_volatile("Riluzole was approved in 1995 for motor neuron disease; 3 patients improved.")
+
+
 def test_normalization_nfc_and_whitespace():
     out = clean_document("Caf\u0065\u0301   au\u00a0lait\r\n\r\n\r\nnext  para")
     assert out == "Caf\u00e9 au lait\n\nnext para"
@@ -203,6 +224,7 @@ def test_corpus_stats_counts():
 def test_processing_assets_materialize_into_duckdb(tmp_path, monkeypatch):
     monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
     from dagster import AssetKey, AssetSpec, materialize
+    from dagster_duckdb import DuckDBResource
     from dagster_duckdb_pandas import DuckDBPandasIOManager
 
     from alslm_assets.assets import processing
@@ -214,7 +236,7 @@ def test_processing_assets_materialize_into_duckdb(tmp_path, monkeypatch):
     with duckdb.connect(db) as con:
         con.execute("create schema alslm")
         con.execute("create table alslm.raw_documents as select * from raw")
-    io = {"io_manager": DuckDBPandasIOManager(database=db, schema="alslm")}
+    io = {"io_manager": DuckDBPandasIOManager(database=db, schema="alslm"), "duckdb": DuckDBResource(database=db)}
     raw_spec = AssetSpec("raw_documents", partitions_def=source_partitions, metadata={"partition_expr": "source"})
     r1 = materialize([raw_spec, processing.clean_documents], partition_key="starter", resources=io, selection=[processing.clean_documents])
     assert r1.success

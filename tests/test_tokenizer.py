@@ -13,7 +13,7 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import asset, materialize, mem_io_manager
+from dagster import materialize, mem_io_manager
 
 from alslm_ml import tokenizer as tk
 from alslm_ml.tokenizer.encode import open_stream, read_meta
@@ -72,6 +72,19 @@ def test_token_streams_eos_separated_uint16_round_trip(tok, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_streamed_batches_and_worker_processes_write_the_same_stream(tok, tmp_path):
+    """tokenized_corpus feeds batches from DuckDB, optionally encoded by worker processes: the
+    bytes are those of the plain list."""
+    from alslm_ml.tokenizer.encode import encode_batches
+
+    texts = synthetic_texts(40, 3)
+    tk.write_token_streams(tok, {"train": texts}, tmp_path / "list")
+    batches = (texts[i : i + 7] for i in range(0, len(texts), 7))
+    docs, n = encode_batches(tok, batches, tmp_path / "w.bin", workers=2)
+    assert (tmp_path / "w.bin").read_bytes() == (tmp_path / "list" / "train.bin").read_bytes()
+    assert docs == 40 and n == len(open_stream(tmp_path / "w.bin"))
+
+
 def test_open_stream_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="tokenized_corpus"):
         open_stream(tmp_path / "train.bin")
@@ -125,12 +138,18 @@ def test_assets_end_to_end(tmp_path, monkeypatch):
     from alslm_assets.assets.training import model_checkpoint
 
     texts = synthetic_texts(120, 4)
-    frame = pd.DataFrame({"id": [f"d{i}" for i in range(120)], "source": "starter", "title": "t", "text": texts,
+    frame = pd.DataFrame({"id": [f"d{i}" for i in range(120)], "source": "starter", "title": "t", "text": texts,  # noqa: F841 (read by DuckDB)
                           "split": ["val" if i % 10 == 0 else "train" for i in range(120)]})
 
-    @asset(name="corpus_splits")
-    def corpus_splits_stub() -> pd.DataFrame:
-        return frame
+    import duckdb
+    from dagster import AssetSpec
+    from dagster_duckdb import DuckDBResource
+
+    db = str(tmp_path / "warehouse.duckdb")  # the table the corpus_splits asset writes
+    with duckdb.connect(db) as con:
+        con.execute("CREATE SCHEMA alslm")
+        con.execute("CREATE TABLE alslm.corpus_splits AS SELECT * FROM frame")
+    corpus_splits_stub = AssetSpec("corpus_splits")
 
     run_config = {"ops": {
         "tokenizer": {"config": {"vocab_size": 300}},
@@ -138,7 +157,8 @@ def test_assets_end_to_end(tmp_path, monkeypatch):
                                         "overrides": ["max_steps=20", "model_overrides={\"vocab_size\": 300, \"block_size\": 32, \"n_layer\": 2, \"n_head\": 2, \"n_embd\": 64}"]}},
     }}
     res = materialize([corpus_splits_stub, tokenizer, medical_term_coverage, tokenized_corpus, model_checkpoint],
-                      resources={"io_manager": mem_io_manager}, run_config=run_config)
+                      resources={"io_manager": mem_io_manager, "duckdb": DuckDBResource(database=db)}, run_config=run_config,
+                      selection=["tokenizer", "tokenized_corpus", "model_checkpoint"])
     assert res.success
     tmeta = res.asset_materializations_for_node("tokenizer")[0].metadata
     assert tmeta["vocab_size"].value <= 300 and tmeta["fertility_tokens_per_word"].value > 0

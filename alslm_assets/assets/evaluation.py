@@ -19,7 +19,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    AssetIn,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -42,6 +41,7 @@ from alslm_ml.eval.cli import validate_settings
 from alslm_ml.eval.entities import build_registry
 from alslm_ml.eval.registry_io import load_registry, save_registry
 from alslm_ml.eval.runner import evaluate, load_results, tables
+from alslm_ml.processing import store
 from alslm_ml.report.comparison import build_report
 from alslm_ml.systems import GenerationConfig, load_system
 from alslm_ml.warehouse import delete_insert, transaction
@@ -150,9 +150,11 @@ def benchmark_composition() -> AssetCheckResult:
     return AssetCheckResult(passed=ok, severity=AssetCheckSeverity.WARN, metadata=meta)
 
 
-@asset(group_name=GROUP, ins={"corpus": AssetIn("corpus")},
+@asset(group_name=GROUP, deps=["corpus"],
        description="Drug, gene and trial names known to be real: the corpus plus curated lists.")
-def entity_registry(context: AssetExecutionContext, corpus: pd.DataFrame) -> pd.DataFrame:
+def entity_registry(context: AssetExecutionContext, duckdb: DuckDBResource) -> pd.DataFrame:
+    with duckdb.get_connection() as con:  # the corpus table is written by the corpus asset itself
+        corpus = store.read_frame(con, "corpus", ["id", "source", "title", "text"])
     frame = build_registry(corpus)
     path = save_registry(frame)
     by = frame.groupby(["kind", "origin"]).size().to_dict()

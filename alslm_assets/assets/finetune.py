@@ -9,11 +9,9 @@ effective batch 16, 512 tokens, whole val/test splits).
 
 import json
 
-import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
-    AssetIn,
     BackfillPolicy,
     Config,
     MaterializeResult,
@@ -22,10 +20,12 @@ from dagster import (
     asset,
     asset_check,
 )
+from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
 from alslm_ml.finetune import data as ftdata
 from alslm_ml.finetune import experiments as ftexp
+from alslm_ml.processing import store
 from alslm_ml.threads import torch_threads
 
 GROUP = "finetune"
@@ -46,9 +46,9 @@ class InstructionConfig(Config):
     include_starter: bool = True  # the grounded Q&A pairs written from the starter corpus
 
 
-@asset(group_name=GROUP, deps=["benchmark"], ins={"corpus": AssetIn("corpus")},
+@asset(group_name=GROUP, deps=["benchmark", "corpus"],
        description="ALS instruction Q&A: filtered, normalized, benchmark-decontaminated, split 85/10/5 (data/finetune/dataset/).")
-def instruction_dataset(context: AssetExecutionContext, config: InstructionConfig, corpus: pd.DataFrame) -> MaterializeResult:
+def instruction_dataset(context: AssetExecutionContext, config: InstructionConfig, duckdb: DuckDBResource) -> MaterializeResult:
     raw = []
     if config.include_starter:
         ids = ftdata.starter_doc_ids()
@@ -56,7 +56,9 @@ def instruction_dataset(context: AssetExecutionContext, config: InstructionConfi
             rows = ftdata.load_qa_jsonl(path, ids)
             context.log.info(f"{path.name}: {len(rows)} Q&A pairs")
             raw += rows
-        missing = sorted({e.doc_id for e in raw} - set(corpus["id"]))
+        with duckdb.get_connection() as con:  # the corpus table is written by the corpus asset itself
+            corpus_ids = set(store.read_frame(con, "corpus", ["id"])["id"])
+        missing = sorted({e.doc_id for e in raw} - corpus_ids)
         if missing:
             context.log.warning(f"{len(missing)} Q&A source documents are not in `corpus` (dropped by dedup?): {missing[:5]}")
     if config.flashcards_path:

@@ -1,49 +1,53 @@
 """Processing stage: clean_documents (per source) -> corpus (+ corpus_duplicates) -> corpus_splits
--> corpus_stats. Tables live in DuckDB; each asset is a thin call into alslm_ml.processing.
+-> corpus_stats. Each asset writes its DuckDB table itself, in bounded batches, through a staging
+table swapped in one transaction (alslm_ml.processing.tables / store); downstream assets name it
+in `deps` and read the table in batches, so no step holds the corpus in memory.
 
 After a scheduled re-scrape these assets refresh themselves (eager automation conditions,
 evaluated by the `corpus_refresh` sensor)."""
 
 
 import json
-import re
 
-import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetOut,
+    AssetSelection,
+    AssetSpec,
     AutomationCondition,
     AutomationConditionSensorDefinition,
     Config,
     DefaultSensorStatus,
     MaterializeResult,
     MetadataValue,
-    Output,
     asset,
+    define_asset_job,
     multi_asset,
 )
+from dagster_duckdb import DuckDBResource
 
 from alslm_assets.partitions import source_partitions
-from alslm_ml.documents import RAW_COLUMNS
 from alslm_ml.paths import sub
-from alslm_ml.processing import clean_documents as clean_docs
-from alslm_ml.processing import corpus_stats as compute_stats
-from alslm_ml.processing import dedup_documents, find_leakage, split_documents
+from alslm_ml.processing import store, tables
 from alslm_ml.processing.stats import png_markdown, stats_chart_png, stats_markdown
 
 GROUP = "processing"
 EAGER = AutomationCondition.eager()
-CLEAN_COLUMNS = [*RAW_COLUMNS, "n_tokens"]
 
 
-class CleanConfig(Config):
+class BatchConfig(Config):
+    batch_rows: int = 1000  # documents per batch read from DuckDB (memory is bounded by a few batches)
+    workers: int = 1  # worker processes for the per-batch work; 2 on a 2-core machine at scale
+    duckdb_memory_limit: str = "1GB"  # DuckDB's buffers (sorts spill to disk beyond it)
+
+
+class CleanConfig(BatchConfig):
     min_tokens: int = 100  # documents shorter than this after cleaning are dropped (counted)
 
 
-class DedupConfig(Config):
+class DedupConfig(BatchConfig):
     threshold: float = 0.85  # MinHash Jaccard on word 5-grams
     num_perm: int = 128
     min_paragraph_words: int = 8  # shorter paragraphs (headings) are never paragraph-deduplicated
@@ -52,95 +56,105 @@ class DedupConfig(Config):
     licence_allowlist: str = r"^(cc[- ]?by(-nc)?(-sa)?(-nd)?([- ]\d\.\d)?|cc0([- ]1\.0)?|public[- ]domain.*|pd-usgov.*)$"
 
 
-class SplitConfig(Config):
+class SplitConfig(BatchConfig):
     val_fraction: float = 0.1
     seed: int = 42
     leak_threshold: float = 0.7
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
-    return df.to_dict(orient="records")
+def _limit(con, config: BatchConfig) -> None:
+    if config.duckdb_memory_limit:
+        con.execute(f"SET memory_limit = '{config.duckdb_memory_limit}'")
 
 
-def _md_table(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    rule = "|" + "---|" * len(df.columns)
-    return "\n".join([head, rule, *("| " + " | ".join(map(str, row)) + " |" for row in df.itertuples(index=False))])
+def _md_table(rows: list[list], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+def _mib(n: int) -> float:
+    return round(n / 2**20, 1)
 
 
 @asset(
     group_name=GROUP,
     partitions_def=source_partitions,
+    deps=["raw_documents"],
     metadata={"partition_expr": "source"},
+    kinds={"python", "duckdb"},
     automation_condition=EAGER,
     check_specs=[AssetCheckSpec("non_empty", asset="clean_documents", description="the partition kept at least one document")],
     description="Per-source cleaned documents: markup, non-content sections, in-text citations and "
     "volatile sentences removed; NFC and whitespace normalized; documents under min_tokens dropped.",
 )
-def clean_documents(context: AssetExecutionContext, config: CleanConfig, raw_documents: pd.DataFrame):
-    docs, report = clean_docs(_records(raw_documents), min_tokens=config.min_tokens)
-    out = pd.DataFrame(docs, columns=CLEAN_COLUMNS)
-    context.log.info(f"{context.partition_key}: kept {report.documents_out}/{report.documents_in} documents; removed {dict(report.removed)}")
-    yield Output(
-        out,
+def clean_documents(context: AssetExecutionContext, config: CleanConfig, duckdb: DuckDBResource) -> MaterializeResult:
+    source = context.partition_key
+    with duckdb.get_connection() as con:
+        _limit(con, config)
+        report = tables.clean_partition(con, source, config.min_tokens, config.batch_rows, config.workers, log=context.log.info)
+        tokens = con.execute(f"SELECT coalesce(sum(n_tokens), 0) FROM {store.table('clean_documents')} WHERE source = ?", [source]).fetchone()[0]
+    context.log.info(f"{source}: kept {report.documents_out}/{report.documents_in} documents; removed {dict(report.removed)}")
+    return MaterializeResult(
         metadata={
             **report.as_metadata(),
-            "tokens": int(out["n_tokens"].sum()) if len(out) else 0,
+            "tokens": int(tokens),
             "dropped_short_ids": MetadataValue.json(report.dropped_short[:50]),
         },
-    )
-    yield AssetCheckResult(
-        check_name="non_empty",
-        passed=len(out) > 0,
-        metadata={"documents": len(out), "raw_documents": report.documents_in},
+        check_results=[AssetCheckResult(
+            check_name="non_empty",
+            passed=report.documents_out > 0,
+            metadata={"documents": report.documents_out, "raw_documents": report.documents_in},
+        )],
     )
 
 
 @multi_asset(
-    group_name=GROUP,
-    outs={
-        "corpus": AssetOut(description="The deduplicated corpus: one row per kept document.", automation_condition=EAGER),
-        "corpus_duplicates": AssetOut(description="Provenance of every removal: what was dropped as a duplicate of what.", automation_condition=EAGER),
-    },
+    specs=[
+        AssetSpec("corpus", group_name=GROUP, deps=["clean_documents"], kinds={"duckdb"}, automation_condition=EAGER,
+                  description="The deduplicated corpus: one row per kept document."),
+        AssetSpec("corpus_duplicates", group_name=GROUP, deps=["clean_documents"], kinds={"duckdb"}, automation_condition=EAGER,
+                  description="Provenance of every removal: what was dropped as a duplicate of what."),
+    ],
     check_specs=[
         AssetCheckSpec("unique_ids", asset="corpus", description="document ids are unique"),
         AssetCheckSpec("licence_allowlist", asset="corpus", description="every licence is on the allowlist"),
         AssetCheckSpec("dedup_ratio", asset="corpus", description="deduplication removed a plausible share of documents"),
     ],
 )
-def corpus(context: AssetExecutionContext, config: DedupConfig, clean_documents: pd.DataFrame):
-    """MinHash LSH document dedup + SHA-256 paragraph dedup over all sources."""
-    docs = _records(clean_documents)
-    result = dedup_documents(docs, config.threshold, config.num_perm, config.min_paragraph_words, config.min_tokens)
-    kept = pd.DataFrame(result.documents, columns=CLEAN_COLUMNS)
-    dups = pd.DataFrame(result.duplicates, columns=["kind", "removed_id", "kept_id", "similarity", "paragraph"])
-    share = result.removed_documents / max(1, len(docs))
-    context.log.info(f"dedup: {len(docs)} documents in, {len(kept)} kept; {result.removed_documents} near-duplicate documents, {result.removed_paragraphs} repeated paragraphs and {result.removed_residues} documents left too short by them removed")
-    yield Output(
-        kept,
-        output_name="corpus",
+def corpus(context: AssetExecutionContext, config: DedupConfig, duckdb: DuckDBResource):
+    """MinHash LSH document dedup + SHA-256 paragraph dedup over all sources, streamed in (source, id) order."""
+    with duckdb.get_connection() as con:
+        _limit(con, config)
+        s = tables.dedup_corpus(con, config.threshold, config.num_perm, config.min_paragraph_words, config.min_tokens,
+                                config.batch_rows, config.workers, log=context.log.info)
+        dup_ids = tables.duplicate_ids(con)
+        n_bad, bad = tables.licence_violations(con, config.licence_allowlist)
+        dup_rows = con.execute(f"SELECT count(*) FROM {store.table('corpus_duplicates')}").fetchone()[0]
+    share = s.removed["document"] / max(1, s.documents_in)
+    context.log.info(f"dedup: {s.documents_in} documents in, {s.documents_out} kept; {s.removed['document']} near-duplicate documents, "
+                     f"{s.removed['paragraph']} repeated paragraphs and {s.removed['residue']} documents left too short by them removed; "
+                     f"index {_mib(sum(s.index_bytes.values()))} MiB")
+    yield MaterializeResult(
+        asset_key="corpus",
         metadata={
-            "documents": len(kept),
-            "documents_in": len(docs),
-            "tokens": int(kept["n_tokens"].sum()) if len(kept) else 0,
-            "bytes": int(kept["text"].str.len().sum()) if len(kept) else 0,
-            "removed_documents": result.removed_documents,
-            "removed_paragraphs": result.removed_paragraphs,
-            "removed_residue_documents": result.removed_residues,
-            "by_source": MetadataValue.json(kept["source"].value_counts().to_dict()),
+            "documents": s.documents_out,
+            "documents_in": s.documents_in,
+            "tokens": int(s.tokens),
+            "bytes": int(s.chars),
+            "removed_documents": s.removed["document"],
+            "removed_paragraphs": s.removed["paragraph"],
+            "removed_residue_documents": s.removed["residue"],
+            "by_source": MetadataValue.json(s.by_source),
+            "dedup_index_mib": MetadataValue.json({k: _mib(v) for k, v in s.index_bytes.items()}),
         },
     )
-    yield Output(dups, output_name="corpus_duplicates", metadata={"rows": len(dups)})
-
-    dup_ids = kept["id"][kept["id"].duplicated()].tolist()
-    yield AssetCheckResult(check_name="unique_ids", asset_key="corpus", passed=not dup_ids, metadata={"duplicate_ids": MetadataValue.json(dup_ids[:50])})
-    allowed = re.compile(config.licence_allowlist, re.IGNORECASE)
-    bad = kept.loc[~kept["license"].fillna("").str.strip().map(lambda s: bool(allowed.match(s))), ["id", "license"]]
+    yield MaterializeResult(asset_key="corpus_duplicates", metadata={"rows": int(dup_rows)})
+    yield AssetCheckResult(check_name="unique_ids", asset_key="corpus", passed=not dup_ids, metadata={"duplicate_ids": MetadataValue.json(dup_ids)})
     yield AssetCheckResult(
         check_name="licence_allowlist",
         asset_key="corpus",
-        passed=bad.empty,
-        metadata={"violations": len(bad), "examples": MetadataValue.json(bad.head(20).to_dict(orient="records"))},
+        passed=n_bad == 0,
+        metadata={"violations": n_bad, "examples": MetadataValue.json(bad)},
     )
     yield AssetCheckResult(
         check_name="dedup_ratio",
@@ -153,23 +167,37 @@ def corpus(context: AssetExecutionContext, config: DedupConfig, clean_documents:
 
 @asset(
     group_name=GROUP,
+    deps=["corpus"],
+    kinds={"duckdb"},
     automation_condition=EAGER,
     check_specs=[AssetCheckSpec("no_leakage", asset="corpus_splits", blocking=True, description="no val document is a near-duplicate (MinHash Jaccard >= 0.7) of a train document")],
     description="90/10 document-level split, stratified by source, seeded; near-duplicate groups stay in one split.",
 )
-def corpus_splits(context: AssetExecutionContext, config: SplitConfig, corpus: pd.DataFrame):
-    docs = split_documents(_records(corpus), config.val_fraction, config.seed, config.leak_threshold)
-    df = pd.DataFrame(docs, columns=[*CLEAN_COLUMNS, "split"])
-    counts = df.groupby(["source", "split"]).size().unstack(fill_value=0)
-    context.log.info(f"split: {counts.to_dict()}")
-    yield Output(df, metadata={"train": int((df["split"] == "train").sum()), "val": int((df["split"] == "val").sum()), "by_source": MetadataValue.md(_md_table(counts.reset_index()))})
-    leaks = find_leakage(docs, config.leak_threshold)
-    yield AssetCheckResult(check_name="no_leakage", passed=not leaks, metadata={"leaks": len(leaks), "pairs": MetadataValue.json(leaks[:50])})
+def corpus_splits(context: AssetExecutionContext, config: SplitConfig, duckdb: DuckDBResource) -> MaterializeResult:
+    with duckdb.get_connection() as con:
+        _limit(con, config)
+        s = tables.split_corpus(con, config.val_fraction, config.seed, config.leak_threshold, batch_rows=config.batch_rows,
+                                workers=config.workers, log=context.log.info)
+    context.log.info(f"split: {s.by_source}; {s.near_duplicate_pairs} near-duplicate pairs kept together; index {_mib(s.index_bytes)} MiB")
+    rows = [[src, v.get("train", 0), v.get("val", 0)] for src, v in sorted(s.by_source.items())]
+    return MaterializeResult(
+        metadata={"train": s.train, "val": s.val, "by_source": MetadataValue.md(_md_table(rows, ["source", "train", "val"])),
+                  "near_duplicate_pairs": s.near_duplicate_pairs, "split_index_mib": _mib(s.index_bytes)},
+        check_results=[AssetCheckResult(check_name="no_leakage", passed=not s.leaks,
+                                        metadata={"leaks": len(s.leaks), "pairs": MetadataValue.json(s.leaks[:50])})],
+    )
 
 
-@asset(group_name=GROUP, automation_condition=EAGER, description="Corpus statistics: size, sources, lengths, top medical terms (data/stats/stats.md).")
-def corpus_stats(context: AssetExecutionContext, corpus_splits: pd.DataFrame) -> MaterializeResult:
-    stats = compute_stats(corpus_splits)
+class StatsConfig(BatchConfig):
+    pass
+
+
+@asset(group_name=GROUP, deps=["corpus_splits"], automation_condition=EAGER,
+       description="Corpus statistics: size, sources, lengths, top medical terms (data/stats/stats.md).")
+def corpus_stats(context: AssetExecutionContext, config: StatsConfig, duckdb: DuckDBResource) -> MaterializeResult:
+    with duckdb.get_connection() as con:
+        _limit(con, config)
+        stats = tables.table_stats(con, "corpus_splits", batch_rows=config.batch_rows, workers=config.workers)
     md = stats_markdown(stats)
     png = stats_chart_png(stats)
     out = sub("stats")
@@ -188,6 +216,15 @@ def corpus_stats(context: AssetExecutionContext, corpus_splits: pd.DataFrame) ->
         }
     )
 
+
+jobs = [
+    define_asset_job(
+        "scale_corpus",
+        selection=AssetSelection.assets("corpus", "corpus_duplicates", "corpus_splits", "corpus_stats", "tokenizer", "tokenized_corpus"),
+        description="The corpus stages after clean_documents, for a large corpus: run with -c scripts/scale_run.yaml "
+        "(worker processes, vocab 16384); benchmarks/scale_run.py times each stage.",
+    )
+]
 
 sensors = [
     AutomationConditionSensorDefinition(

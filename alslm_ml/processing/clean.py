@@ -31,7 +31,8 @@ def strip_markup(text: str) -> str:
     text = _TAG.sub(" ", text)
     text = html.unescape(text)
     text = _MD_LINK.sub(r"\1", text)
-    text = _MD_EMPH.sub(r"\2", text)
+    if "**" in text or "__" in text:
+        text = _MD_EMPH.sub(r"\2", text)
     return _URL.sub("", text)
 
 
@@ -114,9 +115,29 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _ANY_VOLATILE = re.compile("|".join(f"(?:{p.pattern})" for p in VOLATILE.values()), re.I)
 
 
+# A fast necessary condition for an ASCII paragraph to match any VOLATILE pattern: one of these
+# lower-case literals, or the digit shapes of a phone number / a clock time (a regex that starts
+# with a digit class, which `re` skips through quickly). A paragraph that passes is checked by the
+# real patterns; one that fails matches none of them (tests/test_processing.py checks this).
+_VOLATILE_LITERALS = ("currently", "at present", "at the time of writing", "as of ", "last updated", "last reviewed",
+                      "last modified", "page updated", "page reviewed", "page modified", "updated on", "contact us",
+                      "call us", "email us", "call toll", "call our", "call the helpline", "hours:", "open mon", "open tue",
+                      "open wed", "open thu", "open fri", "open dai", "$")
+_VOLATILE_CASED = ("USD", "EUR", "GBP")  # the price pattern is case-sensitive
+_VOLATILE_DIGITS = re.compile(r"\d(?:\d\d\)?[-. ]\d{3}[-. ]\d{4}|(?::\d\d)? ?[ap]\.?m)|-8\d\d-|\+\d", re.IGNORECASE)
+
+
+def maybe_volatile(paragraph: str) -> bool:
+    if not paragraph.isascii():  # case folding beyond ASCII: ask the full pattern
+        return _ANY_VOLATILE.search(paragraph) is not None
+    low = paragraph.lower()
+    return (any(lit in low for lit in _VOLATILE_LITERALS) or any(lit in paragraph for lit in _VOLATILE_CASED)
+            or _VOLATILE_DIGITS.search(paragraph) is not None)
+
+
 def filter_volatile(paragraph: str, counts: Counter) -> str:
     """Drop sentences with volatile markers (schedules, prices, contacts, 'currently', ...)."""
-    if not _ANY_VOLATILE.search(paragraph):  # the common case: one scan, no sentence split
+    if not maybe_volatile(paragraph):  # the common case: a cheap scan, no sentence split
         return paragraph
     kept = []
     for sent in _SENTENCE_END.split(paragraph):
@@ -136,11 +157,17 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def normalize(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if text.isascii() and "  " not in text and "\t" not in text:  # nothing for _SPACES to change
+        return text
     return _SPACES.sub(" ", text)
 
 
+_PARA_BREAK = re.compile(r"\n\s*\n")
+_LINE_BREAK = re.compile(r"\s*\n\s*")
+
+
 def paragraphs_of(text: str) -> list[str]:
-    paras = (re.sub(r"\s*\n\s*", " ", p).strip() for p in re.split(r"\n\s*\n", text))
+    paras = ((_LINE_BREAK.sub(" ", p) if "\n" in p else p).strip() for p in _PARA_BREAK.split(text))
     return [p for p in paras if p]
 
 
@@ -150,6 +177,13 @@ class CleanReport:
     documents_out: int = 0
     dropped_short: list[str] = field(default_factory=list)
     removed: Counter = field(default_factory=Counter)  # reason -> count (sentences, sections, citations)
+
+    def merge(self, other: CleanReport) -> None:
+        """Add another batch's report to this one."""
+        self.documents_in += other.documents_in
+        self.documents_out += other.documents_out
+        self.dropped_short += other.dropped_short
+        self.removed.update(other.removed)
 
     def as_metadata(self) -> dict:
         return {

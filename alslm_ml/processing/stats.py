@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 
 from alslm_ml.paths import REPO_ROOT
 
@@ -24,42 +24,125 @@ def load_terms(path: Path = MEDICAL_TERMS) -> list[str]:
     return [t.strip() for t in path.read_text().splitlines() if t.strip() and not t.startswith("#")]
 
 
+def count_term(blob: str, term: str) -> int:
+    r"""Occurrences of `term` in `blob` with no word character or hyphen on either side, counted
+    like `re.findall(rf"(?<![\w-]){re.escape(term)}(?![\w-])", blob)` but with `str.find`."""
+    n, i, k = 0, blob.find(term), len(term)
+    while i != -1:
+        before = blob[i - 1] if i else " "
+        after = blob[i + k] if i + k < len(blob) else " "
+        if not (before.isalnum() or before in "_-" or after.isalnum() or after in "_-"):
+            n += 1
+            i = blob.find(term, i + k)
+        else:
+            i = blob.find(term, i + 1)
+    return n
+
+
+_RUN = re.compile(r"[\w-]+")
+_ONE_RUN = re.compile(r"^[\w-]+$")
+
+
 def top_terms(texts: list[str], terms: list[str], n: int = 25) -> list[tuple[str, int]]:
     """Occurrences of each lexicon term (case-insensitive, whole words) across the texts."""
-    blob = "\n".join(texts).lower()
-    counts = {}
-    for term in terms:
-        k = len(re.findall(rf"(?<![\w-]){re.escape(term.lower())}(?![\w-])", blob))
-        if k:
-            counts[term] = k
-    return Counter(counts).most_common(n)
+    acc = StatsAccumulator(terms)
+    acc.add_terms(texts)
+    return acc.top_terms(n)
 
 
-def corpus_stats(df: pd.DataFrame, terms: list[str] | None = None) -> dict:
-    """Statistics of a corpus table (columns source, text, n_tokens, optional split)."""
-    terms = load_terms() if terms is None else terms
-    df = df.assign(bytes=df["text"].str.encode("utf-8").str.len())
-    by_source = (
-        df.groupby("source")
-        .agg(documents=("text", "size"), bytes=("bytes", "sum"), tokens=("n_tokens", "sum"), avg_tokens=("n_tokens", "mean"))
-        .reset_index()
-        .sort_values("bytes", ascending=False)
-    )
-    by_source["share"] = (by_source["bytes"] / max(1, by_source["bytes"].sum())).round(4)
-    words = Counter(w.lower() for t in df["text"] for w in _WORD.findall(t))
-    out = {
-        "documents": len(df),
-        "bytes": int(df["bytes"].sum()),
-        "tokens": int(df["n_tokens"].sum()),
-        "avg_tokens_per_document": float(round(df["n_tokens"].mean(), 1)) if len(df) else 0.0,
-        "unique_words": len(words),
-        "by_source": by_source.round({"avg_tokens": 1}).to_dict(orient="records"),
-        "top_medical_terms": top_terms(df["text"].tolist(), terms) if terms else [],
-        "top_words": words.most_common(25),
-    }
-    if "split" in df:
-        out["by_split"] = df.groupby("split").agg(documents=("text", "size"), tokens=("n_tokens", "sum")).reset_index().to_dict(orient="records")
-    return out
+def _round(x: float, digits: int) -> float:
+    return float(np.round(x, digits))  # numpy's rounding, as pandas rounds
+
+
+class StatsAccumulator:
+    """Corpus statistics over batches of rows (source, text, n_tokens, optional split): only the
+    counters grow (one entry per distinct word), never the texts."""
+
+    def __init__(self, terms: list[str] | None = None):
+        self.terms = load_terms() if terms is None else terms
+        self.single = {t.lower(): t for t in self.terms if _ONE_RUN.match(t.lower())}
+        self.multi = [t for t in self.terms if not _ONE_RUN.match(t.lower())]
+        self.term_counts: Counter = Counter()
+        self.words: Counter = Counter()
+        self.by_source: dict[str, list[int]] = {}  # source -> [documents, bytes, tokens]
+        self.by_split: dict[str, list[int]] = {}  # split -> [documents, tokens]
+
+    def add_terms(self, texts: list[str]) -> None:
+        blob = "\n".join(texts).lower()
+        runs = Counter(_RUN.findall(blob))
+        for low, term in self.single.items():
+            if runs[low]:
+                self.term_counts[term] += runs[low]
+        for term in self.multi:
+            low = term.lower()
+            if low in blob:
+                self.term_counts[term] += count_term(blob, low)
+
+    def add(self, rows: list[dict]) -> None:
+        texts = [r["text"] for r in rows]
+        for r in rows:
+            s = self.by_source.setdefault(r["source"], [0, 0, 0])
+            s[0] += 1
+            s[1] += len(r["text"].encode("utf-8"))
+            s[2] += int(r["n_tokens"])
+            if r.get("split") is not None:
+                p = self.by_split.setdefault(r["split"], [0, 0])
+                p[0] += 1
+                p[1] += int(r["n_tokens"])
+        for w, c in Counter(_WORD.findall("\n".join(texts))).items():
+            self.words[w.lower()] += c
+        if self.terms:
+            self.add_terms(texts)
+
+    def merge(self, other: StatsAccumulator) -> None:
+        """Add a batch's counters (computed in a worker) to these."""
+        self.term_counts.update(other.term_counts)
+        self.words.update(other.words)
+        for src, v in other.by_source.items():
+            mine = self.by_source.setdefault(src, [0, 0, 0])
+            for i, x in enumerate(v):
+                mine[i] += x
+        for split, v in other.by_split.items():
+            mine = self.by_split.setdefault(split, [0, 0])
+            for i, x in enumerate(v):
+                mine[i] += x
+
+    def top_terms(self, n: int = 25) -> list[tuple[str, int]]:
+        # the order of a plain pass over the lexicon, most frequent first (as Counter.most_common)
+        counts = {t: self.term_counts[t] for t in self.terms if self.term_counts[t]}
+        return Counter(counts).most_common(n)
+
+    def result(self) -> dict:
+        docs = sum(v[0] for v in self.by_source.values())
+        size = sum(v[1] for v in self.by_source.values())
+        tokens = sum(v[2] for v in self.by_source.values())
+        by_source = [
+            {"source": s, "documents": d, "bytes": b, "tokens": t, "avg_tokens": _round(t / d, 1), "share": _round(b / max(1, size), 4)}
+            for s, (d, b, t) in sorted(self.by_source.items(), key=lambda kv: (-kv[1][1], kv[0]))
+        ]
+        out = {
+            "documents": docs,
+            "bytes": size,
+            "tokens": tokens,
+            "avg_tokens_per_document": _round(tokens / docs, 1) if docs else 0.0,
+            "unique_words": len(self.words),
+            "by_source": by_source,
+            "top_medical_terms": self.top_terms() if self.terms else [],
+            "top_words": self.words.most_common(25),
+        }
+        if self.by_split:
+            out["by_split"] = [{"split": k, "documents": d, "tokens": t} for k, (d, t) in sorted(self.by_split.items())]
+        return out
+
+
+def corpus_stats(df, terms: list[str] | None = None) -> dict:
+    """Statistics of a corpus (columns source, text, n_tokens, optional split): a DataFrame, or an
+    iterable of row batches (what the corpus_stats asset streams from DuckDB)."""
+    acc = StatsAccumulator(terms)
+    batches = [df.to_dict(orient="records")] if hasattr(df, "to_dict") else df  # a DataFrame, or batches
+    for rows in batches:
+        acc.add(rows)
+    return acc.result()
 
 
 def stats_markdown(stats: dict) -> str:

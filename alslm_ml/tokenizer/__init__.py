@@ -12,10 +12,18 @@ from alslm_ml.tokenizer.bpe import (
     train_bpe,
 )
 from alslm_ml.tokenizer.encode import open_stream, read_meta, write_token_streams
-from alslm_ml.tokenizer.validate import check_terms, load_terms, summarize, tokenization_stats, worst_terms_markdown
+from alslm_ml.tokenizer.validate import (
+    check_terms,
+    load_terms,
+    stats_from_counts,
+    summarize,
+    tokenization_counts,
+    tokenization_stats,
+    worst_terms_markdown,
+)
 
 __all__ = [
     "BOS", "EOS", "PAD", "UNK", "SPECIAL_TOKENS", "train_bpe", "save_tokenizer", "load_tokenizer",
     "special_ids", "write_token_streams", "open_stream", "read_meta", "check_terms", "tokenization_stats",
-    "load_terms", "summarize", "worst_terms_markdown",
+    "load_terms", "summarize", "worst_terms_markdown", "tokenization_counts", "stats_from_counts",
 ]

@@ -61,18 +61,27 @@ def check_terms(tok: Tokenizer, terms: list[tuple[str, str]], max_tokens: int = 
 _WORD = re.compile(r"\S+")
 
 
-def tokenization_stats(tok: Tokenizer, texts: list[str]) -> dict[str, float]:
-    """Fertility (tokens per whitespace word) and compression (characters per token)."""
+def tokenization_counts(tok: Tokenizer, texts: list[str]) -> dict[str, int]:
+    """Tokens, whitespace words and characters of `texts` (add them up over batches)."""
     n_tok = n_words = n_chars = 0
     for enc, text in zip(tok.encode_batch(texts), texts):
         n_tok += len(enc.ids)
         n_words += len(_WORD.findall(text))
         n_chars += len(text)
+    return {"tokens": n_tok, "words": n_words, "chars": n_chars}
+
+
+def stats_from_counts(c: dict[str, int]) -> dict[str, float]:
     return {
-        "tokens": n_tok,
-        "fertility": n_tok / max(n_words, 1),
-        "chars_per_token": n_chars / max(n_tok, 1),
+        "tokens": c["tokens"],
+        "fertility": c["tokens"] / max(c["words"], 1),
+        "chars_per_token": c["chars"] / max(c["tokens"], 1),
     }
+
+
+def tokenization_stats(tok: Tokenizer, texts: list[str]) -> dict[str, float]:
+    """Fertility (tokens per whitespace word) and compression (characters per token)."""
+    return stats_from_counts(tokenization_counts(tok, texts))
 
 
 def worst_terms_markdown(results: list[TermResult], n: int = 15) -> str:
