@@ -12,6 +12,7 @@ measures). Blind runs land in data/eval/blind/<system>/ and in the tables as `<s
 
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -104,20 +105,29 @@ def _blind_file() -> str:
     return str(paths.data_dir() / "eval" / "blind_benchmark.json")
 
 
-@asset(group_name=GROUP, ins={"corpus": AssetIn("corpus")},
+def _corpus_texts(duckdb: DuckDBResource) -> Iterator[list[str]]:
+    """The corpus table's texts in batches (the corpus asset writes the table itself)."""
+    with duckdb.get_connection() as con:
+        store.require(con, "corpus", "materialize `corpus` first")
+        for rows in store.batches(con, f"SELECT text FROM {store.table('corpus')}"):
+            yield [r["text"] for r in rows]
+
+
+@asset(group_name=GROUP, deps=["corpus"],
        description="The hallucination benchmark and the blind one, validated (data/eval/benchmark.json, "
                    "blind_benchmark.json), with the share of their key facts the corpus holds verbatim.")
-def benchmark(context: AssetExecutionContext, config: BenchmarkConfig, corpus: pd.DataFrame) -> MaterializeResult:
-    texts = list(corpus["text"]) if "text" in corpus else []
+def benchmark(context: AssetExecutionContext, config: BenchmarkConfig, duckdb: DuckDBResource) -> MaterializeResult:
     questions = load_benchmark(config.path or None)
     out = save_benchmark(questions, paths.sub("eval") / "benchmark.json")
-    coverage = {"benchmark": fact_coverage(questions, texts), "documents": len(texts)}
+    with duckdb.get_connection() as con:
+        n_docs = con.execute(f"SELECT count(*) FROM {store.table('corpus')}").fetchone()[0] if store.exists(con, "corpus") else 0
+    coverage = {"benchmark": fact_coverage(questions, _corpus_texts(duckdb)), "documents": n_docs}
     blind_src = Path(config.blind_path) if config.blind_path else BLIND_BENCHMARK
     blind = Path(_blind_file())
     if blind_src.exists():
         bq = load_benchmark(blind_src)
         save_benchmark(bq, blind)
-        coverage["blind"] = fact_coverage(bq, texts)
+        coverage["blind"] = fact_coverage(bq, _corpus_texts(duckdb))
     elif config.blind_path:
         raise FileNotFoundError(f"blind benchmark not found: {blind_src} (BenchmarkConfig.blind_path)")
     elif blind.exists():

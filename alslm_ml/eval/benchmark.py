@@ -9,6 +9,8 @@ kept as one string. Extra fields are ignored, so benchmarks written for other AL
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import json
 import random
 from collections import Counter
@@ -179,16 +181,22 @@ def counts(questions: list[Question]) -> dict:
     }
 
 
-def fact_coverage(questions: list[Question], texts: list[str]) -> dict:
+def fact_coverage(questions: list[Question], texts: Iterable[str] | Iterable[list[str]]) -> dict:
     """How much of a benchmark a corpus can answer verbatim: the share of the real (non-trap)
     questions' key facts that occur word for word (case-insensitive) in some text, overall and
     per category. A benchmark written alongside its corpus scores near 100%; that measures
-    recall of the corpus, not knowledge of ALS."""
-    hay = "\n".join(t.lower() for t in texts if isinstance(t, str))
+    recall of the corpus, not knowledge of ALS. `texts` is an iterable of texts or of batches of
+    texts (as the corpus table streams them): only the facts not yet found are kept."""
+    wanted = [(q.category, f.lower()) for q in questions if not q.is_trap for f in q.key_facts]
+    missing = {f for _, f in wanted}
+    for item in texts:
+        batch = item if isinstance(item, list) else [item]
+        if missing:
+            hay = "\n".join(t.lower() for t in batch if isinstance(t, str))
+            missing = {f for f in missing if f not in hay}
     by_cat: dict[str, list[bool]] = {}
-    for q in questions:
-        if not q.is_trap:
-            by_cat.setdefault(q.category, []).extend(f.lower() in hay for f in q.key_facts)
+    for cat, f in wanted:
+        by_cat.setdefault(cat, []).append(f not in missing)
     every = [x for xs in by_cat.values() for x in xs]
     return {"facts": len(every), "verbatim": round(sum(every) / len(every), 4) if every else None,
             "by_category": {c: round(sum(xs) / len(xs), 4) for c, xs in sorted(by_cat.items())}}
