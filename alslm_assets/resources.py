@@ -15,9 +15,8 @@ from dagster_duckdb.io_manager import DuckDbClient, _get_cleanup_statement
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from alslm_ml.paths import warehouse_path
-from alslm_ml.warehouse import table_exists, transaction
+from alslm_ml.warehouse import SCHEMA, table_exists, transaction
 
-SCHEMA = "alslm"
 
 
 class AtomicDuckDbClient(DuckDbClient):

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import pandas as pd
 
+SCHEMA = "alslm"  # every table the project writes lives in this DuckDB schema
+
 
 @contextmanager
 def transaction(con) -> Iterator:

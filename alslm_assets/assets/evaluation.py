@@ -45,10 +45,9 @@ from alslm_ml.eval.runner import evaluate, load_results, tables
 from alslm_ml.processing import store
 from alslm_ml.report.comparison import build_report
 from alslm_ml.systems import GenerationConfig, load_system
-from alslm_ml.warehouse import delete_insert, transaction
+from alslm_ml.warehouse import SCHEMA, delete_insert, transaction
 
 GROUP = "evaluation"
-SCHEMA = "alslm"
 # An eval asset's own table: one row per evaluated system with its headline metrics. The
 # per-question rows live once, in the normalized eval_responses / eval_scores / eval_fabrications /
 # eval_taxonomy tables (joined on system, question_id).

@@ -14,8 +14,8 @@ import duckdb
 import pyarrow as pa
 
 from alslm_ml.paths import warehouse_path
+from alslm_ml.warehouse import SCHEMA, table_exists, transaction
 
-SCHEMA = "alslm"
 BATCH_ROWS = 1000
 RAW_TYPES = {"id": "VARCHAR", "source": "VARCHAR", "url": "VARCHAR", "title": "VARCHAR", "text": "VARCHAR",
              "date_accessed": "VARCHAR", "license": "VARCHAR", "metadata": "VARCHAR"}
@@ -38,8 +38,7 @@ def table(name: str) -> str:
 
 
 def exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    q = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
-    return con.execute(q, [SCHEMA, name]).fetchone()[0] > 0
+    return table_exists(con, table(name))
 
 
 def require(con: duckdb.DuckDBPyConnection, name: str, hint: str) -> None:
@@ -80,30 +79,20 @@ def append(con: duckdb.DuckDBPyConnection, staging: str, rows: list[dict], types
 
 def swap_in(con: duckdb.DuckDBPyConnection, staged: dict[str, str]) -> None:
     """Replace each target table (name -> its staging table) in ONE transaction."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name, staging in staged.items():
             con.execute(f"DROP TABLE IF EXISTS {table(name)}")
             con.execute(f"ALTER TABLE {staging} RENAME TO {name}")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def replace_partition(con: duckdb.DuckDBPyConnection, name: str, staging: str, column: str, value: str) -> None:
     """Replace the rows of `name` where `column` = value by the staging table's rows, in one
     transaction (the table is created on first use); other partitions are untouched."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"CREATE TABLE IF NOT EXISTS {table(name)} AS SELECT * FROM {staging} LIMIT 0")
         con.execute(f'DELETE FROM {table(name)} WHERE "{column}" = ?', [value])
         con.execute(f"INSERT INTO {table(name)} BY NAME SELECT * FROM {staging}")
         con.execute(f"DROP TABLE {staging}")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def read_frame(con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[str] | None = None):
