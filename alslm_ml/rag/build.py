@@ -23,6 +23,7 @@ from alslm_ml.rag import embed
 from alslm_ml.rag.chunking import Chunk, chunk_documents
 from alslm_ml.rag.index import COLLECTION, Record, build_edge, build_server, server_client, server_url
 from alslm_ml.rag.spool import Spool, spool_dir, text_key
+from alslm_ml.threads import free_cores
 
 WINDOW = 2048  # chunks per spool part: what a killed build can lose
 
@@ -158,7 +159,8 @@ def build_vector_index(
     total_chunks: int | None = None,
 ) -> BuildStats:
     """Index the documents of `corpus` (columns id, source, url, title, text, license, ...), the
-    first `max_chunks` chunks only when set. With QDRANT_URL set the collection goes to that
+    first `max_chunks` chunks only when set. `threads` (onnxruntime intra-op) defaults to the
+    cores not already busy. With QDRANT_URL set the collection goes to that
     server, else to data/qdrant/<collection>. Dense vectors are spooled under data/embeddings/
     (`spool_root`): a rerun after a crash embeds only what is missing; `keep_spool=False` deletes
     the spool once the new index is live."""
@@ -176,6 +178,8 @@ def build_vector_index(
         if dup:
             raise ValueError(f"corpus: duplicate document id(s) {dup[:5]}")
     dense_model = embed.resolve_dense_model(dense_model)
+    # onnxruntime's workers spin at barriers like llama.cpp's: on a busy machine, the free cores only
+    threads = threads or free_cores()
     dense = embed.dense_embedder(dense_model, dense_model_path, threads=threads, device=device)
     sparse = embed.sparse_embedder()
     tok = embed.token_counter(dense_model_path if dense_model not in (embed.DENSE_MODEL, embed.DENSE_MODEL_INT8) else None)
@@ -187,7 +191,7 @@ def build_vector_index(
     model_file = model_dir / embed._MODEL_FILES.get(dense_model, "model.onnx")
     spool = Spool(spool_dir(dense_model, model_file, spool_root), dim, {"dense_model": dense_model, "model_file": str(model_file)})
     if log:
-        log(f"chunking {chunk_tokens}/{overlap} tokens, embedding with {dense_model} ({type(dense).__name__}), "
+        log(f"chunking {chunk_tokens}/{overlap} tokens, embedding with {dense_model} ({type(dense).__name__}, {threads} threads), "
             f"{len(spool)} vectors already in the spool {spool.path}" + (f", at most {max_chunks} chunks" if max_chunks else ""))
     meta = {
         "dense_model": dense_model,

@@ -12,6 +12,8 @@ downloaded.
 
 from __future__ import annotations
 
+import functools
+import glob
 import json
 import os
 import shutil
@@ -136,11 +138,15 @@ def quantize_int8(onnx_dir: Path | None = None, force: bool = False) -> Path:
     return out
 
 
+@functools.cache
 def cuda_backend() -> str | None:
     """'onnxruntime' when onnxruntime has its CUDA provider (onnxruntime-gpu), else 'torch' when
-    torch sees a CUDA device, else None."""
+    torch sees a CUDA device, else None. No NVIDIA device node: None at once, so the query side
+    never pays for importing torch on a CPU machine."""
     import onnxruntime as ort
 
+    if not glob.glob("/dev/nvidia[0-9]*") and not os.path.exists("/dev/dxg"):  # dxg: WSL
+        return None
     if "CUDAExecutionProvider" in ort.get_available_providers():
         return "onnxruntime"
     try:
