@@ -33,7 +33,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import numpy as np  # noqa: E402
-
 from bench_retrieval import load_docs, peak_rss_mb  # noqa: E402
 
 

@@ -37,7 +37,7 @@ class VectorIndexConfig(Config):
     # fastembed model name whose files are local
     dense_model: str = embed.AUTO
     dense_model_path: str = ""  # folder of that model's ONNX export ("" = our MiniLM export)
-    batch_size: int = 32  # texts per ONNX call, sorted by length (docs/retrieval.md)
+    batch_size: int = 16  # texts per ONNX call, sorted by length (docs/retrieval.md)
     threads: int = 0  # onnxruntime intra-op threads (0 = all cores)
     device: str = embed.AUTO  # auto | cpu | cuda
     max_chunks: int = 0  # index only the first N chunks (0 = all), e.g. a 100K-chunk slice

@@ -54,7 +54,7 @@ def _batched(it, n: int) -> Iterator[list]:
         yield batch
 
 
-def embed_texts(texts: list[str], dense, batch_size: int = 32, lengths: list[int] | None = None,
+def embed_texts(texts: list[str], dense, batch_size: int = 16, lengths: list[int] | None = None,
                 on_batch=None) -> np.ndarray:
     """Dense vectors of `texts` (n x dim, input order). Sorted by length first so each padded
     batch holds texts of about one length (the tail chunks of documents are short)."""
@@ -77,7 +77,7 @@ class _Counts:
     embed_seconds: float = 0.0
 
 
-def embed_chunks(chunks: Iterable[Chunk], dense, sparse, batch_size: int = 32, start_id: int = 0,
+def embed_chunks(chunks: Iterable[Chunk], dense, sparse, batch_size: int = 16, start_id: int = 0,
                  total: int | None = None, progress: bool = True, spool: Spool | None = None,
                  window: int | None = None, counts: _Counts | None = None, log=None) -> Iterator[list[Record]]:
     """Records (dense + BM25 vectors + payload) in windows, ids counting from start_id. With a
@@ -146,7 +146,7 @@ def build_vector_index(
     overlap: int = 32,
     dense_model: str = embed.AUTO,
     dense_model_path: str | None = None,
-    batch_size: int = 32,
+    batch_size: int = 16,
     collection: str = COLLECTION,
     root: Path | None = None,
     progress: bool = True,
