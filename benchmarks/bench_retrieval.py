@@ -33,6 +33,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -213,6 +214,7 @@ def part_latency(docs, args, out):
           f"build +{res['rss_growth_per_million_mb']:.0f} MB per million chunks; with the index open after the queries "
           f"{res['rss_open_mb']:.0f} MB (+{res['rss_open_growth_per_million_mb']:.0f} MB per million)", flush=True)
     store.close()
+    shutil.rmtree(root, ignore_errors=True)
     out["latency"] = res
     out["vec_file"] = vec_file
 
@@ -249,6 +251,8 @@ def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
                "dense_p95_ms": pct(lat, 95), "rss_before_mb": rss0, "peak_rss_mb": peak_rss_mb(),
                "rss_growth_per_million_mb": (peak_rss_mb() - rss0) / (n / 1e6),
                "rss_open_growth_per_million_mb": (current_rss_mb() - rss0) / (n / 1e6)})
+    del col, client
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def part_chroma(docs, args, out):
@@ -266,6 +270,7 @@ def part_chroma(docs, args, out):
     p.start()
     res = parent.recv()
     p.join()
+    Path(out["vec_file"]).unlink(missing_ok=True)
     out["chroma"] = res
     lat = out.get("latency", {})
     print(f"[chroma] {res['chunks']} chunks: build {res['build_chunks_per_s']:.0f} chunks/s ({res['build_s']:.0f}s), dense p50 "
