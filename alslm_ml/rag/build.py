@@ -90,19 +90,18 @@ def embed_chunks(chunks: Iterable[Chunk], dense, sparse, batch_size: int = 16, s
         keys = np.array([text_key(t) for t in texts], np.uint64)
         found, dvecs = spool.lookup(keys) if spool is not None else (np.zeros(len(batch), bool), None)
         todo = np.flatnonzero(~found)
-        dense_out = np.zeros((len(batch), 0), np.float32)
         bar.update(int(found.sum()))
+        new = None
         if len(todo):
             t0 = time.perf_counter()
             new = embed_texts([texts[i] for i in todo], dense, batch_size, [batch[i].n_tokens for i in todo], bar.update)
             counts.embed_seconds += time.perf_counter() - t0
             if spool is not None:
                 spool.add(keys[todo], new)
-            dense_out = np.zeros((len(batch), new.shape[1]), np.float32)
+        dense_out = np.empty((len(batch), spool.dim if spool is not None else new.shape[1]), np.float32)
+        if new is not None:
             dense_out[todo] = new
         if found.any():
-            if dense_out.shape[1] == 0:
-                dense_out = np.zeros((len(batch), dvecs.shape[1]), np.float32)
             dense_out[found] = dvecs
         svecs = list(sparse.embed(texts, batch_size=256))
         counts.chunks += len(batch)
