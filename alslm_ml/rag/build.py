@@ -122,8 +122,9 @@ def corpus_rows(corpus) -> Iterator[dict]:
     dicts / row dicts (e.g. `alslm.corpus` read from DuckDB in batches)."""
     items = [corpus] if isinstance(corpus, pd.DataFrame) else corpus
     for item in items:
-        if isinstance(item, pd.DataFrame):
-            yield from item.to_dict("records")
+        if isinstance(item, pd.DataFrame):  # in slices: no second copy of a whole corpus as dicts
+            for i in range(0, len(item), 1000):
+                yield from item.iloc[i : i + 1000].to_dict("records")
         elif isinstance(item, dict):
             yield item
         else:
