@@ -173,10 +173,11 @@ def part_latency(docs, args, out):
     t_build = time.perf_counter() - t0
     index_s = t_build - out["bm25_s"]
     spooled.close()
-    rss_build = peak_rss_mb()
+    rss_build, anon_build = peak_rss_mb(), _status_mb("RssAnon") or 0.0
     print(f"[latency] built {n} chunks in {t_build:.1f}s: Qdrant ingest+HNSW {n/index_s:.0f} chunks/s "
           f"(+ BM25 of synthetic texts {n/out['bm25_s']:.0f} chunks/s); RSS {rss0:.0f} MB before, peak {rss_build:.0f} MB "
-          f"during the build; load average {os.getloadavg()[0]:.1f}", flush=True)
+          f"during the build, of which anonymous (not the shard's mapped files) {anon_build:.0f} MB at its end; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     store = EdgeStore(live)
     dense = embed.dense_embedder(args.dense_model, threads=args.threads)
     qs = [q["question"] for q in load_qa(args.queries)]
@@ -210,9 +211,11 @@ def part_latency(docs, args, out):
     res["rss_open_mb"] = current_rss_mb()
     res["rss_growth_per_million_mb"] = (rss_build - rss0) / (n / 1e6)
     res["rss_open_growth_per_million_mb"] = (res["rss_open_mb"] - rss0) / (n / 1e6)
+    res["rss_anon_build_end_mb"], res["rss_anon_open_mb"] = anon_build, _status_mb("RssAnon")
     print(f"[latency] RSS before the build {rss0:.0f} MB (MiniLM, BM25, vector pool), peak since {res['peak_rss_mb']:.0f} MB: "
           f"build +{res['rss_growth_per_million_mb']:.0f} MB per million chunks; with the index open after the queries "
-          f"{res['rss_open_mb']:.0f} MB (+{res['rss_open_growth_per_million_mb']:.0f} MB per million)", flush=True)
+          f"{res['rss_open_mb']:.0f} MB (+{res['rss_open_growth_per_million_mb']:.0f} MB per million; anonymous "
+          f"{res['rss_anon_open_mb']:.0f} MB, the rest is the shard's files mapped, reclaimable page cache)", flush=True)
     store.close()
     shutil.rmtree(root, ignore_errors=True)
     out["latency"] = res
