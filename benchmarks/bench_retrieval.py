@@ -253,7 +253,8 @@ def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
     conn.send({"chunks": n, "build_s": build_s, "build_chunks_per_s": n / build_s, "dense_p50_ms": pct(lat, 50),
                "dense_p95_ms": pct(lat, 95), "rss_before_mb": rss0, "peak_rss_mb": peak_rss_mb(),
                "rss_growth_per_million_mb": (peak_rss_mb() - rss0) / (n / 1e6),
-               "rss_open_growth_per_million_mb": (current_rss_mb() - rss0) / (n / 1e6)})
+               "rss_open_growth_per_million_mb": (current_rss_mb() - rss0) / (n / 1e6),
+               "rss_anon_open_mb": _status_mb("RssAnon")})
     del col, client
     shutil.rmtree(path, ignore_errors=True)
 
@@ -279,7 +280,8 @@ def part_chroma(docs, args, out):
     print(f"[chroma] {res['chunks']} chunks: build {res['build_chunks_per_s']:.0f} chunks/s ({res['build_s']:.0f}s), dense p50 "
           f"{res['dense_p50_ms']:.2f} ms p95 {res['dense_p95_ms']:.2f} ms, peak RSS {res['peak_rss_mb']:.0f} MB "
           f"(+{res['rss_growth_per_million_mb']:.0f} MB per million chunks; "
-          f"+{res['rss_open_growth_per_million_mb']:.0f} MB/M after the queries)", flush=True)
+          f"+{res['rss_open_growth_per_million_mb']:.0f} MB/M after the queries, anonymous {res.get('rss_anon_open_mb') or 0:.0f} MB)",
+          flush=True)
     if lat:
         print(f"[compare] {res['chunks']} chunks | Qdrant edge: build {lat['ingest_hnsw_chunks_per_s']:.0f}/s, hybrid p50 "
               f"{lat['hybrid']['p50_ms']:.2f} ms, dense p50 {lat['dense']['p50_ms']:.2f} ms, RSS +{lat['rss_growth_per_million_mb']:.0f} MB/M | "
