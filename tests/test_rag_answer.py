@@ -66,6 +66,20 @@ def test_selection_prefers_the_asked_shape_and_fits_the_budget():
     assert g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 3, words) == []
 
 
+def test_room_left_takes_the_start_of_the_next_sentence_marked_as_cut():
+    passages = ["Tofersen lowers SOD1 protein in the spinal fluid of people with SOD1 ALS. "
+                "Tofersen is an antisense oligonucleotide given by lumbar puncture every 28 days after three loading doses "
+                "spaced two weeks apart, with monitoring for myelitis and raised intracranial pressure."]
+    q = "What is tofersen and how does it lower SOD1?"
+    full = g.select_sentences(q, passages, 40, words, fill=False)
+    cut = g.select_sentences(q, passages, 40, words)
+    assert len(cut) == len(full) + 1 and cut[-1].text.endswith(" …")
+    assert passages[0].find(cut[-1].text[:-2]) >= 0  # the quoted words as they stand, in order
+    assert sum(words(f"{s.text} [{s.source}]") + 1 for s in cut) <= 40
+    # too little room: no fragment
+    assert len(g.select_sentences(q, passages, 20, words)) == len(g.select_sentences(q, passages, 20, words, fill=False))
+
+
 def test_selection_skips_near_repeats_and_unrelated_sentences():
     passages = ["Tofersen lowers SOD1 protein in the spinal fluid.", "Tofersen lowers the SOD1 protein in spinal fluid.",
                 "Physical therapy keeps joints mobile for longer."]

@@ -220,14 +220,15 @@ def _shape_bonus(shape: str, text: str) -> float:
 def select_sentences(question: str, passages: list[str], budget_tokens: int, count_tokens,
                      similarity=None, redundancy: float = 0.5, shape_weight: float = 1.0,
                      length_norm: float = 0.0, synonyms: dict[str, list[str]] | None = None,
-                     already: str = "", coverage: float = 0.0, neighbor: float = 0.0,
-                     compact: bool = False) -> list[Sentence]:
+                     already: str = "", fill: bool = True) -> list[Sentence]:
     """Query-focused selection across all passages: sentences ranked by the question's weighted
     terms (`rank_sentences`), plus a bonus when they have the shape the question asks for (a
     year for "when", a number for "how many", an enumeration for "which genes") and, when given,
     their similarity to the question (`similarity(texts) -> scores`, e.g. dense cosine); taken best first while they fit `budget_tokens`
     (with their " [n]" citation), skipping near-repeats of a sentence already taken and sentences
-    that `already` (e.g. a generated lead) mostly says (partial_ratio >= 80, at most 1.5x as long)."""
+    that `already` (e.g. a generated lead) mostly says (partial_ratio >= 80, at most 1.5x as long).
+    With `fill`, room of 16 tokens or more left at the end takes the first words of the best
+    sentence that did not fit, ending in " …" (a quote marked as cut, never reworded)."""
     ranked = rank_sentences(question, passages, synonyms)
     shape = answer_shape(question)
     if similarity is not None and ranked:
@@ -238,35 +239,11 @@ def select_sentences(question: str, passages: list[str], budget_tokens: int, cou
             s.score += _shape_bonus(shape, s.text) * shape_weight
             # Facts per token: with length_norm > 0 a long sentence must score higher to be taken.
             s.score /= 1.0 + length_norm * count_tokens(s.text) / 32
-    if neighbor > 0:
-        # The sentence after a well-matching one often carries its facts ("The most important
-        # safety issue is liver injury. ALT should be measured ..."): it inherits part of its score.
-        prev = {(s.source, s.position): s.score for s in ranked}
-        for s in ranked:
-            s.score += neighbor * max(0.0, prev.get((s.source, s.position - 1), 0.0) - 0.01 / s.source)
-    if compact:
-        for s in ranked:
-            s.text = compact_sentence(s.text, question)
-    ranked = [s for s in ranked if s.score > 0.01]
-    if coverage <= 0:
-        ranked.sort(key=lambda s: (-s.score, s.source, s.position))
-    q = set(terms(question))
-    weight = _term_weights(question, passages, synonyms or {})
-    sterms = {id(s): set(terms(_with_aliases(s.text, synonyms or {}))) & q for s in ranked}
-    chosen, used, seen, covered = [], 0, [], set()
-    while ranked:
-        if coverage > 0:
-            # Coverage: a question term an earlier pick already holds counts only `1 - coverage`
-            # of its weight, so the next pick is the one that adds what is still missing.
-            def gain(s):
-                lost = sum(weight.get(t, 0.0) for t in sterms[id(s)] & covered)
-                return s.score - coverage * lost / (1.0 + length_norm * count_tokens(s.text) / 32)
-            s = max(ranked, key=lambda s: (gain(s), -s.source, -s.position))
-            if gain(s) <= 0.01:
-                break
-        else:
-            s = ranked[0]
-        ranked.remove(s)
+    ranked.sort(key=lambda s: (-s.score, s.source, s.position))
+    chosen, used, seen, left = [], 0, [], []
+    for s in ranked:
+        if s.score <= 0.01:
+            break
         st = set(terms(s.text))
         if any(len(st & o) / max(1, min(len(st), len(o))) >= redundancy for o in seen):
             continue
@@ -275,32 +252,21 @@ def select_sentences(question: str, passages: list[str], budget_tokens: int, cou
             continue  # the lead already says (most of) it
         n = count_tokens(f"{s.text} [{s.source}]") + 1
         if used + n > budget_tokens:
+            left.append(s)
             continue
         chosen.append(s)
         seen.append(st)
-        covered |= sterms[id(s)]
         used += n
+    if fill and left and budget_tokens - used >= 16:
+        s = left[0]
+        words = s.text.split()
+        while words and count_tokens(" ".join(words) + f" … [{s.source}]") + 1 > budget_tokens - used:
+            words.pop()
+        if len(words) >= 6:
+            chosen.append(Sentence(s.source, s.position, " ".join(words).rstrip(",;:") + " …", s.score))
     return chosen
 
 
-PAREN = re.compile(r"\s*\(([^()]{1,120})\)")
-LEAD_CONNECTIVE = re.compile(r"^(?:However|Instead|In addition|Additionally|Moreover|Furthermore|In practice|"
-                             r"Overall|Similarly|Likewise|By contrast|In contrast|Also|Thus|Therefore),\s+")
-
-
-def compact_sentence(text: str, question: str = "") -> str:
-    """A shorter quote of the same sentence: parenthetical asides that hold no number and none of
-    the question's terms are dropped ("(the Cochrane review)"), and a leading connective
-    ("However, ") goes. Words are only removed, never changed."""
-    q = set(terms(question))
-
-    def drop(m: re.Match) -> str:
-        inner = m.group(1)
-        return m.group(0) if NUMBER.search(inner) or set(terms(inner)) & q else ""
-
-    out = PAREN.sub(drop, text)
-    out = LEAD_CONNECTIVE.sub("", out)
-    return out[:1].upper() + out[1:] if out else text
 
 
 def composed_answer(chosen: list[Sentence]) -> str:
