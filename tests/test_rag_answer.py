@@ -66,6 +66,20 @@ def test_selection_prefers_the_asked_shape_and_fits_the_budget():
     assert g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 3, words) == []
 
 
+def test_room_left_takes_the_start_of_the_next_sentence_marked_as_cut():
+    passages = ["Tofersen lowers SOD1 protein in the spinal fluid of people with SOD1 ALS. "
+                "Tofersen is an antisense oligonucleotide given by lumbar puncture every 28 days after three loading doses "
+                "spaced two weeks apart, with monitoring for myelitis and raised intracranial pressure."]
+    q = "What is tofersen and how does it lower SOD1?"
+    full = g.select_sentences(q, passages, 40, words, fill=False)
+    cut = g.select_sentences(q, passages, 40, words)
+    assert len(cut) == len(full) + 1 and cut[-1].text.endswith(" …")
+    assert passages[0].find(cut[-1].text[:-2]) >= 0  # the quoted words as they stand, in order
+    assert sum(words(f"{s.text} [{s.source}]") + 1 for s in cut) <= 40
+    # too little room: no fragment
+    assert len(g.select_sentences(q, passages, 20, words)) == len(g.select_sentences(q, passages, 20, words, fill=False))
+
+
 def test_selection_skips_near_repeats_and_unrelated_sentences():
     passages = ["Tofersen lowers SOD1 protein in the spinal fluid.", "Tofersen lowers the SOD1 protein in spinal fluid.",
                 "Physical therapy keeps joints mobile for longer."]
@@ -135,6 +149,33 @@ def test_premise_supported_across_two_sentences_and_an_agency_alias():
     q = "When did the FDA approve riluzole?"
     passages = ["Riluzole was the first drug approved for ALS. The US Food and Drug Administration approved it in 1995."]
     assert g.unsupported_premise(q, passages, synonyms_in(q)) is None
+
+
+def test_a_premise_the_passages_negate_or_never_word_is_unsupported():
+    passages = ["Masitinib was tested in a phase 3 trial. Masitinib has not been approved for ALS by the FDA or the EMA.",
+                "Riluzole was approved by the US FDA in December 1995. It is taken twice a day."]
+    # the only passage holding the premise's words negates it
+    assert g.unsupported_premise("Since the FDA approved masitinib for ALS, what dose is used?", passages) \
+        == "the FDA approved masitinib for ALS"
+    # an event no passage names at all ("lose"), though every other word is there
+    assert g.unsupported_premise("Which year did riluzole lose its FDA approval?", passages) \
+        == "riluzole lose its FDA approval"
+    # a positive statement supports it; hyphenated words and light verbs are no obstacle
+    assert g.unsupported_premise("When did the FDA approve riluzole?", passages) is None
+    assert g.unsupported_premise("When did riluzole become FDA-approved?", passages) is None
+    assert g.premise_of("What year was riluzole approved?") == "riluzole approved"
+
+
+def test_a_form_of_a_drug_the_passages_never_name_with_it():
+    passages = ["Tofersen is given by intrathecal injection. A 100 mg dose lowered SOD1 protein.",
+                "Edaravone is available as an oral suspension and as an intravenous infusion."]
+    assert g.unsupported_modifier("What is the dose of oral tofersen?", passages) == "oral tofersen"
+    assert g.unsupported_modifier("What is the dose of intrathecal tofersen?", passages) is None
+    assert g.unsupported_modifier("What is the dose of oral edaravone?", passages) is None
+    assert g.unsupported_modifier("What did the first four tofersen trials show?", passages) is None  # a numeral
+    from alslm_ml.eval.scoring import is_refusal
+
+    assert is_refusal(g.modifier_note("oral tofersen"))
 
 
 def test_a_cited_answer_over_the_limit_keeps_whole_sentences_and_citations():

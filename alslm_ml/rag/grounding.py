@@ -144,6 +144,14 @@ def _with_aliases(text: str, synonyms: dict[str, list[str]]) -> str:
     return f"{text} {' '.join(extra)}" if extra else text
 
 
+def _term_weights(question: str, passages: list[str], syn: dict[str, list[str]]) -> dict[str, float]:
+    """Rarer terms weigh more; the question's key entities (drug, gene, trial) weigh most."""
+    q = set(terms(question))
+    entity_terms = set(terms(" ".join(key_entities(question))))
+    df = {t: sum(t in set(terms(_with_aliases(p, syn))) for p in passages) for t in q}
+    return {t: 1.0 if t in entity_terms else 1.0 / (1 + df[t]) for t in q}
+
+
 def rank_sentences(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None) -> list[Sentence]:
     """Sentences of the passages ranked by how many of the question's terms they contain (a term's
     weight is higher the fewer passages contain it), ties broken by retrieval rank. `synonyms`
@@ -153,10 +161,7 @@ def rank_sentences(question: str, passages: list[str], synonyms: dict[str, list[
     if not q:
         return sents
     syn = synonyms or {}
-    entity_terms = set(terms(" ".join(key_entities(question))))
-    df = {t: sum(t in set(terms(_with_aliases(p, syn))) for p in passages) for t in q}
-    # Rarer terms weigh more; the question's key entities (drug, gene, trial) weigh most.
-    weight = {t: 1.0 if t in entity_terms else 1.0 / (1 + df[t]) for t in q}
+    weight = _term_weights(question, passages, syn)
     for s in sents:
         st = set(terms(_with_aliases(s.text, syn)))
         s.score = sum(weight[t] for t in q & st) + 0.01 / s.source
@@ -215,13 +220,15 @@ def _shape_bonus(shape: str, text: str) -> float:
 def select_sentences(question: str, passages: list[str], budget_tokens: int, count_tokens,
                      similarity=None, redundancy: float = 0.5, shape_weight: float = 1.0,
                      length_norm: float = 0.0, synonyms: dict[str, list[str]] | None = None,
-                     already: str = "") -> list[Sentence]:
+                     already: str = "", fill: bool = True) -> list[Sentence]:
     """Query-focused selection across all passages: sentences ranked by the question's weighted
     terms (`rank_sentences`), plus a bonus when they have the shape the question asks for (a
     year for "when", a number for "how many", an enumeration for "which genes") and, when given,
     their similarity to the question (`similarity(texts) -> scores`, e.g. dense cosine); taken best first while they fit `budget_tokens`
     (with their " [n]" citation), skipping near-repeats of a sentence already taken and sentences
-    that `already` (e.g. a generated lead) mostly says (partial_ratio >= 80, at most 1.5x as long)."""
+    that `already` (e.g. a generated lead) mostly says (partial_ratio >= 80, at most 1.5x as long).
+    With `fill`, room of 16 tokens or more left at the end takes the first words of the best
+    sentence that did not fit, ending in " …" (a quote marked as cut, never reworded)."""
     ranked = rank_sentences(question, passages, synonyms)
     shape = answer_shape(question)
     if similarity is not None and ranked:
@@ -233,7 +240,7 @@ def select_sentences(question: str, passages: list[str], budget_tokens: int, cou
             # Facts per token: with length_norm > 0 a long sentence must score higher to be taken.
             s.score /= 1.0 + length_norm * count_tokens(s.text) / 32
     ranked.sort(key=lambda s: (-s.score, s.source, s.position))
-    chosen, used, seen = [], 0, []
+    chosen, used, seen, left = [], 0, [], []
     for s in ranked:
         if s.score <= 0.01:
             break
@@ -245,11 +252,21 @@ def select_sentences(question: str, passages: list[str], budget_tokens: int, cou
             continue  # the lead already says (most of) it
         n = count_tokens(f"{s.text} [{s.source}]") + 1
         if used + n > budget_tokens:
+            left.append(s)
             continue
         chosen.append(s)
         seen.append(st)
         used += n
+    if fill and left and budget_tokens - used >= 16:
+        s = left[0]
+        words = s.text.split()
+        while words and count_tokens(" ".join(words) + f" … [{s.source}]") + 1 > budget_tokens - used:
+            words.pop()
+        if len(words) >= 6:
+            chosen.append(Sentence(s.source, s.position, " ".join(words).rstrip(",;:") + " …", s.score))
     return chosen
+
+
 
 
 def composed_answer(chosen: list[Sentence]) -> str:
@@ -260,7 +277,10 @@ def composed_answer(chosen: list[Sentence]) -> str:
 # Questions that presuppose something: "Since X, ...", "Why is X ...?", "When did X ...?".
 PREMISE = (re.compile(r"^since (?P<p>[^,?]+)", re.I),
            re.compile(r"^why (?:does|do|is|are|was|were|did|has|have) (?P<p>[^?]+)", re.I),
-           re.compile(r"^(?:when|in (?:which|what) year) (?:did|was|were|has|had) (?P<p>[^?]+)", re.I))
+           re.compile(r"^(?:when|(?:in )?(?:which|what) year) (?:did|was|were|has|had) (?P<p>[^?]+)", re.I))
+# A negation just before a premise word in the passage contradicts the premise ("has not been
+# approved", "never approved"), so that passage does not support it.
+NEG_BEFORE = re.compile(r"\b(?:not|never|no|nor|neither|without|n't)\b(?:\W+\w+){0,3}\W*$", re.I)
 
 
 def premise_of(question: str) -> str | None:
@@ -279,21 +299,85 @@ def unsupported_premise(question: str, passages: list[str], synonyms: dict[str, 
     holds at least `threshold` of its content terms (an alias counts as the name): "the trial showing that ceftriaxone doubled survival",
     "the FDA grant full approval to tirasemtiv". None when the premise is supported or absent."""
     premise = premise_of(question)
-    want = set(terms(premise)) if premise else set()
+    want = set(_split_terms(premise)) - LIGHT_VERBS if premise else set()
     if len(want) < 2:
         return None
     syn = synonyms or {}
+    # A word of the premise that no passage uses ("riluzole lose its FDA approval", "ceftriaxone
+    # doubled survival"): the event it names is not in the sources.
+    everywhere = set(_split_terms(_with_aliases(" ".join(passages), syn)))
+    prefixes = {t[:5] for t in everywhere}
+    if any(t[:5] not in prefixes for t in want):  # recognise ~ recognized
+        return premise
     for p in passages:
         sents = split_sentences(p)
         # a sentence and the next one together: "Riluzole was the first drug ... The FDA approved it in 1995."
         for span in [" ".join(sents[i:i + 2]) for i in range(max(1, len(sents)))]:
-            if len(want & set(terms(_with_aliases(span, syn)))) >= threshold * len(want):
+            held = want & set(_split_terms(_with_aliases(span, syn)))
+            if len(held) >= threshold * len(want) and not _negated_terms(span, held - entity_terms(premise)):
                 return None
     return premise
 
 
+# Verbs that carry little of a premise's meaning ("when did X become the first ...").
+LIGHT_VERBS = frozenset({"becom", "get", "got", "make", "made", "take", "took", "give", "gave", "come", "came",
+                         "go", "went", "begin", "began", "start", "first"})
+
+
+def _split_terms(text: str) -> list[str]:
+    """`terms` with hyphenated words split ("FDA-approved" -> fda, approv)."""
+    return terms(text.replace("-", " "))
+
+
+def entity_terms(text: str) -> set[str]:
+    return set(terms(" ".join(key_entities(text))))
+
+
+def _negated_terms(span: str, wanted: set[str]) -> bool:
+    """Whether some word of `span` whose term is in `wanted` follows a negation within 3 words."""
+    for m in WORD.finditer(span):
+        t = _split_terms(m.group(0))
+        if t and t[0] in wanted and NEG_BEFORE.search(span[:m.start()]):
+            return True
+    return False
+
+
+def unsupported_modifier(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None) -> str | None:
+    """A key entity of the question with a describing word just before it that no passage
+    sentence uses with that entity under any of its names ("intrathecal riluzole", "oral
+    tofersen"): the question presumes a form or kind the sources do not have. Returns
+    "modifier entity" or None."""
+    words = WORD.findall(question)
+    syn = synonyms or {}
+    sents = [s for p in passages for s in split_sentences(p)]
+    for e in key_entities(question):
+        idx = next((i for i, w in enumerate(words) if _norm(w) == _norm(e.split("-")[0])), None)
+        if not idx:
+            continue
+        mod = words[idx - 1]
+        if not (mod.isalpha() and mod.islower() and len(mod) >= 4) or mod in stopwords() or mod in _COMMON \
+                or mod in NUMERALS:
+            continue
+        names = [e, *aliases_of(e), *syn.get(e, [])]
+        mt = _split_terms(mod)
+        if not mt:
+            continue
+        with_entity = [s for s in sents if any(mentions(s, n) for n in names)]
+        if with_entity and not any(mt[0][:5] in {t[:5] for t in _split_terms(s)} for s in with_entity):
+            return f"{mod} {e}"
+    return None
+
+
+NUMERALS = frozenset("one two three four five six seven eight nine ten first second third fourth fifth last "
+                     "next both each".split())
+
+
 def premise_note(premise: str) -> str:
     return f"The retrieved sources do not say that {premise}; what they say:"
+
+
+def modifier_note(phrase: str) -> str:
+    return f'The retrieved sources do not mention "{phrase}"; what they say:'
 
 
 def support(answer: str, context_sentences: list[Sentence], threshold: float = 80.0) -> list[tuple[str, int | None]]:

@@ -181,8 +181,14 @@ class RagSystem(System):
         # "doubled survival", an approval that never happened) is told so before the quotes.
         premise = g.unsupported_premise(ans.question, passages, syn)
         note = g.premise_note(premise) if premise else ""
-        if note:
+        if premise:
             ans.meta["unsupported_premise"] = premise
+        else:  # "What dose of intrathecal riluzole ...": a form of the drug the sources never name
+            phrase = g.unsupported_modifier(ans.question, passages, syn)
+            if phrase:
+                ans.meta["unsupported_premise"] = phrase
+                note = g.modifier_note(phrase)
+        if note:
             budget -= self.gen.count_tokens(note) + 1
         sim = self._similarity(ans.question) if self.dense_sentences else None
         chosen = g.select_sentences(ans.question, passages, budget, self.gen.count_tokens, sim, synonyms=syn)
