@@ -18,7 +18,6 @@ from alslm_ml.paths import warehouse_path
 from alslm_ml.warehouse import SCHEMA, table_exists, transaction
 
 
-
 class AtomicDuckDbClient(DuckDbClient):
     """DuckDbClient whose writes are one transaction per output (schema, delete, create, insert)."""
 

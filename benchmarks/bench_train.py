@@ -31,7 +31,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

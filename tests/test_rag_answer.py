@@ -179,8 +179,8 @@ def test_a_form_of_a_drug_the_passages_never_name_with_it():
 
 
 def test_a_cited_answer_over_the_limit_keeps_whole_sentences_and_citations():
-    from alslm_ml.rag.system import RagSystem
     from alslm_ml.rag.retriever import RetrievalSettings
+    from alslm_ml.rag.system import RagSystem
 
     class Words:
         n_ctx = 2048

@@ -9,11 +9,10 @@ kept as one string. Extra fields are ignored, so benchmarks written for other AL
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import json
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
