@@ -43,6 +43,7 @@ from alslm_ml.eval.entities import build_registry
 from alslm_ml.eval.registry_io import load_registry, save_registry
 from alslm_ml.eval.runner import evaluate, load_results, tables
 from alslm_ml.processing import store
+from alslm_ml.processing.tables import corpus_batches
 from alslm_ml.report.comparison import build_report
 from alslm_ml.systems import GenerationConfig, load_system
 from alslm_ml.warehouse import SCHEMA, delete_insert, transaction
@@ -107,9 +108,8 @@ def _blind_file() -> str:
 def _corpus_texts(duckdb: DuckDBResource) -> Iterator[list[str]]:
     """The corpus table's texts in batches (the corpus asset writes the table itself)."""
     with duckdb.get_connection() as con:
-        store.require(con, "corpus", "materialize `corpus` first")
-        for rows in store.batches(con, f"SELECT text FROM {store.table('corpus')}"):
-            yield [r["text"] for r in rows]
+        for frame in corpus_batches(con, columns=("text",)):
+            yield list(frame["text"])
 
 
 @asset(group_name=GROUP, deps=["corpus"],

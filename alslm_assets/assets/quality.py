@@ -11,10 +11,11 @@ import os
 
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 from dagster_duckdb import DuckDBResource
-from duckdb import CatalogException
 
-from alslm_assets.resources import SCHEMA
+from alslm_ml.processing import store
 from alslm_ml.processing.quality import MAX_FLAGGED_SHARE, QualityReport
+from alslm_ml.processing.tables import corpus_batches
+from alslm_ml.warehouse import SCHEMA
 
 BATCH = 2000  # rows per fetch: a few MB of text at PMC article sizes
 
@@ -34,14 +35,12 @@ def text_quality(duckdb: DuckDBResource) -> AssetCheckResult:
     report = QualityReport()
     limit = max_flagged_share()
     with duckdb.get_connection() as con:
-        try:
-            cur = con.execute(f"select id, source, text from {SCHEMA}.clean_documents")
-        except CatalogException:
+        if not store.exists(con, "clean_documents"):
             return AssetCheckResult(
                 passed=False, description=f"{SCHEMA}.clean_documents does not exist yet: materialize it first"
             )
-        while rows := cur.fetchmany(BATCH):
-            for doc_id, source, text in rows:
+        for frame in corpus_batches(con, "clean_documents", batch_rows=BATCH, columns=("id", "source", "text")):
+            for doc_id, source, text in frame.itertuples(index=False):
                 report.add(doc_id, source, text)
     per_source = report.as_dict()
     failing = report.failing(limit)
