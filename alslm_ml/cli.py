@@ -1,8 +1,9 @@
 """`alslm` command line: one subcommand per tool, each implemented in its stage's module.
 
-Each entry maps a subcommand to "module:function"; the function takes the remaining argv and
-returns an exit code. Modules are imported only when their subcommand runs, so `alslm --help`
-stays fast.
+Each entry maps a subcommand to a function here that imports its stage's `main` (inside the
+function, so `alslm --help` stays fast) and runs it on the remaining argv. This is also where
+stages are wired together: the chat's /benchmark gets the evaluation from here, so serve and
+eval never import each other.
 
 A user mistake (a `ValueError` such as `alslm_ml.errors.UserError`, or a missing / unreadable
 file) prints one line and exits with code 2; `alslm --debug <command>` or ALSLM_DEBUG=1 shows the
@@ -11,7 +12,6 @@ traceback instead.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -20,15 +20,92 @@ from alslm_ml.errors import describe_os_error
 
 USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
-COMMANDS = {
-    "chat": ("alslm_ml.serve.chat:main", "interactive terminal chat with a model (disclaimer, /config, /benchmark)"),
-    "ask": ("alslm_ml.serve.ask:main", "answer one question, for scripts (--system, --backend, --json)"),
-    "eval": ("alslm_ml.eval.cli:main", "score a system on a hallucination benchmark file"),
-    "review": ("alslm_ml.eval.review:main", "manual review of evaluation responses (failure taxonomy, kappa)"),
-    "app": ("alslm_ml.serve.app:main", "web chat app (Gradio, 127.0.0.1)"),
-    "train": ("alslm_ml.train:main", "train the GPT model (same as python -m alslm_ml.train)"),
-    "scrape": ("alslm_ml.sources.cli:main", "run one source's scraper outside Dagster"),
+Main = Callable[[list[str]], int | None]
+
+
+def _chat(argv: list[str]) -> int | None:
+    from alslm_ml.serve.chat import main
+
+    return main(argv, run_benchmark=benchmark_in_chat)
+
+
+def _ask(argv: list[str]) -> int | None:
+    from alslm_ml.serve.ask import main
+
+    return main(argv)
+
+
+def _eval(argv: list[str]) -> int | None:
+    from alslm_ml.eval.cli import main
+
+    return main(argv)
+
+
+def _review(argv: list[str]) -> int | None:
+    from alslm_ml.eval.review import main
+
+    return main(argv)
+
+
+def _app(argv: list[str]) -> int | None:
+    from alslm_ml.serve.app import main
+
+    return main(argv)
+
+
+def _train(argv: list[str]) -> int | None:
+    from alslm_ml.train import main
+
+    return main(argv)
+
+
+def _scrape(argv: list[str]) -> int | None:
+    from alslm_ml.sources.cli import main
+
+    return main(argv)
+
+
+COMMANDS: dict[str, tuple[Main, str]] = {
+    "chat": (_chat, "interactive terminal chat with a model (disclaimer, /config, /benchmark)"),
+    "ask": (_ask, "answer one question, for scripts (--system, --backend, --json)"),
+    "eval": (_eval, "score a system on a hallucination benchmark file"),
+    "review": (_review, "manual review of evaluation responses (failure taxonomy, kappa)"),
+    "app": (_app, "web chat app (Gradio, 127.0.0.1)"),
+    "train": (_train, "train the GPT model (same as python -m alslm_ml.train)"),
+    "scrape": (_scrape, "run one source's scraper outside Dagster"),
 }
+
+
+def benchmark_in_chat(system, system_name: str, backend: str, first_n: int | None, cfg,
+                      say: Callable[[str], None]) -> None:
+    """The chat's /benchmark: score `system` on the hallucination benchmark (or its first N
+    questions) into data/eval/chat/<label>-<time>/ and say the headline figures."""
+    from datetime import UTC, datetime
+
+    from alslm_ml import paths
+    from alslm_ml.eval.benchmark import load_benchmark
+    from alslm_ml.eval.registry_io import load_registry
+    from alslm_ml.eval.runner import evaluate
+
+    try:
+        questions = load_benchmark()
+        registry, origin = load_registry()
+    except (ValueError, FileNotFoundError) as e:
+        say(f"/benchmark: {e}")
+        return
+    if first_n:
+        questions = questions[:first_n]
+    label = f"{system_name}-{backend}"
+    out = paths.sub("eval", "chat", f"{label}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+    say(f"evaluating {system_name} ({backend}) on {len(questions)} questions, greedy; registry {origin}; "
+        f"results in {out}")
+    try:
+        summary = evaluate(system, questions, out, registry, cfg, label=label)
+    except KeyboardInterrupt:
+        say("\n[benchmark stopped; answers so far are cached in responses.jsonl]")
+        return
+    for k in ("n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate", "degenerate_rate"):
+        say(f"  {k:<18} {summary.get(k)}")
 
 
 def _usage() -> str:
@@ -72,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"alslm: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module_name, func = COMMANDS[name][0].split(":")
-    return run_command(f"alslm {name}", lambda a: getattr(importlib.import_module(module_name), func)(a), rest)
+    return run_command(f"alslm {name}", COMMANDS[name][0], rest)
 
 
 if __name__ == "__main__":
