@@ -205,3 +205,19 @@ def test_benchmark_command_scores_the_current_system(toy, tmp_path, monkeypatch)
     chat.command("/benchmark lots")
     assert "usage: /benchmark [N]" in out.getvalue()
     system.close()
+
+
+def test_benchmark_needs_an_evaluation_wired_in(tmp_path):
+    """serve does not import eval: a Chat built without run_benchmark says so instead of failing."""
+    import io
+
+    from alslm_ml.serve.chat import Chat
+
+    class Silent:
+        def describe(self):
+            return {}
+
+    out = io.StringIO()
+    chat = Chat(Silent(), "scratch", "llamacpp", GenerationConfig(), out=out, log_path=tmp_path / "l.jsonl")
+    assert chat.command("/benchmark 2") is True
+    assert "no evaluation is wired into this chat" in out.getvalue()
