@@ -180,10 +180,10 @@ def test_stop_filter_holds_back_a_new_turn():
             break
     f.flush()
     assert f.text == "Hello there" and "".join(out) == "Hello there" and f.stopped
-    g = StopFilter(None)
-    g.feed("a\nUs")
-    g.flush()
-    assert g.text == "a\nUs"  # not a stop: released at the end
+    quiet = StopFilter(None)
+    quiet.feed("a\nUs")
+    quiet.flush()
+    assert quiet.text == "a\nUs"  # not a stop: released at the end
 
 
 def test_benchmark_command_scores_the_current_system(toy, tmp_path, monkeypatch):
