@@ -161,3 +161,10 @@ def test_ollama_backend_fits_long_questions_to_the_servers_context(tmp_path):
 
     n = len(Tokenizer.from_file(str(tok)).encode(body["prompt"]).ids)
     assert n <= 256 - 64  # prompt + the reserved answer budget fit the context
+
+
+def test_a_dead_server_is_one_clear_error_for_raw_completion():
+    runtime = ollama.Ollama("als-lm", "http://127.0.0.1:9", timeout=3)
+    assert runtime.n_ctx == 0  # /api/show did not answer: no truncation
+    with pytest.raises(ConnectionError, match="Ollama server at http://127.0.0.1:9 does not answer"):
+        runtime.complete("User: What is ALS?\nAssistant:", GenerationConfig.greedy())
