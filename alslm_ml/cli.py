@@ -1,7 +1,7 @@
 """`alslm` command line: one subcommand per tool, each implemented in its stage's module.
 
-Each entry maps a subcommand to a function here that imports its stage's `main` (inside the
-function, so `alslm --help` stays fast) and runs it on the remaining argv. This is also where
+Each subcommand runs its stage's `main(argv)`, imported by `command_main` only when the
+subcommand runs (so `alslm --help` stays fast). This is also where
 stages are wired together: the chat's /benchmark gets the evaluation from here, so serve and
 eval never import each other.
 
@@ -12,6 +12,7 @@ traceback instead.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -22,58 +23,38 @@ USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, Perm
 
 Main = Callable[[list[str]], int | None]
 
-
-def _chat(argv: list[str]) -> int | None:
-    from alslm_ml.serve.chat import main
-
-    return main(argv, run_benchmark=benchmark_in_chat)
-
-
-def _ask(argv: list[str]) -> int | None:
-    from alslm_ml.serve.ask import main
-
-    return main(argv)
-
-
-def _eval(argv: list[str]) -> int | None:
-    from alslm_ml.eval.cli import main
-
-    return main(argv)
-
-
-def _review(argv: list[str]) -> int | None:
-    from alslm_ml.eval.review import main
-
-    return main(argv)
-
-
-def _app(argv: list[str]) -> int | None:
-    from alslm_ml.serve.app import main
-
-    return main(argv)
-
-
-def _train(argv: list[str]) -> int | None:
-    from alslm_ml.train import main
-
-    return main(argv)
-
-
-def _scrape(argv: list[str]) -> int | None:
-    from alslm_ml.sources.cli import main
-
-    return main(argv)
-
-
-COMMANDS: dict[str, tuple[Main, str]] = {
-    "chat": (_chat, "interactive terminal chat with a model (disclaimer, /config, /benchmark)"),
-    "ask": (_ask, "answer one question, for scripts (--system, --backend, --json)"),
-    "eval": (_eval, "score a system on a hallucination benchmark file"),
-    "review": (_review, "manual review of evaluation responses (failure taxonomy, kappa)"),
-    "app": (_app, "web chat app (Gradio, 127.0.0.1)"),
-    "train": (_train, "train the GPT model (same as python -m alslm_ml.train)"),
-    "scrape": (_scrape, "run one source's scraper outside Dagster"),
+COMMANDS = {
+    "chat": "interactive terminal chat with a model (disclaimer, /config, /benchmark)",
+    "ask": "answer one question, for scripts (--system, --backend, --json)",
+    "eval": "score a system on a hallucination benchmark file",
+    "review": "manual review of evaluation responses (failure taxonomy, kappa)",
+    "app": "web chat app (Gradio, 127.0.0.1)",
+    "train": "train the GPT model (same as python -m alslm_ml.train)",
+    "scrape": "run one source's scraper outside Dagster",
 }
+
+
+def command_main(name: str) -> Main:
+    """The `main(argv)` of a subcommand, imported only now (so `alslm --help` stays fast)."""
+    if name == "chat":
+        from alslm_ml.serve.chat import main as chat
+
+        return functools.partial(chat, run_benchmark=benchmark_in_chat)
+    if name == "ask":
+        from alslm_ml.serve.ask import main
+    elif name == "eval":
+        from alslm_ml.eval.cli import main
+    elif name == "review":
+        from alslm_ml.eval.review import main
+    elif name == "app":
+        from alslm_ml.serve.app import main
+    elif name == "train":
+        from alslm_ml.train import main
+    elif name == "scrape":
+        from alslm_ml.sources.cli import main
+    else:
+        raise ValueError(f"unknown command {name!r}")
+    return main
 
 
 def benchmark_in_chat(system, system_name: str, backend: str, first_n: int | None, cfg,
@@ -110,7 +91,7 @@ def benchmark_in_chat(system, system_name: str, backend: str, first_n: int | Non
 
 def _usage() -> str:
     lines = ["usage: alslm [--debug] <command> [options]", "", "ALS-LM research platform (not a medical tool).", "", "commands:"]
-    lines += [f"  {name:<8} {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += [f"  {name:<8} {desc}" for name, desc in COMMANDS.items()]
     lines += ["", "Run `alslm <command> --help` for a command's options; --debug (or ALSLM_DEBUG=1) shows tracebacks."]
     return "\n".join(lines)
 
@@ -149,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"alslm: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    return run_command(f"alslm {name}", COMMANDS[name][0], rest)
+    return run_command(f"alslm {name}", command_main(name), rest)
 
 
 if __name__ == "__main__":

@@ -108,3 +108,13 @@ def test_every_asset_module_is_listed_in_definitions():
     listed = {m.__name__.rsplit(".", 1)[-1] for m in definitions.ASSET_MODULES}
     present = {p.stem for p in (ROOT / "alslm_assets" / "assets").glob("*.py") if p.stem != "__init__"}
     assert listed == present
+
+
+def test_every_command_resolves_to_its_main():
+    """cli.py imports each stage's main statically (inside command_main), one per listed command."""
+    from alslm_ml import cli
+
+    for name in cli.COMMANDS:
+        assert callable(cli.command_main(name)), name
+    with pytest.raises(ValueError, match="unknown command"):
+        cli.command_main("nosuch")
