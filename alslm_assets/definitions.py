@@ -1,12 +1,10 @@
 """The Definitions object: every asset, check, schedule and sensor of ALS-LM.
 
-Stages live in alslm_assets/assets/<stage>.py and are discovered here, so adding a stage means
-adding a module. Runs execute in-process: the stages share one DuckDB file (single writer) and a
-2-core machine gains nothing from parallel steps.
+Stages live in alslm_assets/assets/<stage>.py and are listed here (ASSET_MODULES), so adding a
+stage means adding a module and its name below (tests/test_layout.py checks the list is complete).
+Runs execute in-process: the stages share one DuckDB file (single writer) and a 2-core machine
+gains nothing from parallel steps.
 """
-
-import importlib
-import pkgutil
 
 from dagster import (
     AssetSelection,
@@ -17,27 +15,34 @@ from dagster import (
     load_assets_from_modules,
 )
 
-from alslm_assets import assets as _assets_pkg
+from alslm_assets.assets import (
+    evaluation,
+    export,
+    finetune,
+    processing,
+    quality,
+    retrieval,
+    sources,
+    tokenizer,
+    training,
+)
 from alslm_assets.resources import shared_resources
 
-_modules = [
-    importlib.import_module(f"{_assets_pkg.__name__}.{m.name}")
-    for m in sorted(pkgutil.iter_modules(_assets_pkg.__path__), key=lambda m: m.name)
-]
+ASSET_MODULES = [evaluation, export, finetune, processing, quality, retrieval, sources, tokenizer, training]
 
 
 def _collect(attr: str) -> list:
-    return [obj for mod in _modules for obj in getattr(mod, attr, [])]
+    return [obj for mod in ASSET_MODULES for obj in getattr(mod, attr, [])]
 
 
 def _resources() -> dict:
     res = shared_resources()
-    for mod in _modules:
+    for mod in ASSET_MODULES:
         res.update(getattr(mod, "resources", {}))
     return res
 
 
-_assets = load_assets_from_modules(_modules)
+_assets = load_assets_from_modules(ASSET_MODULES)
 
 # README command 1 (scripts/run_default.sh) materializes the per-source partitions, then
 # `embedded_default_data` (the unpartitioned assets the LoRA experiments need), then the
@@ -58,7 +63,7 @@ embedded_default = define_asset_job(
 
 defs = Definitions(
     assets=_assets,
-    asset_checks=load_asset_checks_from_modules(_modules),
+    asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
     schedules=_collect("schedules"),
     sensors=_collect("sensors"),
     jobs=[embedded_default_data, embedded_default, *_collect("jobs")],

@@ -1,8 +1,9 @@
 """`alslm` command line: one subcommand per tool, each implemented in its stage's module.
 
-Each entry maps a subcommand to "module:function"; the function takes the remaining argv and
-returns an exit code. Modules are imported only when their subcommand runs, so `alslm --help`
-stays fast.
+Each subcommand runs its stage's `main(argv)`, imported by `command_main` only when the
+subcommand runs (so `alslm --help` stays fast). This is also where
+stages are wired together: the chat's /benchmark gets the evaluation from here, so serve and
+eval never import each other.
 
 A user mistake (a `ValueError` such as `alslm_ml.errors.UserError`, or a missing / unreadable
 file) prints one line and exits with code 2; `alslm --debug <command>` or ALSLM_DEBUG=1 shows the
@@ -11,7 +12,7 @@ traceback instead.
 
 from __future__ import annotations
 
-import importlib
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -20,20 +21,77 @@ from alslm_ml.errors import describe_os_error
 
 USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
+Main = Callable[[list[str]], int | None]
+
 COMMANDS = {
-    "chat": ("alslm_ml.serve.chat:main", "interactive terminal chat with a model (disclaimer, /config, /benchmark)"),
-    "ask": ("alslm_ml.serve.ask:main", "answer one question, for scripts (--system, --backend, --json)"),
-    "eval": ("alslm_ml.eval.cli:main", "score a system on a hallucination benchmark file"),
-    "review": ("alslm_ml.eval.review:main", "manual review of evaluation responses (failure taxonomy, kappa)"),
-    "app": ("alslm_ml.serve.app:main", "web chat app (Gradio, 127.0.0.1)"),
-    "train": ("alslm_ml.train:main", "train the GPT model (same as python -m alslm_ml.train)"),
-    "scrape": ("alslm_ml.sources.cli:main", "run one source's scraper outside Dagster"),
+    "chat": "interactive terminal chat with a model (disclaimer, /config, /benchmark)",
+    "ask": "answer one question, for scripts (--system, --backend, --json)",
+    "eval": "score a system on a hallucination benchmark file",
+    "review": "manual review of evaluation responses (failure taxonomy, kappa)",
+    "app": "web chat app (Gradio, 127.0.0.1)",
+    "train": "train the GPT model (same as python -m alslm_ml.train)",
+    "scrape": "run one source's scraper outside Dagster",
 }
+
+
+def command_main(name: str) -> Main:
+    """The `main(argv)` of a subcommand, imported only now (so `alslm --help` stays fast)."""
+    if name == "chat":
+        from alslm_ml.serve.chat import main as chat
+
+        return functools.partial(chat, run_benchmark=benchmark_in_chat)
+    if name == "ask":
+        from alslm_ml.serve.ask import main
+    elif name == "eval":
+        from alslm_ml.eval.cli import main
+    elif name == "review":
+        from alslm_ml.eval.review import main
+    elif name == "app":
+        from alslm_ml.serve.app import main
+    elif name == "train":
+        from alslm_ml.train import main
+    elif name == "scrape":
+        from alslm_ml.sources.cli import main
+    else:
+        raise ValueError(f"unknown command {name!r}")
+    return main
+
+
+def benchmark_in_chat(system, system_name: str, backend: str, first_n: int | None, cfg,
+                      say: Callable[[str], None]) -> None:
+    """The chat's /benchmark: score `system` on the hallucination benchmark (or its first N
+    questions) into data/eval/chat/<label>-<time>/ and say the headline figures."""
+    from datetime import UTC, datetime
+
+    from alslm_ml import paths
+    from alslm_ml.eval.benchmark import load_benchmark
+    from alslm_ml.eval.registry_io import load_registry
+    from alslm_ml.eval.runner import evaluate
+
+    try:
+        questions = load_benchmark()
+        registry, origin = load_registry()
+    except (ValueError, FileNotFoundError) as e:
+        say(f"/benchmark: {e}")
+        return
+    if first_n:
+        questions = questions[:first_n]
+    label = f"{system_name}-{backend}"
+    out = paths.sub("eval", "chat", f"{label}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+    say(f"evaluating {system_name} ({backend}) on {len(questions)} questions, greedy; registry {origin}; "
+        f"results in {out}")
+    try:
+        summary = evaluate(system, questions, out, registry, cfg, label=label)
+    except KeyboardInterrupt:
+        say("\n[benchmark stopped; answers so far are cached in responses.jsonl]")
+        return
+    for k in ("n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate", "degenerate_rate"):
+        say(f"  {k:<18} {summary.get(k)}")
 
 
 def _usage() -> str:
     lines = ["usage: alslm [--debug] <command> [options]", "", "ALS-LM research platform (not a medical tool).", "", "commands:"]
-    lines += [f"  {name:<8} {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += [f"  {name:<8} {desc}" for name, desc in COMMANDS.items()]
     lines += ["", "Run `alslm <command> --help` for a command's options; --debug (or ALSLM_DEBUG=1) shows tracebacks."]
     return "\n".join(lines)
 
@@ -72,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"alslm: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module_name, func = COMMANDS[name][0].split(":")
-    return run_command(f"alslm {name}", lambda a: getattr(importlib.import_module(module_name), func)(a), rest)
+    return run_command(f"alslm {name}", command_main(name), rest)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ FULL = (
     "Association (als.org) or NIH NINDS."
 )
 
-SYSTEM_PROMPT = (
+# The system prompt in the from-scratch model's Ollama Modelfile (export/ollama.py). The LoRA
+# fine-tuning prompt is another text: alslm_ml.finetune.data.SYSTEM_PROMPT.
+SCRATCH_SYSTEM_PROMPT = (
     "You are ALS-LM, a domain-specific language model trained on ALS (amyotrophic lateral "
     "sclerosis) research and educational content. You were trained from scratch as a research "
     "project exploring how domain-specific models handle medical knowledge.\n\n"

@@ -30,7 +30,7 @@ import torch
 from alslm_ml.export import gguf_export as ge
 from alslm_ml.export import locate
 from alslm_ml.export.toy import build_toy_exports
-from alslm_ml.serve.prompt import format_prompt
+from alslm_ml.scratch import format_prompt
 
 QUESTION = "What does the export stage write, and which quantization types exist?"
 

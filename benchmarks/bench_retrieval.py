@@ -310,13 +310,13 @@ def part_answer(docs, args, out):
     from rouge_score import rouge_scorer
 
     from alslm_ml.rag import grounding as g
-    from alslm_ml.rag.generator import LlamaCppGenerator
     from alslm_ml.rag.index import EdgeStore
     from alslm_ml.rag.retriever import RetrievalSettings, Retriever
     from alslm_ml.rag.system import RagSystem
+    from alslm_ml.runtime.llamacpp import LlamaCpp
     from alslm_ml.systems import GenerationConfig
 
-    gen = LlamaCppGenerator(n_threads=args.threads)
+    gen = LlamaCpp(n_ctx=2048, n_threads=args.threads)
     r = Retriever(store=EdgeStore(Path(out["build"]["256/32"]["root"]) / "alslm_chunks"))
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     qa = load_qa(args.answer_questions)

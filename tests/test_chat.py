@@ -13,9 +13,9 @@ import torch
 
 from alslm_ml.export.toy import build_toy_exports
 from alslm_ml.model import GPT, GPTConfig, load_model, save_model
+from alslm_ml.runtime.base import StopFilter
+from alslm_ml.scratch import load_scratch
 from alslm_ml.serve.chat import banner
-from alslm_ml.serve.prompt import StopFilter
-from alslm_ml.serve.scratch import load_scratch
 from alslm_ml.systems import GenerationConfig
 
 ALSLM = str(Path(sys.executable).parent / "alslm")
@@ -180,21 +180,23 @@ def test_stop_filter_holds_back_a_new_turn():
             break
     f.flush()
     assert f.text == "Hello there" and "".join(out) == "Hello there" and f.stopped
-    g = StopFilter(None)
-    g.feed("a\nUs")
-    g.flush()
-    assert g.text == "a\nUs"  # not a stop: released at the end
+    quiet = StopFilter(None)
+    quiet.feed("a\nUs")
+    quiet.flush()
+    assert quiet.text == "a\nUs"  # not a stop: released at the end
 
 
 def test_benchmark_command_scores_the_current_system(toy, tmp_path, monkeypatch):
     import io
 
+    from alslm_ml.cli import benchmark_in_chat
     from alslm_ml.serve.chat import Chat
 
     monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
     system = load_scratch("llamacpp", gguf_path=toy["q4_k_m"])
     out = io.StringIO()
-    chat = Chat(system, "scratch", "llamacpp", GenerationConfig(max_tokens=16), out=out, log_path=tmp_path / "l.jsonl")
+    chat = Chat(system, "scratch", "llamacpp", GenerationConfig(max_tokens=16), out=out, log_path=tmp_path / "l.jsonl",
+                run_benchmark=benchmark_in_chat)
     assert chat.command("/benchmark 2") is True
     text = out.getvalue()
     assert "on 2 questions" in text and "mean_accuracy" in text
@@ -203,3 +205,19 @@ def test_benchmark_command_scores_the_current_system(toy, tmp_path, monkeypatch)
     chat.command("/benchmark lots")
     assert "usage: /benchmark [N]" in out.getvalue()
     system.close()
+
+
+def test_benchmark_needs_an_evaluation_wired_in(tmp_path):
+    """serve does not import eval: a Chat built without run_benchmark says so instead of failing."""
+    import io
+
+    from alslm_ml.serve.chat import Chat
+
+    class Silent:
+        def describe(self):
+            return {}
+
+    out = io.StringIO()
+    chat = Chat(Silent(), "scratch", "llamacpp", GenerationConfig(), out=out, log_path=tmp_path / "l.jsonl")
+    assert chat.command("/benchmark 2") is True
+    assert "no evaluation is wired into this chat" in out.getvalue()

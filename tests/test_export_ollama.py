@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from alslm_ml.disclaimer import SYSTEM_PROMPT
-from alslm_ml.export import ollama as oll
-from alslm_ml.serve.scratch import load_scratch
+from alslm_ml.disclaimer import SCRATCH_SYSTEM_PROMPT
+from alslm_ml.export import ollama as packaging
+from alslm_ml.runtime import ollama
+from alslm_ml.scratch import load_scratch
 from alslm_ml.systems import GenerationConfig
 
 FIX = Path(__file__).parent / "fixtures" / "ollama"
@@ -61,34 +62,34 @@ class FakeOllama:
 def test_modelfile_is_the_designs(tmp_path):
     gguf = tmp_path / "als-lm-q5_k_m.gguf"
     gguf.write_bytes(b"GGUF")
-    mf = oll.write_modelfile(gguf, num_ctx=1024)
+    mf = packaging.write_modelfile(gguf, num_ctx=1024)
     assert mf.name == "als-lm-q5_k_m.Modelfile"
     text = mf.read_text()
     assert text.startswith("FROM ./als-lm-q5_k_m.gguf\n")
     for line in ["PARAMETER temperature 0.7", "PARAMETER top_p 0.9", "PARAMETER top_k 40",
                  "PARAMETER repeat_penalty 1.1", "PARAMETER num_ctx 1024", 'PARAMETER stop "<|eos|>"']:
         assert line in text.splitlines()
-    assert f'SYSTEM """{SYSTEM_PROMPT}\n"""' in text
+    assert f'SYSTEM """{SCRATCH_SYSTEM_PROMPT}\n"""' in text
     assert 'TEMPLATE """{{- if .System }}{{ .System }}\n{{ end }}' in text
     assert text.rstrip().endswith('{{- end }}Assistant: """')
-    assert oll.create_command(mf) == f"cd {tmp_path} && ollama create als-lm -f als-lm-q5_k_m.Modelfile"
+    assert packaging.create_command(mf) == f"cd {tmp_path} && ollama create als-lm -f als-lm-q5_k_m.Modelfile"
 
 
 def test_register_uploads_blob_and_creates_model(tmp_path):
     gguf = tmp_path / "als-lm-q5_k_m.gguf"
     gguf.write_bytes(b"GGUF" + bytes(range(256)) * 8)
     fake = FakeOllama()
-    cli = oll.client("http://ollama.test:11434", transport=httpx.MockTransport(fake))
+    cli = ollama.client("http://ollama.test:11434", transport=httpx.MockTransport(fake))
     seen = []
-    statuses = oll.register(cli, gguf, num_ctx=256, on_status=seen.append)
+    statuses = packaging.register(cli, gguf, num_ctx=256, on_status=seen.append)
     assert statuses[0] == "parsing GGUF" and statuses[-1] == "success" and seen == statuses
     digest = "sha256:" + hashlib.sha256(gguf.read_bytes()).hexdigest()
     assert fake.blobs == {digest: gguf.read_bytes()}
     (body,) = fake.bodies("/api/create")
     assert body["model"] == "als-lm" and body["files"] == {"als-lm-q5_k_m.gguf": digest}
-    assert body["system"] == SYSTEM_PROMPT and body["template"] == oll.TEMPLATE
+    assert body["system"] == SCRATCH_SYSTEM_PROMPT and body["template"] == packaging.TEMPLATE
     assert body["parameters"]["num_ctx"] == 256 and body["parameters"]["temperature"] == 0.7
-    reply = oll.ask_once(cli, "What is ALS-LM?")
+    reply = packaging.ask_once(cli, "What is ALS-LM?")
     assert reply["text"] == "ALS-LM is a research project, not a medical resource."
     assert reply["eval_count"] == 7 and reply["prompt_eval_count"] == 142
     (chat,) = fake.bodies("/api/chat")
@@ -104,18 +105,18 @@ def test_register_fails_loudly_without_success(tmp_path):
             return httpx.Response(200, content=b'{"status":"parsing GGUF"}\n', headers={"content-type": "application/x-ndjson"})
         return httpx.Response(201)
 
-    cli = oll.client("http://ollama.test", transport=httpx.MockTransport(handler))
+    cli = ollama.client("http://ollama.test", transport=httpx.MockTransport(handler))
     with pytest.raises(RuntimeError, match="did not report success"):
-        oll.register(cli, gguf, 256, on_status=lambda s: None)
+        packaging.register(cli, gguf, 256, on_status=lambda s: None)
 
 
 def test_server_version_and_unreachable_server():
-    assert oll.server_version("http://ollama.test", transport=httpx.MockTransport(FakeOllama())) == "0.6.5"
+    assert ollama.server_version("http://ollama.test", transport=httpx.MockTransport(FakeOllama())) == "0.6.5"
 
     def refuse(request):
         raise httpx.ConnectError("connection refused", request=request)
 
-    assert oll.server_version("http://ollama.test", transport=httpx.MockTransport(refuse)) is None
+    assert ollama.server_version("http://ollama.test", transport=httpx.MockTransport(refuse)) is None
 
 
 def test_scratch_ollama_backend_streams_and_stops_at_new_turn(tmp_path):
@@ -152,7 +153,7 @@ def test_ollama_backend_fits_long_questions_to_the_servers_context(tmp_path):
     tok = train_tokenizer(tmp_path / "tokenizer.json", toy_text())
     fake = FakeOllama()
     system = load_scratch("ollama", host="http://ollama.test", transport=httpx.MockTransport(fake), tokenizer_path=tok)
-    assert system.backend.n_ctx == 256  # from /api/show model_info
+    assert system.runtime.n_ctx == 256  # from /api/show model_info
     ans = system.answer("word " * 390, GenerationConfig.greedy(max_tokens=64))  # under MAX_QUESTION_CHARS, over 256 tokens
     assert ans.meta["truncated_question"] is True
     (body,) = fake.bodies("/api/generate")
@@ -160,3 +161,10 @@ def test_ollama_backend_fits_long_questions_to_the_servers_context(tmp_path):
 
     n = len(Tokenizer.from_file(str(tok)).encode(body["prompt"]).ids)
     assert n <= 256 - 64  # prompt + the reserved answer budget fit the context
+
+
+def test_a_dead_server_is_one_clear_error_for_raw_completion():
+    runtime = ollama.Ollama("als-lm", "http://127.0.0.1:9", timeout=3)
+    assert runtime.n_ctx == 0  # /api/show did not answer: no truncation
+    with pytest.raises(ConnectionError, match="Ollama server at http://127.0.0.1:9 does not answer"):
+        runtime.complete("User: What is ALS?\nAssistant:", GenerationConfig.greedy())

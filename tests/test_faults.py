@@ -333,7 +333,7 @@ def test_every_system_refuses_an_over_long_question():
     assert system.answer("What is ALS?", GenerationConfig()).text
     from alslm_ml.finetune.system import ChatModelSystem
     from alslm_ml.rag.system import BaselineSystem, RagSystem
-    from alslm_ml.serve.scratch import ScratchSystem
+    from alslm_ml.scratch import ScratchSystem
 
     for cls in (RagSystem, BaselineSystem, ScratchSystem, ChatModelSystem):  # the shipped systems
         assert getattr(cls.answer, "_checks_question", False), cls
@@ -486,26 +486,26 @@ def test_sources_yaml_rejects_bad_values(tmp_path, edit, expect):
 
 
 def test_truncated_gguf_names_the_file_and_the_fix(tmp_path):
-    from alslm_ml.serve.scratch import LlamaCppBackend
+    from alslm_ml.runtime.llamacpp import LlamaCpp
 
     gguf = tmp_path / "als-lm-q8_0.gguf"
     gguf.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 20)  # a header cut short
     before = tree_digest(tmp_path)
     with pytest.raises(ValueError) as info:
-        LlamaCppBackend(gguf, n_threads=1)
+        LlamaCpp(gguf, n_threads=1)
     assert str(gguf) in str(info.value) and "gguf_models" in str(info.value)
     assert tree_digest(tmp_path) == before
 
 
 def test_corrupt_tokenizer_names_the_file(tmp_path):
     from alslm_ml.model import GPT, GPTConfig, save_model
-    from alslm_ml.serve.scratch import TorchBackend
+    from alslm_ml.runtime.torch_gpt import TorchGPT
 
     save_model(GPT(GPTConfig(vocab_size=VOCAB, block_size=16, n_layer=1, n_head=1, n_embd=8)), tmp_path / "model")
     tok = tmp_path / "tokenizer.json"
     tok.write_text('{"version": "1.0", "model": {')
     with pytest.raises(ValueError) as info:
-        TorchBackend(tmp_path / "model", tok)
+        TorchGPT(tmp_path / "model", tok)
     assert str(tok) in str(info.value) and "tokenizer" in str(info.value)
 
 

@@ -13,11 +13,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rag"))
 import ragkit  # noqa: E402
 
-from alslm_ml.rag import grounding as g  # noqa: E402
+from alslm_ml.rag import grounding  # noqa: E402
 from alslm_ml.rag.build import build_vector_index  # noqa: E402
-from alslm_ml.rag.generator import LlamaCppGenerator  # noqa: E402
 from alslm_ml.rag.quality import retrieval_hits  # noqa: E402
 from alslm_ml.rag.system import load_baseline, load_rag  # noqa: E402
+from alslm_ml.runtime.llamacpp import LlamaCpp  # noqa: E402
 from alslm_ml.systems import GenerationConfig, SourceRef, load_system  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rag"
@@ -33,7 +33,7 @@ def default_index(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def smollm(default_index):
-    gen = LlamaCppGenerator(n_ctx=2048, n_threads=1)
+    gen = LlamaCpp(n_ctx=2048, n_threads=1)
     yield gen
     gen.close()
 
@@ -46,7 +46,7 @@ def rag(smollm):
 
 
 def _assert_citations_mapped(ans):
-    cited = {int(n) for n in g.CITATION.findall(ans.text)}
+    cited = {int(n) for n in grounding.CITATION.findall(ans.text)}
     assert cited, ans.text
     assert cited <= {s.index for s in ans.sources}
     for s in ans.sources:
@@ -60,10 +60,10 @@ def test_extractive_answer_quotes_sources_with_citations(default_index):
     assert ans.meta["answer_mode"] == "extractive" and ans.meta["answer_tokens"] <= 128
     assert ans.system == "rag" and len(ans.sources) == 5
     _assert_citations_mapped(ans)
-    cited = int(g.CITATION.findall(ans.text)[0])
+    cited = int(grounding.CITATION.findall(ans.text)[0])
     assert ans.sources[cited - 1].doc_id == "riluzole-mechanism-and-approval"
     # every quoted sentence is verbatim text of the source it cites
-    for sentence, n in g.CITATION_SPLIT.findall(ans.text):
+    for sentence, n in grounding.CITATION_SPLIT.findall(ans.text):
         assert sentence.strip() in ans.sources[int(n) - 1].text
     system.retriever.close()
 
@@ -83,7 +83,7 @@ def test_rag_answer_through_llama_cpp_is_grounded_and_cited(rag):
     assert ans.meta["answer_mode"] in ("generated", "extractive_fallback")
     assert "SOD1" in ans.text
     if ans.meta["answer_mode"] == "generated":  # streamed as generated; citations added afterwards,
-        words = g.CITATION.sub("", ans.text).split()  # then cut to max_tokens with them
+        words = grounding.CITATION.sub("", ans.text).split()  # then cut to max_tokens with them
         assert words and "".join(streamed).split()[: len(words)] == words
         assert rag.gen.count_tokens(ans.text) <= 48 and ans.meta["answer_tokens"] <= 48
     _assert_citations_mapped(ans)
@@ -101,7 +101,7 @@ def test_auto_answer_is_quoted_sentences_led_by_a_checked_sentence(default_index
     assert ans.meta["answer_tokens"] == smollm.count_tokens(ans.text) <= 64
     assert 0 < ans.completion_tokens <= system.lead_tokens and "1995" in ans.text
     _assert_citations_mapped(ans)
-    pairs = g.CITATION_SPLIT.findall(ans.text)
+    pairs = grounding.CITATION_SPLIT.findall(ans.text)
     quoted = pairs[1:] if ans.meta["answer_mode"] == "lead_and_quotes" else pairs
     assert quoted and all(sent.strip() in ans.sources[int(n) - 1].text for sent, n in quoted)
     system.retriever.close()
@@ -198,14 +198,14 @@ def test_fact_matching_works_inside_long_chunks():
 
 
 def test_key_entities():
-    assert g.key_entities("What does tofersen target in SOD1 ALS?") == ["tofersen", "SOD1"]
-    assert g.key_entities("Is NCT04856982 recruiting?") == ["NCT04856982"]
-    assert g.key_entities("How is TDP-43 involved in ALS?") == ["TDP-43"]
-    assert g.key_entities("What causes muscle weakness in ALS?") == []
-    assert g.missing_entities("How is TDP-43 involved?", ["TDP43 aggregates in neurons"]) == []
+    assert grounding.key_entities("What does tofersen target in SOD1 ALS?") == ["tofersen", "SOD1"]
+    assert grounding.key_entities("Is NCT04856982 recruiting?") == ["NCT04856982"]
+    assert grounding.key_entities("How is TDP-43 involved in ALS?") == ["TDP-43"]
+    assert grounding.key_entities("What causes muscle weakness in ALS?") == []
+    assert grounding.missing_entities("How is TDP-43 involved?", ["TDP43 aggregates in neurons"]) == []
 
 
-class _NoGeneration(LlamaCppGenerator):
+class _NoGeneration(LlamaCpp):
     """Stands in where a test must prove the LLM is never called (extractive mode)."""
 
     def __init__(self):
@@ -228,5 +228,5 @@ def test_alslm_ask_prints_answer_and_sources(default_index, capsys):
     assert ask.main(["--system", "rag", "--max-tokens", "48", "What does tofersen target?"]) == 0
     out = capsys.readouterr().out
     answer, sources = out.split("\nSources:\n")
-    assert g.CITATION.search(answer) and "SOD1" in answer
+    assert grounding.CITATION.search(answer) and "SOD1" in answer
     assert "[1] " in sources and "https://example.org/alslm/" in sources

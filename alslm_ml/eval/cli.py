@@ -18,6 +18,7 @@ from alslm_ml.eval.benchmark import BenchmarkError, load_benchmark, stratified_s
 from alslm_ml.eval.registry_io import load_registry
 from alslm_ml.eval.runner import evaluate
 from alslm_ml.eval.scoring import THRESHOLD
+from alslm_ml.scratch import QUANTS
 from alslm_ml.systems import SYSTEM_NAMES, GenerationConfig, load_system
 
 HEADLINE = ("n", "mean_accuracy", "pass_rate", "fabrication_rate", "contradiction_rate", "trap_refusal_rate",
@@ -36,8 +37,6 @@ def system_label(system: str, backend: str | None, quant: str | None) -> str:
 def validate_settings(where: str, per_category: int = 0, max_tokens: int = 1, threshold: float = THRESHOLD,
                       limit: int | None = None, quants: list[str] | None = None) -> None:
     """Evaluation settings, checked before any system is loaded (the CLI and the eval_* assets)."""
-    from alslm_ml.serve.scratch import QUANTS
-
     checks = [("per_category", per_category, per_category >= 0, "an integer >= 0 (0 = every question)"),
               ("max_tokens", max_tokens, 1 <= max_tokens <= 4096, "an integer in [1, 4096]"),
               ("threshold", threshold, 0 <= threshold <= 100, "a number in [0, 100]"),

@@ -23,11 +23,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from alslm_ml.answer import Answer, System
 from alslm_ml.eval.benchmark import Question
 from alslm_ml.eval.entities import Registry
 from alslm_ml.eval.scoring import THRESHOLD, score_answer
 from alslm_ml.eval.taxonomy import LABELS, classify
-from alslm_ml.systems import Answer, GenerationConfig, System
+from alslm_ml.runtime.base import GenerationConfig
 
 Progress = Callable[[int, int, dict], None]
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ FILE_PATTERN = "als-lm-{quant}.gguf"
 MODEL_NAME = "ALS-LM"
 LICENSE = "mit"
 SPECIAL = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>", "unk": "<|unk|>"}
-# The prompt format of the scratch system (alslm_ml.serve.prompt), as a chat template for tools
+# The prompt format of the scratch system (alslm_ml.scratch), as a chat template for tools
 # that read tokenizer.chat_template (llama.cpp server, llama-cpp-python chat completion).
 CHAT_TEMPLATE = (
     "{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}\n"

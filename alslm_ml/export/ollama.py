@@ -8,12 +8,11 @@ fails: the caller reports the `ollama create` command to run by hand.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from alslm_ml.disclaimer import SYSTEM_PROMPT
+from alslm_ml.disclaimer import SCRATCH_SYSTEM_PROMPT
+from alslm_ml.runtime.ollama import client, host, server_version  # noqa: F401 - the ollama_model asset's server calls
 
-DEFAULT_HOST = "http://127.0.0.1:11434"
 MODEL_NAME = "als-lm"
 # Design doc 6.3: render System, then each turn as "User: ...\n" / "Assistant: ...\n", then
 # "Assistant: " for the model to continue.
@@ -29,11 +28,6 @@ PARAMETERS = {"temperature": 0.7, "top_p": 0.9, "top_k": 40, "repeat_penalty": 1
 STOP = ["<|eos|>", "User:"]  # the model starting a new user turn ends its answer
 
 
-def host() -> str:
-    h = os.environ.get("OLLAMA_HOST", "").strip() or DEFAULT_HOST
-    return h if "://" in h else f"http://{h}"
-
-
 def parameters(num_ctx: int) -> dict:
     return {**PARAMETERS, "num_ctx": num_ctx, "stop": STOP}
 
@@ -43,7 +37,7 @@ def modelfile(gguf_name: str, num_ctx: int) -> str:
     params = "\n".join(f"PARAMETER {k} {v}" for k, v in {**PARAMETERS, "num_ctx": num_ctx}.items())
     stops = "\n".join(f'PARAMETER stop "{s}"' for s in STOP)
     return (f"FROM ./{gguf_name}\n\n{params}\n{stops}\n\n"
-            f'SYSTEM """{SYSTEM_PROMPT}\n"""\n\nTEMPLATE """{TEMPLATE}"""\n')
+            f'SYSTEM """{SCRATCH_SYSTEM_PROMPT}\n"""\n\nTEMPLATE """{TEMPLATE}"""\n')
 
 
 def write_modelfile(gguf_path: str | Path, num_ctx: int) -> Path:
@@ -59,33 +53,13 @@ def create_command(modelfile_path: str | Path, name: str = MODEL_NAME) -> str:
     return f"cd {p.parent} && ollama create {name} -f {p.name}"
 
 
-def server_version(base_url: str | None = None, timeout: float = 1.0, transport=None) -> str | None:
-    """The server's version when an Ollama server answers at base_url (default $OLLAMA_HOST), else None."""
-    import httpx
-
-    try:
-        with httpx.Client(base_url=base_url or host(), timeout=timeout, transport=transport) as c:
-            r = c.get("/api/version")
-            r.raise_for_status()
-            return str(r.json().get("version", "unknown"))
-    except (httpx.HTTPError, ValueError):
-        return None
-
-
-def client(base_url: str | None = None, timeout: float = 600.0, transport=None):
-    import ollama
-
-    kwargs = {"transport": transport} if transport is not None else {}
-    return ollama.Client(host=base_url or host(), timeout=timeout, **kwargs)
-
-
 def register(cli, gguf_path: str | Path, num_ctx: int, name: str = MODEL_NAME, on_status=print) -> list[str]:
     """Upload the GGUF and create `name` on the server; returns the streamed status lines."""
     gguf_path = Path(gguf_path)
     digest = cli.create_blob(gguf_path)
     statuses = []
     for progress in cli.create(model=name, files={gguf_path.name: digest}, template=TEMPLATE,
-                               system=SYSTEM_PROMPT, parameters=parameters(num_ctx), stream=True):
+                               system=SCRATCH_SYSTEM_PROMPT, parameters=parameters(num_ctx), stream=True):
         statuses.append(progress.status or "")
         on_status(progress.status)
     if not statuses or statuses[-1] != "success":

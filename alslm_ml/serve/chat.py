@@ -15,6 +15,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,9 @@ from alslm_ml import paths
 from alslm_ml.disclaimer import SHORT
 from alslm_ml.systems import MAX_QUESTION_CHARS, SYSTEM_NAMES, GenerationConfig, System, load_system
 
+# run_benchmark(system, system_name, backend, first N questions or None, cfg, say): scores the
+# system and says the summary (alslm_ml.cli.benchmark_in_chat)
+RunBenchmark = Callable[[System, str, str, int | None, GenerationConfig, Callable[[str], None]], None]
 PROMPT = "als-lm> "
 MAX_INPUT_CHARS = MAX_QUESTION_CHARS  # anything longer is cut (with a note) before any system sees it
 W = 62
@@ -61,8 +65,9 @@ SETTABLE = {"temperature": float, "top_k": int, "top_p": float, "max_tokens": in
 
 class Chat:
     def __init__(self, system: System, system_name: str, backend: str, cfg: GenerationConfig,
-                 out=sys.stdout, log_path: Path | None = None):
+                 out=sys.stdout, log_path: Path | None = None, run_benchmark: RunBenchmark | None = None):
         self.system, self.system_name, self.backend, self.cfg, self.out = system, system_name, backend, cfg, out
+        self.run_benchmark = run_benchmark
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.log_path = log_path or paths.logs_dir() / f"{stamp}.jsonl"
 
@@ -113,37 +118,16 @@ class Chat:
 
     def benchmark(self, args: list[str]) -> None:
         """/benchmark [N]: score the current system (greedy) on the hallucination benchmark, or on
-        its first N questions, through alslm_ml.eval when that stage is present."""
-        try:  # imported lazily: the evaluation stage is optional for the chat
-            from alslm_ml.eval.benchmark import load_benchmark
-            from alslm_ml.eval.registry_io import load_registry
-            from alslm_ml.eval.runner import evaluate
-        except ImportError as e:
-            self.say(f"/benchmark: the evaluation module (alslm_ml.eval) is not available ({e})")
+        its first N questions, through the run_benchmark the chat was started with (`alslm chat`
+        passes the evaluation's; serve itself never imports eval)."""
+        if self.run_benchmark is None:
+            self.say("/benchmark: no evaluation is wired into this chat (start it with `alslm chat`)")
             return
         if args and not args[0].isdigit():
             self.say("usage: /benchmark [N]  (N = only the first N questions)")
             return
-        try:
-            questions = load_benchmark()
-            registry, origin = load_registry()
-        except (ValueError, FileNotFoundError) as e:
-            self.say(f"/benchmark: {e}")
-            return
-        if args:
-            questions = questions[: int(args[0])]
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        out = paths.sub("eval", "chat", f"{self.system_name}-{self.backend}-{stamp}")
-        self.say(f"evaluating {self.system_name} ({self.backend}) on {len(questions)} questions, greedy; "
-                 f"registry {origin}; results in {out}")
-        try:
-            summary = evaluate(self.system, questions, out, registry, GenerationConfig.greedy(self.cfg.max_tokens),
-                               label=f"{self.system_name}-{self.backend}")
-        except KeyboardInterrupt:
-            self.say("\n[benchmark stopped; answers so far are cached in responses.jsonl]")
-            return
-        for k in ("n", "mean_accuracy", "pass_rate", "fabrication_rate", "trap_refusal_rate", "degenerate_rate"):
-            self.say(f"  {k:<18} {summary.get(k)}")
+        self.run_benchmark(self.system, self.system_name, self.backend, int(args[0]) if args else None,
+                           GenerationConfig.greedy(self.cfg.max_tokens), self.say)
 
     # ---- one exchange ---------------------------------------------------------------------
     def ask(self, query: str) -> None:
@@ -234,7 +218,7 @@ def build_system(args: argparse.Namespace) -> tuple[System, str]:
     return system, backend
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, run_benchmark: RunBenchmark | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     # Ctrl-C is part of this program's interface (stop an answer, hint at the prompt). A parent that
     # started us with SIGINT ignored (a background job of a non-interactive shell, some CI runners)
@@ -254,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     cfg = GenerationConfig(max_tokens=args.max_tokens)
     try:
-        return Chat(system, args.system, backend, cfg).run()
+        return Chat(system, args.system, backend, cfg, run_benchmark=run_benchmark).run()
     finally:
         system.close()
 
