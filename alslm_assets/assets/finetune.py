@@ -12,6 +12,7 @@ import json
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetIn,
     BackfillPolicy,
     Config,
     MaterializeResult,
@@ -23,6 +24,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
+from alslm_ml.eval.benchmark import Benchmarks
 from alslm_ml.finetune import data as ftdata
 from alslm_ml.finetune import experiments as ftexp
 from alslm_ml.processing import store
@@ -33,12 +35,7 @@ experiment_partitions = StaticPartitionsDefinition(list(ftexp.EXPERIMENTS))
 
 
 def _dataset_dir():
-    return paths.sub("finetune", "dataset")
-
-
-def _benchmark_questions():
-    # The validated copy written by the `benchmark` asset (may be a user's file) and the shipped one.
-    return ftdata.load_benchmark_questions([paths.data_dir() / "eval" / "benchmark.json", ftdata.BENCHMARK_QUESTIONS])
+    return paths.finetune_dir("dataset")
 
 
 class InstructionConfig(Config):
@@ -46,50 +43,32 @@ class InstructionConfig(Config):
     include_starter: bool = True  # the grounded Q&A pairs written from the starter corpus
 
 
-@asset(group_name=GROUP, deps=["benchmark", "corpus"],
+@asset(group_name=GROUP, deps=["corpus"],
        description="ALS instruction Q&A: filtered, normalized, benchmark-decontaminated, split 85/10/5 (data/finetune/dataset/).")
-def instruction_dataset(context: AssetExecutionContext, config: InstructionConfig, duckdb: DuckDBResource) -> MaterializeResult:
-    raw = []
+def instruction_dataset(context: AssetExecutionContext, config: InstructionConfig, duckdb: DuckDBResource,
+                        benchmark: Benchmarks) -> MaterializeResult:
+    corpus_ids = None
     if config.include_starter:
-        ids = ftdata.starter_doc_ids()
-        for path in ftdata.STARTER_QA:
-            rows = ftdata.load_qa_jsonl(path, ids)
-            context.log.info(f"{path.name}: {len(rows)} Q&A pairs")
-            raw += rows
         with duckdb.get_connection() as con:  # the corpus table is written by the corpus asset itself
             corpus_ids = set(store.read_frame(con, "corpus", ["id"])["id"])
-        missing = sorted({e.doc_id for e in raw} - corpus_ids)
-        if missing:
-            context.log.warning(f"{len(missing)} Q&A source documents are not in `corpus` (dropped by dedup?): {missing[:5]}")
-    if config.flashcards_path:
-        cards = ftdata.load_flashcards(config.flashcards_path)
-        context.log.info(f"{config.flashcards_path}: {len(cards)} flashcards")
-        raw += cards
-    if not raw:
-        raise ValueError("instruction_dataset: no examples (include_starter is false and no flashcards_path given)")
-    bench = _benchmark_questions()
-    splits, report = ftdata.build(raw, bench)
+    raw = ftdata.load_examples(config.include_starter, config.flashcards_path, corpus_ids,
+                               log=context.log.info, warn=context.log.warning)
     out = _dataset_dir()
-    ftdata.write_splits(splits, out)
-    report["benchmark_questions"] = len(bench)
-    report["fingerprint"] = ftdata.fingerprint(out)
-    (out / "meta.json").write_text(json.dumps(report, indent=2))
+    splits, report = ftdata.build_dataset(raw, benchmark.questions, out)
     context.log.info(f"instruction data: {report['input']} in, removed {report['removed']}, splits {report['splits']}")
-    hits = report["benchmark_near_matches"]
-    hits_md = "| benchmark id | ratio | token_set | Q&A question |\n|---|---|---|---|\n" + "\n".join(
-        f"| {h['benchmark_id']} | {h['ratio']} | {h['token_set_ratio']} | {h['question']} |" for h in hits)
     preview = [{"question": e.question, "answer": e.answer, "doc_id": e.doc_id} for e in splits["train"][:3]]
     return MaterializeResult(metadata={
         "path": str(out), "input": report["input"], "kept": report["kept"], **{k: v for k, v in report["splits"].items()},
-        "removed": MetadataValue.json(report["removed"]), "benchmark_near_matches": MetadataValue.md(hits_md),
+        "removed": MetadataValue.json(report["removed"]),
+        "benchmark_near_matches": MetadataValue.md(ftdata.near_matches_markdown(report["benchmark_near_matches"])),
         "fingerprint": report["fingerprint"], "preview": MetadataValue.json(preview)})
 
 
-@asset_check(asset=instruction_dataset, blocking=True,
+@asset_check(asset=instruction_dataset, blocking=True, additional_ins={"benchmark": AssetIn("benchmark")},
              description="No instruction question is a near match of a benchmark question (rapidfuzz, see data.py).")
-def instruction_dataset_disjoint_from_benchmark() -> AssetCheckResult:
+def instruction_dataset_disjoint_from_benchmark(benchmark: Benchmarks) -> AssetCheckResult:
     rows = [e for name in ("train", "val", "test") for e in ftdata.read_split(_dataset_dir(), name)]
-    hits = ftdata.benchmark_overlaps(rows, _benchmark_questions())
+    hits = ftdata.benchmark_overlaps(rows, ftdata.decontamination_set(benchmark.questions))
     return AssetCheckResult(passed=not hits, metadata={"examples": len(rows), "near_matches": len(hits),
                                                          "first": MetadataValue.json(hits[:5])})
 
@@ -181,7 +160,7 @@ def finetuned_model_loads() -> AssetCheckResult:
     from alslm_ml.systems import GenerationConfig
 
     system = load_finetuned()
-    cfg = json.loads((paths.sub("finetune", "merged") / "config.json").read_text())
+    cfg = json.loads((paths.finetune_dir("merged") / "config.json").read_text())
     ans = system.answer("What is ALS?", GenerationConfig.greedy(8))
     ok = "quantization_config" not in cfg and ans.completion_tokens > 0
     return AssetCheckResult(passed=ok, metadata={"answer": ans.text, "quantization_config": "quantization_config" in cfg})
