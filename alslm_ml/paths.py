@@ -128,9 +128,34 @@ def qdrant_dir() -> Path:
     return sub("qdrant")
 
 
-def finetune_dir(*parts: str) -> Path:
-    """The fine-tuning arm: data/finetune/ (dataset/, experiments/, base/, merged/)."""
-    return sub("finetune", *parts)
+def finetune_dataset_dir() -> Path:
+    """The instruction data set: data/finetune/dataset/ (train/val/test.jsonl, meta.json)."""
+    return sub("finetune", "dataset")
+
+
+def finetune_experiments_dir() -> Path:
+    """One folder per LoRA experiment: data/finetune/experiments/<name>/."""
+    return sub("finetune", "experiments")
+
+
+def finetune_base_dir() -> Path:
+    """The pretrained base as safetensors: data/finetune/base/ (not created: made once, atomically)."""
+    return sub("finetune") / "base"
+
+
+def finetune_merged_dir() -> Path:
+    """The merged fine-tuned model: data/finetune/merged/ (not created)."""
+    return sub("finetune") / "merged"
+
+
+def chat_runs_dir(name: str) -> Path:
+    """One /benchmark run from the chat: data/eval/chat/<name>/."""
+    return sub("eval", "chat", name)
+
+
+def embeddings_dir() -> Path:
+    """The embedding spool (vectors kept between index builds): data/embeddings/."""
+    return sub("embeddings")
 
 
 def eval_dir() -> Path:

@@ -35,7 +35,7 @@ experiment_partitions = StaticPartitionsDefinition(list(ftexp.EXPERIMENTS))
 
 
 def _dataset_dir():
-    return paths.finetune_dir("dataset")
+    return paths.finetune_dataset_dir()
 
 
 class InstructionConfig(Config):
@@ -160,7 +160,7 @@ def finetuned_model_loads() -> AssetCheckResult:
     from alslm_ml.systems import GenerationConfig
 
     system = load_finetuned()
-    cfg = json.loads((paths.finetune_dir("merged") / "config.json").read_text())
+    cfg = json.loads((paths.finetune_merged_dir() / "config.json").read_text())
     ans = system.answer("What is ALS?", GenerationConfig.greedy(8))
     ok = "quantization_config" not in cfg and ans.completion_tokens > 0
     return AssetCheckResult(passed=ok, metadata={"answer": ans.text, "quantization_config": "quantization_config" in cfg})

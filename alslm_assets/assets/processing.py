@@ -30,7 +30,7 @@ from dagster_duckdb import DuckDBResource
 
 from alslm_assets.metadata import as_metadata
 from alslm_assets.partitions import source_partitions
-from alslm_ml.paths import sub
+from alslm_ml import paths
 from alslm_ml.processing import store, tables
 from alslm_ml.processing.corpus_build import build_corpus
 from alslm_ml.processing.stats import png_markdown, stats_chart_png, stats_markdown
@@ -175,7 +175,7 @@ def corpus_stats(context: AssetExecutionContext, config: StatsConfig, duckdb: Du
         stats = tables.table_stats(con, "corpus_splits", batch_rows=config.batch_rows, workers=config.workers)
     md = stats_markdown(stats)
     png = stats_chart_png(stats)
-    out = sub("stats")
+    out = paths.stats_dir()
     (out / "stats.md").write_text(md)
     (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str))
     (out / "by_source.png").write_bytes(png)

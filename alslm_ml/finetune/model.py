@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from alslm_ml.paths import sub
+from alslm_ml import paths
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -61,7 +61,7 @@ def save_hf(model, tokenizer, out_dir: Path) -> None:
 
 
 def base_dir() -> Path:
-    return sub("finetune") / "base"
+    return paths.finetune_base_dir()
 
 
 def ensure_base_copy() -> Path:

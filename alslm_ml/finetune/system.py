@@ -14,15 +14,15 @@ from typing import Any
 
 import torch
 
+from alslm_ml import paths
 from alslm_ml.finetune.data import SYSTEM_PROMPT
 from alslm_ml.finetune.model import load_base as _load_base_model
 from alslm_ml.finetune.model import load_pretrained
-from alslm_ml.paths import sub
 from alslm_ml.systems import Answer, GenerationConfig, System, TokenCallback
 
 
 def merged_dir() -> Path:
-    return sub("finetune") / "merged"
+    return paths.finetune_merged_dir()
 
 
 def _next_token(logits: torch.Tensor, seen: torch.Tensor, cfg: GenerationConfig, gen: torch.Generator) -> int:

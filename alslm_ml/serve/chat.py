@@ -133,7 +133,7 @@ class Chat:
         if args:
             questions = questions[: int(args[0])]
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        out = paths.sub("eval", "chat", f"{self.system_name}-{self.backend}-{stamp}")
+        out = paths.chat_runs_dir(f"{self.system_name}-{self.backend}-{stamp}")
         self.say(f"evaluating {self.system_name} ({self.backend}) on {len(questions)} questions, greedy; "
                  f"registry {origin}; results in {out}")
         try:
