@@ -24,7 +24,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
-from alslm_ml import tokenizer as tk
+from alslm_ml.tokenizer import bpe, validate
 from alslm_ml.tokenizer.from_table import tokenize_splits, train_tokenizer
 
 GROUP = "tokenizer"
@@ -71,12 +71,12 @@ def tokenizer(context: AssetExecutionContext, config: TokenizerConfig, duckdb: D
     "word breaks into >2 tokens is flagged; fails above 20% flagged. On a corpus under 5M characters (the "
     "embedded default) a failure is a WARN: a small corpus cannot learn whole-word merges for rare terms."))
 def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheckConfig) -> AssetCheckResult:
-    tok = tk.load_tokenizer(paths.tokenizer_dir())
-    meta = json.loads((paths.tokenizer_dir() / tk.bpe.META_FILE).read_text())
-    results = tk.check_terms(tok, tk.load_terms(), config.max_tokens_per_word)
+    tok = bpe.load_tokenizer(paths.tokenizer_dir())
+    meta = json.loads((paths.tokenizer_dir() / bpe.META_FILE).read_text())
+    results = validate.check_terms(tok, validate.load_terms(), config.max_tokens_per_word)
     for r in results:
         context.log.debug(f"{r.term!r}: {len(r.tokens)} tokens {r.tokens}{'  FLAGGED' if r.flagged else ''}")
-    s = tk.summarize(results)
+    s = validate.summarize(results)
     passed = s["flagged_fraction"] <= config.max_flagged_fraction
     small = meta.get("train_chars", 0) < SMALL_CORPUS_CHARS
     context.log.info(f"{s['n_flagged']}/{s['n_terms']} terms flagged ({s['flagged_fraction']:.1%}); "
@@ -99,7 +99,7 @@ def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheck
             "fertility_tokens_per_word": round(meta.get("fertility", 0.0), 4),
             "compression_chars_per_token": round(meta.get("chars_per_token", 0.0), 4),
             "train_chars": meta.get("train_chars", 0),
-            "worst_terms": MetadataValue.md(tk.worst_terms_markdown(results)),
+            "worst_terms": MetadataValue.md(validate.worst_terms_markdown(results)),
         },
     )
 
@@ -111,7 +111,7 @@ class TokenizedCorpusConfig(Config):
 
 @asset(group_name=GROUP, deps=[tokenizer, "corpus_splits"], description="Train/val token streams (uint16 memmaps, <|eos|> between documents): data/tokens/.")
 def tokenized_corpus(context: AssetExecutionContext, config: TokenizedCorpusConfig, duckdb: DuckDBResource) -> MaterializeResult:
-    tok = tk.load_tokenizer(paths.tokenizer_dir())
+    tok = bpe.load_tokenizer(paths.tokenizer_dir())
     out = paths.tokens_dir()
     with duckdb.get_connection() as con:
         meta = tokenize_splits(con, tok, out, paths.tokenizer_file(), config.batch_rows, config.workers)
