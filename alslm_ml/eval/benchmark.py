@@ -33,6 +33,7 @@ DEFAULT_BENCHMARK = paths.BENCHMARK_QUESTIONS
 # The blind benchmark: the same schema, written by someone who never read the starter corpus.
 # It only measures; nothing is tuned on it.
 BLIND_BENCHMARK = paths.BLIND_QUESTIONS
+BLIND_TAG = "@blind"  # run label suffix of results on the blind benchmark: "rag@blind"
 
 
 class BenchmarkError(ValueError):

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alslm_ml import paths
-from alslm_ml.eval.benchmark import Benchmarks, Question, stratified_sample
+from alslm_ml.eval.benchmark import BLIND_TAG, Benchmarks, Question, stratified_sample
 from alslm_ml.eval.entities import Registry
 from alslm_ml.eval.runner import evaluate, load_results
 from alslm_ml.systems import GenerationConfig
 
-BLIND_TAG = "@blind"
 Log = Callable[[str], None]
 
 
