@@ -1,6 +1,8 @@
 """Shared resources. Table assets go through the DuckDB pandas IO manager (partitioned tables are
 replaced one partition at a time); file assets write under the data directory and return
-MaterializeResult.
+MaterializeResult. The `benchmark` asset's output (alslm_ml.eval.benchmark.Benchmarks) goes
+through BenchmarkIOManager: written to and read from data/eval/benchmark.json (+ the blind one),
+so the assets that answer or avoid the benchmark take it as an input.
 
 The stock DuckDB IO manager deletes a table's (partition's) rows and inserts the new ones as
 separate statements: an insert that fails leaves the partition empty. AtomicDuckDBPandasIOManager
@@ -8,12 +10,13 @@ runs each output's delete + insert in one transaction, so a failed write keeps t
 
 from contextlib import contextmanager
 
-from dagster import OutputContext
+from dagster import ConfigurableIOManager, InputContext, OutputContext
 from dagster._core.storage.db_io_manager import DbIOManager
 from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient, _get_cleanup_statement
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
+from alslm_ml.eval.benchmark import Benchmarks, read_benchmarks, write_benchmarks
 from alslm_ml.paths import warehouse_path
 from alslm_ml.warehouse import SCHEMA, table_exists, transaction
 
@@ -57,9 +60,20 @@ class AtomicDuckDBPandasIOManager(DuckDBPandasIOManager):
         )
 
 
+class BenchmarkIOManager(ConfigurableIOManager):
+    """Stores the `benchmark` asset's Benchmarks as the validated JSON files under data/eval/."""
+
+    def handle_output(self, context: OutputContext, obj: Benchmarks) -> None:
+        write_benchmarks(obj)
+
+    def load_input(self, context: InputContext) -> Benchmarks:
+        return read_benchmarks()
+
+
 def shared_resources() -> dict:
     db = str(warehouse_path())
     return {
         "io_manager": AtomicDuckDBPandasIOManager(database=db, schema=SCHEMA),
         "duckdb": DuckDBResource(database=db),
+        "benchmark_io": BenchmarkIOManager(),
     }

@@ -77,7 +77,7 @@ def benchmark_in_chat(system, system_name: str, backend: str, first_n: int | Non
     if first_n:
         questions = questions[:first_n]
     label = f"{system_name}-{backend}"
-    out = paths.sub("eval", "chat", f"{label}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+    out = paths.chat_runs_dir(f"{label}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
     say(f"evaluating {system_name} ({backend}) on {len(questions)} questions, greedy; registry {origin}; "
         f"results in {out}")
     try:

@@ -39,13 +39,3 @@ def to_frame(docs: list[Document]) -> pd.DataFrame:
     """Documents as a DataFrame with RAW_COLUMNS (metadata as JSON text)."""
     return pd.DataFrame([d.to_row() for d in docs], columns=RAW_COLUMNS)
 
-
-def from_frame(df: pd.DataFrame) -> list[Document]:
-    """The inverse of to_frame."""
-    out = []
-    for row in df[RAW_COLUMNS].itertuples(index=False):
-        rec = row._asdict()
-        meta = rec["metadata"]
-        rec["metadata"] = json.loads(meta) if isinstance(meta, str) and meta else {}
-        out.append(Document(**rec))
-    return out

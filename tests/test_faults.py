@@ -210,20 +210,18 @@ def _eval_frames(system: str, n: int = 3):
 
 
 def test_eval_store_failing_insert_keeps_the_old_rows(tmp_path):
-    from dagster_duckdb import DuckDBResource
-
-    from alslm_assets.assets.evaluation import _store
+    from alslm_ml.eval.store import store_results
 
     db = tmp_path / "w.duckdb"
-    res = DuckDBResource(database=str(db))
-    _store(res, _eval_frames("rag"), ["rag"])
+    with duckdb.connect(str(db)) as con:
+        store_results(con, _eval_frames("rag"), ["rag"])
     with duckdb.connect(str(db)) as con:
         before = {t: con.execute(f"SELECT * FROM alslm.eval_{t} ORDER BY ALL").fetchall()
                   for t in ("responses", "scores", "taxonomy")}
     bad = _eval_frames("rag")
     bad["scores"] = bad["scores"].assign(accuracy="not a number")  # fails after eval_responses was replaced
-    with pytest.raises(duckdb.Error):
-        _store(res, bad, ["rag"])
+    with pytest.raises(duckdb.Error), duckdb.connect(str(db)) as con:
+        store_results(con, bad, ["rag"])
     with duckdb.connect(str(db)) as con:
         after = {t: con.execute(f"SELECT * FROM alslm.eval_{t} ORDER BY ALL").fetchall()
                  for t in ("responses", "scores", "taxonomy")}

@@ -12,6 +12,7 @@ from dagster import build_asset_context
 from dagster_duckdb import DuckDBResource
 
 from alslm_assets.assets import finetune as fa
+from alslm_ml.eval.benchmark import Benchmarks, Question, load_benchmark
 from alslm_ml.finetune import data as d
 
 
@@ -39,13 +40,12 @@ def test_instruction_dataset_from_flashcards_and_check(data_dir):
     cards.append({"instruction": "Answer", "input": "Is it genetic?", "output": "no"})
     path = data_dir / "cards.json"
     path.write_text(json.dumps(cards))
-    bench = data_dir / "eval" / "benchmark.json"
-    bench.parent.mkdir(parents=True)
-    bench.write_text(json.dumps({"questions": [{"id": "b-1", "question": "Which motor neurons are relatively spared in ALS?"}]}))
+    bench = Benchmarks([Question("b-1", "patient_care", "easy", "Which motor neurons are relatively spared in ALS?",
+                                 "Oculomotor neurons.", ("oculomotor",), "test")])
 
     ctx = build_asset_context()
     res = fa.instruction_dataset(ctx, config=fa.InstructionConfig(flashcards_path=str(path), include_starter=False),
-                                 duckdb=corpus_db(data_dir, ["x"]))
+                                 duckdb=corpus_db(data_dir, ["x"]), benchmark=bench)
     meta = {k: v.value if hasattr(v, "value") else v for k, v in res.metadata.items()}
     assert meta["input"] == 32 and meta["kept"] == 30
     assert meta["removed"]["bare_boolean_answer"] == 1 and meta["removed"]["benchmark_near_match"] == 1
@@ -53,25 +53,36 @@ def test_instruction_dataset_from_flashcards_and_check(data_dir):
     out = data_dir / "finetune" / "dataset"
     assert sum(len(d.read_split(out, n)) for n in ("train", "val", "test")) == 30
     assert json.loads((out / "meta.json").read_text())["fingerprint"] == meta["fingerprint"]
-    assert fa.instruction_dataset_disjoint_from_benchmark().passed
+    assert fa.instruction_dataset_disjoint_from_benchmark(bench).passed
 
     # a near match slipped into a split makes the check fail
     with open(out / "test.jsonl", "a") as f:
         f.write(json.dumps({"question": "Which neurons are relatively spared in ALS?", "answer": "Some.",
                             "doc_id": "", "origin": "hand"}) + "\n")
-    check = fa.instruction_dataset_disjoint_from_benchmark()
+    check = fa.instruction_dataset_disjoint_from_benchmark(bench)
     assert not check.passed and check.metadata["near_matches"].value >= 1  # vs b-1 (and the shipped benchmark)
 
 
 @pytest.mark.skipif(not all(p.is_file() for p in d.STARTER_QA), reason="starter Q&A files not written yet")
-def test_instruction_dataset_from_starter(data_dir):
-    ids = sorted(d.starter_doc_ids())
+def test_instruction_dataset_from_starter(data_dir, caplog):
+    ids = d.starter_corpus_ids()  # front-matter id -> corpus id ("starter:<slug>")
+    bench = Benchmarks(load_benchmark())
     res = fa.instruction_dataset(build_asset_context(), config=fa.InstructionConfig(),
-                                 duckdb=corpus_db(data_dir, ids))
+                                 duckdb=corpus_db(data_dir, sorted(ids.values())), benchmark=bench)
     meta = {k: v.value if hasattr(v, "value") else v for k, v in res.metadata.items()}
     assert meta["train"] > meta["val"] > meta["test"] > 0
     assert meta["train"] + meta["val"] + meta["test"] == meta["kept"]
-    assert fa.instruction_dataset_disjoint_from_benchmark().passed
+    assert "not in `corpus`" not in caplog.text  # every cited document is in the corpus
+    assert fa.instruction_dataset_disjoint_from_benchmark(bench).passed
+
+
+def test_instruction_examples_warn_about_documents_dedup_removed():
+    warnings = []
+    ids = d.starter_corpus_ids()
+    raw = d.load_examples(True, corpus_ids=set(list(ids.values())[1:]), warn=warnings.append)
+    cited = {e.doc_id for e in raw}
+    assert len(warnings) == (1 if next(iter(ids)) in cited else 0)
+    assert all("not in `corpus`" in w for w in warnings)
 
 
 def test_experiment_config_full_is_the_seed_recipe():

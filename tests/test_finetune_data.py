@@ -106,7 +106,7 @@ def test_shipped_qa_is_grounded_and_disjoint_from_benchmark():
     ids = d.starter_doc_ids()
     raw = [e for p in d.STARTER_QA for e in d.load_qa_jsonl(p, ids)]
     assert len(raw) >= 100 and {e.doc_id for e in raw} <= ids
-    bench = d.load_benchmark_questions()
+    bench = d.benchmark_pairs()
     splits, report = d.build(raw, bench)
     rows = [e for s in splits.values() for e in s]
     assert d.benchmark_overlaps(rows, bench) == []

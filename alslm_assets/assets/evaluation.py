@@ -1,5 +1,6 @@
 """Evaluation stage: benchmark, entity registry, one eval_* asset per system, and the comparison
-report. Logic lives in alslm_ml.eval and alslm_ml.report; these assets load, call and log.
+report. Logic lives in alslm_ml.eval and alslm_ml.report; these assets load, call and log. The
+`benchmark` asset's output (both benchmarks) is an input of every asset that uses it.
 
 Embedded default: each system answers a stratified sample (EvalConfig.per_category questions per
 category, traps included) with greedy decoding and EvalConfig.max_tokens. The full benchmark is
@@ -13,7 +14,6 @@ measures). Blind runs land in data/eval/blind/<system>/ and in the tables as `<s
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -23,48 +23,27 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    Output,
     asset,
     asset_check,
 )
 from dagster_duckdb import DuckDBResource
 
+from alslm_assets.metadata import as_metadata
 from alslm_ml import paths
-from alslm_ml.eval.benchmark import (
-    BLIND_BENCHMARK,
-    CATEGORIES,
-    counts,
-    fact_coverage,
-    load_benchmark,
-    save_benchmark,
-    stratified_sample,
-)
+from alslm_ml.eval.benchmark import Benchmarks, composition, counts, counts_markdown, fact_coverage, prepare_benchmarks
 from alslm_ml.eval.cli import validate_settings
 from alslm_ml.eval.entities import build_registry
 from alslm_ml.eval.registry_io import load_registry, save_registry
-from alslm_ml.eval.runner import evaluate, load_results, tables
+from alslm_ml.eval.runner import tables
+from alslm_ml.eval.store import headline, store_results, summary_frame
+from alslm_ml.eval.suite import run_suite, sample_benchmarks
 from alslm_ml.processing import store
 from alslm_ml.processing.tables import corpus_batches
 from alslm_ml.report.comparison import build_report
 from alslm_ml.systems import GenerationConfig, load_system
-from alslm_ml.warehouse import SCHEMA, delete_insert, transaction
 
 GROUP = "evaluation"
-# An eval asset's own table: one row per evaluated system with its headline metrics. The
-# per-question rows live once, in the normalized eval_responses / eval_scores / eval_fabrications /
-# eval_taxonomy tables (joined on system, question_id).
-# One row per system and question, for browsing in SQL: a view, so the rows are stored once.
-ANSWERS_VIEW = f"""
-CREATE OR REPLACE VIEW {SCHEMA}.eval_answers AS
-SELECT r.system, r.question_id, r.category, r.difficulty, r.is_trap, s.accuracy, s.passed, t.mode, t.severity,
-       s.hedged, s.refused, s.degenerate, s.coherence, s.n_entities, s.n_unknown, s.retrieval_hit,
-       s.facts_negated, r.seconds, r.error, r.answer
-FROM {SCHEMA}.eval_responses r
-JOIN {SCHEMA}.eval_scores s USING (system, question_id)
-JOIN {SCHEMA}.eval_taxonomy t USING (system, question_id)
-"""
-SUMMARY_COLUMNS = ["n", "mean_accuracy", "non_trap_accuracy", "pass_rate", "fabrication_rate", "contradiction_rate",
-                   "trap_refusal_rate", "degenerate_rate", "hedging_rate", "mean_coherence", "capability_gap",
-                   "mean_answer_tokens", "mean_seconds", "errors"]
 
 
 class BenchmarkConfig(Config):
@@ -95,16 +74,6 @@ class ScratchEvalConfig(EvalConfig):
     torch: bool = True  # also evaluate the PyTorch checkpoint
 
 
-def _md_counts(c: dict) -> str:
-    rows = [f"| {k} | {v} |" for k, v in sorted(c["by_category"].items())]
-    rows += [f"| *{k}* | {v} |" for k, v in sorted(c["by_difficulty"].items())]
-    return "| group | questions |\n|---|---|\n" + "\n".join(rows) + f"\n| **traps** | {c['traps']} |\n| **total** | {c['n']} |"
-
-
-def _blind_file() -> str:
-    return str(paths.data_dir() / "eval" / "blind_benchmark.json")
-
-
 def _corpus_texts(duckdb: DuckDBResource) -> Iterator[list[str]]:
     """The corpus table's texts in batches (the corpus asset writes the table itself)."""
     with duckdb.get_connection() as con:
@@ -112,50 +81,41 @@ def _corpus_texts(duckdb: DuckDBResource) -> Iterator[list[str]]:
             yield list(frame["text"])
 
 
-@asset(group_name=GROUP, deps=["corpus"],
+def _counts_metadata(questions, prefix: str = "") -> dict:
+    c = counts(questions)
+    return {f"{prefix}questions": c["n"], f"{prefix}traps": c["traps"], f"{prefix}counts": MetadataValue.md(counts_markdown(c))}
+
+
+@asset(group_name=GROUP, deps=["corpus"], io_manager_key="benchmark_io",
        description="The hallucination benchmark and the blind one, validated (data/eval/benchmark.json, "
                    "blind_benchmark.json), with the share of their key facts the corpus holds verbatim.")
-def benchmark(context: AssetExecutionContext, config: BenchmarkConfig, duckdb: DuckDBResource) -> MaterializeResult:
-    questions = load_benchmark(config.path or None)
-    out = save_benchmark(questions, paths.sub("eval") / "benchmark.json")
+def benchmark(context: AssetExecutionContext, config: BenchmarkConfig, duckdb: DuckDBResource) -> Output[Benchmarks]:
+    bench = prepare_benchmarks(config.path or None, config.blind_path or None)
     with duckdb.get_connection() as con:
         n_docs = con.execute(f"SELECT count(*) FROM {store.table('corpus')}").fetchone()[0] if store.exists(con, "corpus") else 0
-    coverage = {"benchmark": fact_coverage(questions, _corpus_texts(duckdb)), "documents": n_docs}
-    blind_src = Path(config.blind_path) if config.blind_path else BLIND_BENCHMARK
-    blind = Path(_blind_file())
-    if blind_src.exists():
-        bq = load_benchmark(blind_src)
-        save_benchmark(bq, blind)
-        coverage["blind"] = fact_coverage(bq, _corpus_texts(duckdb))
-    elif config.blind_path:
-        raise FileNotFoundError(f"blind benchmark not found: {blind_src} (BenchmarkConfig.blind_path)")
-    elif blind.exists():
-        blind.unlink()  # a stale copy must not be evaluated as if it were current
-    (paths.sub("eval") / "benchmark_coverage.json").write_text(json.dumps(coverage, indent=1))
-    c = counts(questions)
-    context.log.info(f"benchmark: {c['n']} questions, {c['traps']} traps -> {out}; verbatim key-fact coverage "
-                     f"{coverage['benchmark']['verbatim']}" + (f"; blind: {coverage['blind']['verbatim']}" if "blind" in coverage else ""))
-    meta = {"path": str(out), "questions": c["n"], "traps": c["traps"], "counts": MetadataValue.md(_md_counts(c)),
-            "coverage": MetadataValue.json(coverage)}
-    if "blind" in coverage:
-        bc = counts(bq)
-        meta.update({"blind_path": str(blind), "blind_questions": bc["n"], "blind_traps": bc["traps"],
-                     "blind_counts": MetadataValue.md(_md_counts(bc))})
-    return MaterializeResult(metadata=meta)
+    coverage = {"benchmark": fact_coverage(bench.questions, _corpus_texts(duckdb)), "documents": n_docs}
+    if bench.blind is not None:
+        coverage["blind"] = fact_coverage(bench.blind, _corpus_texts(duckdb))
+    paths.eval_dir()
+    paths.benchmark_coverage_file().write_text(json.dumps(coverage, indent=1))
+    out = paths.benchmark_file()
+    context.log.info(f"benchmark: {len(bench.questions)} questions, {counts(bench.questions)['traps']} traps -> {out}; "
+                     f"verbatim key-fact coverage {coverage['benchmark']['verbatim']}"
+                     + (f"; blind: {coverage['blind']['verbatim']}" if "blind" in coverage else ""))
+    meta = {"path": str(out), **_counts_metadata(bench.questions), "coverage": MetadataValue.json(coverage)}
+    if bench.blind is not None:
+        meta.update({"blind_path": str(paths.blind_benchmark_file()), **_counts_metadata(bench.blind, "blind_")})
+    return Output(bench, metadata=meta)
 
 
 @asset_check(asset=benchmark, description="Every category present and at least 10% trap questions (both benchmarks).")
-def benchmark_composition() -> AssetCheckResult:
-    files = [paths.data_dir() / "eval" / "benchmark.json"] + ([Path(_blind_file())] if Path(_blind_file()).exists() else [])
+def benchmark_composition(benchmark: Benchmarks) -> AssetCheckResult:
     meta, ok = {}, True
-    for f in files:
-        c = counts(load_benchmark(f))
-        missing = [cat for cat in CATEGORIES if cat not in c["by_category"]]
-        trap_share = c["traps"] / c["n"]
-        ok = ok and not missing and trap_share >= 0.10
-        tag = "" if f.name == "benchmark.json" else "blind_"
-        meta.update({f"{tag}missing_categories": MetadataValue.json(missing), f"{tag}trap_share": round(trap_share, 4),
-                     f"{tag}questions": c["n"]})
+    for prefix, questions in (("", benchmark.questions), ("blind_", benchmark.blind)):
+        if questions is not None:
+            passed, details = composition(questions)
+            ok = ok and passed
+            meta.update({prefix + k: v for k, v in as_metadata(details).items()})
     return AssetCheckResult(passed=ok, severity=AssetCheckSeverity.WARN, metadata=meta)
 
 
@@ -173,114 +133,63 @@ def entity_registry(context: AssetExecutionContext, duckdb: DuckDBResource) -> p
     return frame
 
 
-def _store(duckdb: DuckDBResource, frames: dict[str, pd.DataFrame], systems: list[str]) -> None:
-    """Replace this run's systems in alslm.eval_{responses,scores,fabrications,taxonomy}."""
-    with duckdb.get_connection() as conn:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        with transaction(conn):  # all four tables, or none: a failing insert keeps the old rows
-            for name, frame in frames.items():
-                delete_insert(conn, f"{SCHEMA}.eval_{name}", frame,
-                              "CAST(system AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))", [systems])
-        conn.execute(ANSWERS_VIEW)
-
-
-BLIND_TAG = "@blind"
-
-
-def _benchmarks(config: EvalConfig) -> list[tuple[str, list, "Path"]]:
-    """(label suffix, questions, results root) per benchmark this run answers: the project's own,
-    then the blind one when the benchmark asset wrote it and config.blind is on."""
-    out = [("", stratified_sample(load_benchmark(paths.data_dir() / "eval" / "benchmark.json"), config.per_category,
-                                  config.seed), paths.data_dir() / "eval")]
-    if config.blind and Path(_blind_file()).exists():
-        blind = stratified_sample(load_benchmark(_blind_file()), config.blind_per_category, config.seed)
-        out.append((BLIND_TAG, blind, paths.data_dir() / "eval" / "blind"))
-    return out
-
-
-def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource,
+def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource, benchmarks: Benchmarks,
          variants: list[tuple[str, str, dict]]) -> pd.DataFrame:
     """Evaluate each (label, system name, options) on each benchmark; returns one summary row per
     evaluated system and benchmark (blind rows are labelled `<system>@blind`)."""
     validate_settings(f"{context.asset_key.to_user_string()} config", config.per_category, config.max_tokens,
                       config.threshold, quants=getattr(config, "quants", None))
-    benches = _benchmarks(config)
+    runs = sample_benchmarks(benchmarks, config.per_category, config.seed, config.blind, config.blind_per_category)
     registry, origin = load_registry()
-    sizes = ", ".join(f"{len(q)} ({tag or 'benchmark'})" for tag, q, _ in benches)
+    sizes = ", ".join(f"{len(r.questions)} ({r.tag or 'benchmark'})" for r in runs)
     context.log.info(f"questions per system: {sizes}; registry: {origin} ({registry.size} names)")
-    cfg = GenerationConfig.greedy(config.max_tokens)
-    all_rows, summaries, failed = [], {}, {}
-    for label, name, options in variants:
-        try:
-            system = load_system(name, **options)
-        except Exception as exc:  # noqa: BLE001 - one missing model must not hide the others
-            context.log.error(f"{label}: could not load system {name} {options}: {exc}")
-            failed[label] = f"{type(exc).__name__}: {exc}"
-            continue
-        try:
-            for tag, questions, root in benches:
-                run = label + tag
-
-                def progress(i: int, n: int, row: dict, run: str = run) -> None:
-                    if i % 5 == 0 or i == n:
-                        context.log.info(f"{run}: {i}/{n} answered (last: {row['question_id']} {row['mode']})")
-
-                out = root / label
-                summaries[run] = evaluate(system, questions, out, registry, cfg, run, config.threshold, progress, config.resume)
-                rows, _ = load_results(out)
-                all_rows += rows
-                s = summaries[run]
-                context.log.info(f"{run}: non-trap accuracy {s['non_trap_accuracy']}, pass {s['pass_rate']}, fabrication "
-                                 f"{s['fabrication_rate']}, trap refusal {s['trap_refusal_rate']}, answer tokens "
-                                 f"{s['mean_answer_tokens']}, carry-through {s.get('retrieval', {}).get('carry_through')}")
-        finally:
-            system.close()
-    if not summaries:
-        raise RuntimeError(f"no system could be evaluated: {json.dumps(failed)}")
-    _store(duckdb, tables(all_rows), list(summaries))
-    headline = {k: {m: s.get(m) for m in SUMMARY_COLUMNS} for k, s in summaries.items()}
-    context.add_output_metadata({"summary": MetadataValue.json(headline), "failed": MetadataValue.json(failed),
-                                 "questions": len(benches[0][1]),
-                                 "blind_questions": len(benches[1][1]) if len(benches) > 1 else 0,
-                                 "results_dirs": MetadataValue.json({k: str(paths.data_dir() / "eval" / (
-                                     f"blind/{k[:-len(BLIND_TAG)]}" if k.endswith(BLIND_TAG) else k)) for k in summaries})})
-    frame = pd.DataFrame([{"system": k, **v} for k, v in headline.items()], columns=["system", *SUMMARY_COLUMNS])
-    return frame.astype({c: "float64" for c in SUMMARY_COLUMNS if c not in ("n", "errors")})
+    res = run_suite(variants, runs, registry, GenerationConfig.greedy(config.max_tokens), config.threshold, config.resume,
+                    load_system, log=context.log.info, error=context.log.error)
+    if not res.summaries:
+        raise RuntimeError(f"no system could be evaluated: {json.dumps(res.failed)}")
+    with duckdb.get_connection() as con:
+        store_results(con, tables(res.rows), list(res.summaries))
+    context.add_output_metadata({"summary": MetadataValue.json(headline(res.summaries)), "failed": MetadataValue.json(res.failed),
+                                 "questions": len(runs[0].questions), "blind_questions": len(runs[1].questions) if len(runs) > 1 else 0,
+                                 "results_dirs": MetadataValue.json(res.results_dirs())})
+    return summary_frame(res.summaries)
 
 
-_EVAL_DEPS = ["benchmark", "entity_registry"]
+_EVAL_DEPS = ["entity_registry"]
 
 
 @asset(group_name=GROUP, deps=[*_EVAL_DEPS, "gguf_models", "model_checkpoint"],
        description="From-scratch model on the benchmark: every GGUF quantization (llama.cpp) and the torch checkpoint.")
-def eval_scratch(context: AssetExecutionContext, config: ScratchEvalConfig, duckdb: DuckDBResource) -> pd.DataFrame:
+def eval_scratch(context: AssetExecutionContext, config: ScratchEvalConfig, duckdb: DuckDBResource,
+                 benchmark: Benchmarks) -> pd.DataFrame:
     variants = [(f"scratch-{q}", "scratch", {"backend": "llamacpp", "quant": q}) for q in config.quants]
     if config.torch:
         variants.append(("scratch-torch", "scratch", {"backend": "torch"}))
-    return _run(context, config, duckdb, variants)
+    return _run(context, config, duckdb, benchmark, variants)
 
 
 @asset(group_name=GROUP, deps=[*_EVAL_DEPS, "vector_index"],
        description="RAG (hybrid retrieval + SmolLM2) on the benchmark, with retrieval vs generation failures.")
-def eval_rag(context: AssetExecutionContext, config: RagEvalConfig, duckdb: DuckDBResource) -> pd.DataFrame:
-    return _run(context, config, duckdb, [("rag", "rag", {})])
+def eval_rag(context: AssetExecutionContext, config: RagEvalConfig, duckdb: DuckDBResource, benchmark: Benchmarks) -> pd.DataFrame:
+    return _run(context, config, duckdb, benchmark, [("rag", "rag", {})])
 
 
 @asset(group_name=GROUP, deps=_EVAL_DEPS, description="The RAG generator without retrieval, on the benchmark.")
-def eval_baseline(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource) -> pd.DataFrame:
-    return _run(context, config, duckdb, [("baseline", "baseline", {})])
+def eval_baseline(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource, benchmark: Benchmarks) -> pd.DataFrame:
+    return _run(context, config, duckdb, benchmark, [("baseline", "baseline", {})])
 
 
 @asset(group_name=GROUP, deps=[*_EVAL_DEPS, "finetuned_model"],
        description="The LoRA fine-tuned model and its pretrained base, on the benchmark.")
-def eval_finetuned(context: AssetExecutionContext, config: FinetunedEvalConfig, duckdb: DuckDBResource) -> pd.DataFrame:
-    return _run(context, config, duckdb, [("finetuned", "finetuned", {}), ("base", "base", {})])
+def eval_finetuned(context: AssetExecutionContext, config: FinetunedEvalConfig, duckdb: DuckDBResource,
+                   benchmark: Benchmarks) -> pd.DataFrame:
+    return _run(context, config, duckdb, benchmark, [("finetuned", "finetuned", {}), ("base", "base", {})])
 
 
 @asset(group_name=GROUP, deps=["eval_scratch", "eval_rag", "eval_baseline", "eval_finetuned"],
        description="Comparison report (Markdown, JSON, figures) under data/reports/ from whatever eval results exist.")
 def eval_comparison(context: AssetExecutionContext) -> MaterializeResult:
-    res = build_report(paths.data_dir() / "eval", paths.sub("reports"))
+    res = build_report(paths.eval_dir(), paths.reports_dir())
     report = res["report"]
     context.log.info(f"report: {len(report['systems'])} systems, not run: {report['not_run']} -> {res['markdown']}")
     meta = {"report": MetadataValue.md(res["text"]), "markdown": MetadataValue.path(res["markdown"]),

@@ -12,6 +12,7 @@ import json
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
+    AssetIn,
     BackfillPolicy,
     Config,
     MaterializeResult,
@@ -23,22 +24,18 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
-from alslm_ml.finetune import data as ftdata
-from alslm_ml.finetune import experiments as ftexp
+from alslm_ml.eval.benchmark import Benchmarks
+from alslm_ml.finetune import data as instruction_data
+from alslm_ml.finetune import experiments
 from alslm_ml.processing import store
 from alslm_ml.threads import torch_threads
 
 GROUP = "finetune"
-experiment_partitions = StaticPartitionsDefinition(list(ftexp.EXPERIMENTS))
+experiment_partitions = StaticPartitionsDefinition(list(experiments.EXPERIMENTS))
 
 
 def _dataset_dir():
-    return paths.sub("finetune", "dataset")
-
-
-def _benchmark_questions():
-    # The validated copy written by the `benchmark` asset (may be a user's file) and the shipped one.
-    return ftdata.load_benchmark_questions([paths.data_dir() / "eval" / "benchmark.json", ftdata.BENCHMARK_QUESTIONS])
+    return paths.finetune_dataset_dir()
 
 
 class InstructionConfig(Config):
@@ -46,50 +43,32 @@ class InstructionConfig(Config):
     include_starter: bool = True  # the grounded Q&A pairs written from the starter corpus
 
 
-@asset(group_name=GROUP, deps=["benchmark", "corpus"],
+@asset(group_name=GROUP, deps=["corpus"],
        description="ALS instruction Q&A: filtered, normalized, benchmark-decontaminated, split 85/10/5 (data/finetune/dataset/).")
-def instruction_dataset(context: AssetExecutionContext, config: InstructionConfig, duckdb: DuckDBResource) -> MaterializeResult:
-    raw = []
+def instruction_dataset(context: AssetExecutionContext, config: InstructionConfig, duckdb: DuckDBResource,
+                        benchmark: Benchmarks) -> MaterializeResult:
+    corpus_ids = None
     if config.include_starter:
-        ids = ftdata.starter_doc_ids()
-        for path in ftdata.STARTER_QA:
-            rows = ftdata.load_qa_jsonl(path, ids)
-            context.log.info(f"{path.name}: {len(rows)} Q&A pairs")
-            raw += rows
         with duckdb.get_connection() as con:  # the corpus table is written by the corpus asset itself
             corpus_ids = set(store.read_frame(con, "corpus", ["id"])["id"])
-        missing = sorted({e.doc_id for e in raw} - corpus_ids)
-        if missing:
-            context.log.warning(f"{len(missing)} Q&A source documents are not in `corpus` (dropped by dedup?): {missing[:5]}")
-    if config.flashcards_path:
-        cards = ftdata.load_flashcards(config.flashcards_path)
-        context.log.info(f"{config.flashcards_path}: {len(cards)} flashcards")
-        raw += cards
-    if not raw:
-        raise ValueError("instruction_dataset: no examples (include_starter is false and no flashcards_path given)")
-    bench = _benchmark_questions()
-    splits, report = ftdata.build(raw, bench)
+    raw = instruction_data.load_examples(config.include_starter, config.flashcards_path, corpus_ids,
+                               log=context.log.info, warn=context.log.warning)
     out = _dataset_dir()
-    ftdata.write_splits(splits, out)
-    report["benchmark_questions"] = len(bench)
-    report["fingerprint"] = ftdata.fingerprint(out)
-    (out / "meta.json").write_text(json.dumps(report, indent=2))
+    splits, report = instruction_data.build_dataset(raw, benchmark.questions, out)
     context.log.info(f"instruction data: {report['input']} in, removed {report['removed']}, splits {report['splits']}")
-    hits = report["benchmark_near_matches"]
-    hits_md = "| benchmark id | ratio | token_set | Q&A question |\n|---|---|---|---|\n" + "\n".join(
-        f"| {h['benchmark_id']} | {h['ratio']} | {h['token_set_ratio']} | {h['question']} |" for h in hits)
     preview = [{"question": e.question, "answer": e.answer, "doc_id": e.doc_id} for e in splits["train"][:3]]
     return MaterializeResult(metadata={
         "path": str(out), "input": report["input"], "kept": report["kept"], **{k: v for k, v in report["splits"].items()},
-        "removed": MetadataValue.json(report["removed"]), "benchmark_near_matches": MetadataValue.md(hits_md),
+        "removed": MetadataValue.json(report["removed"]),
+        "benchmark_near_matches": MetadataValue.md(instruction_data.near_matches_markdown(report["benchmark_near_matches"])),
         "fingerprint": report["fingerprint"], "preview": MetadataValue.json(preview)})
 
 
-@asset_check(asset=instruction_dataset, blocking=True,
+@asset_check(asset=instruction_dataset, blocking=True, additional_ins={"benchmark": AssetIn("benchmark")},
              description="No instruction question is a near match of a benchmark question (rapidfuzz, see data.py).")
-def instruction_dataset_disjoint_from_benchmark() -> AssetCheckResult:
-    rows = [e for name in ("train", "val", "test") for e in ftdata.read_split(_dataset_dir(), name)]
-    hits = ftdata.benchmark_overlaps(rows, _benchmark_questions())
+def instruction_dataset_disjoint_from_benchmark(benchmark: Benchmarks) -> AssetCheckResult:
+    rows = [e for name in ("train", "val", "test") for e in instruction_data.read_split(_dataset_dir(), name)]
+    hits = instruction_data.benchmark_overlaps(rows, instruction_data.decontamination_set(benchmark.questions))
     return AssetCheckResult(passed=not hits, metadata={"examples": len(rows), "near_matches": len(hits),
                                                          "first": MetadataValue.json(hits[:5])})
 
@@ -111,21 +90,21 @@ class ExperimentConfig(Config):
         return {"max_steps_per_epoch": self.max_steps_per_epoch, "micro_batch": self.micro_batch,
                 "grad_accum": self.grad_accum, "max_length": self.max_length}
 
-    def eval_settings(self) -> ftexp.EvalSettings:
+    def eval_settings(self) -> experiments.EvalSettings:
         if self.full:
-            return ftexp.EvalSettings(0, 0, 128)
-        return ftexp.EvalSettings(self.loss_examples, self.gen_examples, self.gen_max_tokens)
+            return experiments.EvalSettings(0, 0, 128)
+        return experiments.EvalSettings(self.loss_examples, self.gen_examples, self.gen_max_tokens)
 
 
 def _table_metadata() -> dict:
-    results = ftexp.load_results(dataset=ftdata.fingerprint(_dataset_dir()))
-    return {"experiments_table": MetadataValue.md(ftexp.table_markdown(results) if results else "(none yet)")}
+    results = experiments.load_results(dataset=instruction_data.fingerprint(_dataset_dir()))
+    return {"experiments_table": MetadataValue.md(experiments.table_markdown(results) if results else "(none yet)")}
 
 
 def _run(context: AssetExecutionContext, name: str, config: ExperimentConfig) -> dict:
-    context.log.info(f"experiment {name}: {ftexp.settings_for(name, **config.lora_overrides())}")
+    context.log.info(f"experiment {name}: {experiments.settings_for(name, **config.lora_overrides())}")
     with torch_threads(config.threads):
-        res = ftexp.run_experiment(name, _dataset_dir(), config.eval_settings(), log=context.log.info,
+        res = experiments.run_experiment(name, _dataset_dir(), config.eval_settings(), log=context.log.info,
                                    **config.lora_overrides())
     context.log.info(f"experiment {name}: train loss {res['train_loss']:.4f}, val loss {res['val_loss']:.4f}, "
                      f"ROUGE-1 {res['rouge1']:.4f}, BLEU {res['bleu']:.4f}, {res['minutes']:.1f} min")
@@ -143,7 +122,7 @@ def lora_experiments(context: AssetExecutionContext, config: ExperimentConfig) -
     per_run = {}
     if len(results) == 1:
         (name, res), = results.items()
-        per_run = {**{k: res[k] for k in keys}, "path": str(ftexp.experiments_dir() / name)}
+        per_run = {**{k: res[k] for k in keys}, "path": str(experiments.experiments_dir() / name)}
     return MaterializeResult(metadata={**per_run, "experiments": MetadataValue.json(sorted(results)),
                                        **_table_metadata()})
 
@@ -151,27 +130,27 @@ def lora_experiments(context: AssetExecutionContext, config: ExperimentConfig) -
 class FinetunedConfig(ExperimentConfig):
     # Experiments missing for the current data set are run here first, so the unpartitioned
     # embedded_default job produces the full table on its own. Empty = use only what exists.
-    run_missing: list[str] = list(ftexp.EXPERIMENTS)
+    run_missing: list[str] = list(experiments.EXPERIMENTS)
 
 
 @asset(group_name=GROUP, deps=[instruction_dataset, lora_experiments],
        description="Best experiment by val loss, merged into the base (data/finetune/merged/), vs the base on the test split.")
 def finetuned_model(context: AssetExecutionContext, config: FinetunedConfig) -> MaterializeResult:
-    done = {r["experiment"] for r in ftexp.load_results(dataset=ftdata.fingerprint(_dataset_dir()))}
+    done = {r["experiment"] for r in experiments.load_results(dataset=instruction_data.fingerprint(_dataset_dir()))}
     for name in config.run_missing:
         if name not in done:
             context.log.info(f"experiment {name} has no results for this data set: running it now")
             _run(context, name, config)
     max_length = 512 if config.full else config.max_length
     with torch_threads(config.threads):
-        report = ftexp.finalize(_dataset_dir(), config.eval_settings(), max_length=max_length)
+        report = experiments.finalize(_dataset_dir(), config.eval_settings(), max_length=max_length)
     context.log.info(f"best experiment {report['best_experiment']} merged -> {report['merged_dir']}")
     for c in report["comparison"]:
         context.log.info(f"{c['metric']}: base {c['base']:.4f} fine-tuned {c['finetuned']:.4f} ({c['delta']:+.4f})")
     return MaterializeResult(metadata={
         "best_experiment": report["best_experiment"], "best_val_loss": report["best_val_loss"],
         "merged_dir": MetadataValue.path(report["merged_dir"]),
-        "base_vs_finetuned": MetadataValue.md(ftexp.comparison_markdown(report)),
+        "base_vs_finetuned": MetadataValue.md(experiments.comparison_markdown(report)),
         "samples": MetadataValue.json(report["samples"][:3]), **_table_metadata()})
 
 
@@ -181,7 +160,7 @@ def finetuned_model_loads() -> AssetCheckResult:
     from alslm_ml.systems import GenerationConfig
 
     system = load_finetuned()
-    cfg = json.loads((paths.sub("finetune", "merged") / "config.json").read_text())
+    cfg = json.loads((paths.finetune_merged_dir() / "config.json").read_text())
     ans = system.answer("What is ALS?", GenerationConfig.greedy(8))
     ok = "quantization_config" not in cfg and ans.completion_tokens > 0
     return AssetCheckResult(passed=ok, metadata={"answer": ans.text, "quantization_config": "quantization_config" in cfg})

@@ -28,10 +28,13 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from alslm_assets.metadata import as_metadata
 from alslm_assets.partitions import source_partitions
-from alslm_ml.paths import sub
+from alslm_ml import paths
 from alslm_ml.processing import store, tables
+from alslm_ml.processing.corpus_build import build_corpus
 from alslm_ml.processing.stats import png_markdown, stats_chart_png, stats_markdown
+from alslm_ml.sources.config import load_config
 
 GROUP = "processing"
 EAGER = AutomationCondition.eager()
@@ -53,7 +56,7 @@ class DedupConfig(BatchConfig):
     min_paragraph_words: int = 8  # shorter paragraphs (headings) are never paragraph-deduplicated
     min_tokens: int = 100  # a document paragraph dedup leaves shorter than this is removed (as in cleaning)
     max_removed_share: float = 0.5  # the dedup-ratio check warns above this share of documents removed
-    licence_allowlist: str = r"^(cc[- ]?by(-nc)?(-sa)?(-nd)?([- ]\d\.\d)?|cc0([- ]1\.0)?|public[- ]domain.*|pd-usgov.*)$"
+    sources_config: str = ""  # sources.yaml whose settings.licence_allowlist the corpus is checked against (empty = shipped)
 
 
 class SplitConfig(BatchConfig):
@@ -117,52 +120,24 @@ def clean_documents(context: AssetExecutionContext, config: CleanConfig, duckdb:
     ],
     check_specs=[
         AssetCheckSpec("unique_ids", asset="corpus", description="document ids are unique"),
-        AssetCheckSpec("licence_allowlist", asset="corpus", description="every licence is on the allowlist"),
+        AssetCheckSpec("licence_allowlist", asset="corpus", description="every licence is on its source's allow-list in sources.yaml"),
         AssetCheckSpec("dedup_ratio", asset="corpus", description="deduplication removed a plausible share of documents"),
     ],
 )
 def corpus(context: AssetExecutionContext, config: DedupConfig, duckdb: DuckDBResource):
     """MinHash LSH document dedup + SHA-256 paragraph dedup over all sources, streamed in (source, id) order."""
+    sources_cfg = load_config(config.sources_config or None)  # its licence allow-list is the licence rule
     with duckdb.get_connection() as con:
         _limit(con, config)
-        s = tables.dedup_corpus(con, config.threshold, config.num_perm, config.min_paragraph_words, config.min_tokens,
-                                config.batch_rows, config.workers, log=context.log.info)
-        dup_ids = tables.duplicate_ids(con)
-        n_bad, bad = tables.licence_violations(con, config.licence_allowlist)
-        dup_rows = con.execute(f"SELECT count(*) FROM {store.table('corpus_duplicates')}").fetchone()[0]
-    share = s.removed["document"] / max(1, s.documents_in)
-    context.log.info(f"dedup: {s.documents_in} documents in, {s.documents_out} kept; {s.removed['document']} near-duplicate documents, "
-                     f"{s.removed['paragraph']} repeated paragraphs and {s.removed['residue']} documents left too short by them removed; "
-                     f"index {_mib(sum(s.index_bytes.values()))} MiB")
-    yield MaterializeResult(
-        asset_key="corpus",
-        metadata={
-            "documents": s.documents_out,
-            "documents_in": s.documents_in,
-            "tokens": int(s.tokens),
-            "bytes": int(s.chars),
-            "removed_documents": s.removed["document"],
-            "removed_paragraphs": s.removed["paragraph"],
-            "removed_residue_documents": s.removed["residue"],
-            "by_source": MetadataValue.json(s.by_source),
-            "dedup_index_mib": MetadataValue.json({k: _mib(v) for k, v in s.index_bytes.items()}),
-        },
-    )
-    yield MaterializeResult(asset_key="corpus_duplicates", metadata={"rows": int(dup_rows)})
-    yield AssetCheckResult(check_name="unique_ids", asset_key="corpus", passed=not dup_ids, metadata={"duplicate_ids": MetadataValue.json(dup_ids)})
-    yield AssetCheckResult(
-        check_name="licence_allowlist",
-        asset_key="corpus",
-        passed=n_bad == 0,
-        metadata={"violations": n_bad, "examples": MetadataValue.json(bad)},
-    )
-    yield AssetCheckResult(
-        check_name="dedup_ratio",
-        asset_key="corpus",
-        passed=share <= config.max_removed_share,
-        severity=AssetCheckSeverity.WARN,
-        metadata={"removed_share": round(share, 4), "max_removed_share": config.max_removed_share},
-    )
+        built = build_corpus(con, sources_cfg, config.threshold, config.num_perm, config.min_paragraph_words,
+                             config.min_tokens, config.max_removed_share, config.batch_rows, config.workers,
+                             log=context.log.info)
+    context.log.info(built.log)
+    yield MaterializeResult(asset_key="corpus", metadata=as_metadata(built.corpus))
+    yield MaterializeResult(asset_key="corpus_duplicates", metadata=built.duplicates)
+    for name, (passed, meta) in built.checks.items():
+        severity = {"severity": AssetCheckSeverity.WARN} if name == "dedup_ratio" else {}
+        yield AssetCheckResult(check_name=name, asset_key="corpus", passed=passed, metadata=as_metadata(meta), **severity)
 
 
 @asset(
@@ -200,7 +175,7 @@ def corpus_stats(context: AssetExecutionContext, config: StatsConfig, duckdb: Du
         stats = tables.table_stats(con, "corpus_splits", batch_rows=config.batch_rows, workers=config.workers)
     md = stats_markdown(stats)
     png = stats_chart_png(stats)
-    out = sub("stats")
+    out = paths.stats_dir()
     (out / "stats.md").write_text(md)
     (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str))
     (out / "by_source.png").write_bytes(png)

@@ -9,8 +9,6 @@ Downstream assets (clean_documents, ...) should carry `AutomationCondition.eager
 re-scrape refreshes the corpus without a manual run.
 """
 
-import json
-
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -35,15 +33,12 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from alslm_assets.metadata import as_metadata
 from alslm_assets.partitions import source_partitions
-from alslm_assets.resources import SCHEMA
-from alslm_ml.documents import to_frame
-from alslm_ml.sources import load_config, load_starter, make_client, scrape_source
+from alslm_ml.sources import load_config, make_client
 from alslm_ml.sources.config import SourcesConfig
 from alslm_ml.sources.http import PoliteClient
-from alslm_ml.sources.spool import ScrapeReport
-
-CHECKS = ("non_empty_partition", "unique_ids", "licence_allowlist")
+from alslm_ml.sources.ingest import ingest_partition, partition_checks, preview_rows, raw_metadata, write_quarantine
 
 
 class RawDocumentsConfig(Config):
@@ -65,31 +60,11 @@ class ScraperHttp(ConfigurableResource):
 resources = {"scraper_http": ScraperHttp()}
 
 
-def write_quarantine(duckdb: DuckDBResource, rows: list[dict]) -> None:
-    """Append quarantined items to alslm.quarantine (source, item_id, reason, excerpt, time)."""
-    if not rows:
-        return
-    with duckdb.get_connection() as con:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        con.execute(
-            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.quarantine "
-            "(source VARCHAR, item_id VARCHAR, reason VARCHAR, excerpt VARCHAR, time TIMESTAMPTZ)"
-        )
-        con.executemany(
-            f"INSERT INTO {SCHEMA}.quarantine VALUES (?, ?, ?, ?, ?::TIMESTAMPTZ)",
-            [[r["source"], r["item_id"], r["reason"], r["excerpt"], r["time"]] for r in rows],
-        )
-
-
-def _preview(df: pd.DataFrame, n: int = 10) -> MetadataValue:
+def _preview(df: pd.DataFrame) -> MetadataValue:
     schema = TableSchema(
         columns=[TableColumn("id"), TableColumn("title"), TableColumn("license"), TableColumn("chars", "int")]
     )
-    records = [
-        TableRecord({"id": r.id, "title": r.title[:80], "license": r.license, "chars": len(r.text)})
-        for r in df.head(n).itertuples()
-    ]
-    return MetadataValue.table(records, schema=schema)
+    return MetadataValue.table([TableRecord(r) for r in preview_rows(df)], schema=schema)
 
 
 @asset(
@@ -112,70 +87,20 @@ def raw_documents(
     context: AssetExecutionContext, config: RawDocumentsConfig, scraper_http: ScraperHttp, duckdb: DuckDBResource
 ):
     """Raw documents of one source in the RAW_COLUMNS schema (design doc 2.1-2.2)."""
-    source = context.partition_key
     cfg = load_config(config.config_path or None)
-    if source == "starter":
-        docs = load_starter(config.starter_dir or None)
-        report = ScrapeReport("starter", written=len(docs), bytes=sum(len(d.text.encode()) for d in docs))
-        context.log.info(f"starter: loaded {len(docs)} documents from the shipped corpus")
-    else:
-        max_docs = None if config.max_docs < 0 else config.max_docs
-        client = scraper_http.client(cfg)
-        try:
-            report, docs = scrape_source(
-                source, cfg, out=config.spool_dir or None, max_docs=max_docs, client=client, progress=False
-            )
-        finally:
-            client.close()
-        write_quarantine(duckdb, report.quarantine)
-        for row in report.quarantine[:20]:
-            context.log.warning(f"quarantined {row['item_id']}: {row['reason']}")
-        context.log.info(
-            f"{source}: wrote {report.written}, skipped {report.skipped} already fetched, "
-            f"quarantined {report.quarantined}, licence-filtered {report.licence_filtered}; "
-            f"{len(docs)} documents in the partition ({client.requests} requests, {client.waited:.1f}s waited)"
-        )
-    df = to_frame(docs)
-    total_bytes = int(df["text"].str.encode("utf-8").str.len().sum()) if len(df) else 0
-    yield Output(
-        df,
-        metadata={
-            "documents": len(df),
-            "written": report.written,
-            "skipped_already_fetched": report.skipped,
-            "quarantined": report.quarantined,
-            "licence_filtered": report.licence_filtered,
-            "licence_filtered_by": MetadataValue.json(dict(report.licence_filtered_by)),
-            "robots_blocked": report.robots_blocked,
-            "pii_removed": MetadataValue.json(dict(report.pii)),
-            "capped": report.capped,
-            "bytes_written": report.bytes,
-            "bytes": total_bytes,
-            "preview": _preview(df),
-        },
-    )
-    dupes = sorted(df["id"][df["id"].duplicated()].unique()) if len(df) else []
-    bad = [(d.id, d.license) for d in docs if not cfg.licence_ok(source, d.license)]
-    yield AssetCheckResult(
-        check_name="non_empty_partition",
-        passed=len(df) > 0,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"documents": len(df)},
-    )
-    yield AssetCheckResult(
-        check_name="unique_ids",
-        passed=not dupes,
-        metadata={"duplicates": len(dupes), "examples": MetadataValue.json(dupes[:10])},
-    )
-    yield AssetCheckResult(
-        check_name="licence_allowlist",
-        passed=not bad,
-        metadata={
-            "violations": len(bad),
-            "examples": MetadataValue.json(bad[:10]),
-            "allowlist": MetadataValue.json(cfg.settings.licence_allowlist.get(source, [])),
-        },
-    )
+    part = ingest_partition(context.partition_key, cfg, lambda: scraper_http.client(cfg), config.starter_dir or None,
+                            config.spool_dir or None, None if config.max_docs < 0 else config.max_docs)
+    if part.report.quarantine:
+        with duckdb.get_connection() as con:
+            write_quarantine(con, part.report.quarantine)
+    for line in part.warnings:
+        context.log.warning(line)
+    for line in part.log:
+        context.log.info(line)
+    yield Output(part.frame, metadata={**as_metadata(raw_metadata(part)), "preview": _preview(part.frame)})
+    for name, (passed, meta) in partition_checks(part, cfg).items():
+        severity = {"severity": AssetCheckSeverity.ERROR} if name == "non_empty_partition" else {}
+        yield AssetCheckResult(check_name=name, passed=passed, metadata=as_metadata(meta), **severity)
 
 
 scrape_source_job = define_asset_job(
@@ -206,15 +131,3 @@ def _weekly_schedule(source: str, weekday: int):
 
 schedules = [_weekly_schedule(s, d) for s, d in WEEKLY.items()]
 jobs = [scrape_source_job]
-
-__all__ = [
-    "raw_documents",
-    "schedules",
-    "jobs",
-    "resources",
-    "RawDocumentsConfig",
-    "ScraperHttp",
-    "write_quarantine",
-    "CHECKS",
-    "json",
-]

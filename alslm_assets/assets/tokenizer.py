@@ -23,9 +23,9 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from alslm_ml import tokenizer as tk
-from alslm_ml.paths import sub
-from alslm_ml.processing import tables
+from alslm_ml import paths
+from alslm_ml.tokenizer import bpe, validate
+from alslm_ml.tokenizer.from_table import tokenize_splits, train_tokenizer
 
 GROUP = "tokenizer"
 # Below this many characters of training text the BPE cannot learn whole-word merges for rare
@@ -45,54 +45,22 @@ class TermCheckConfig(Config):
     max_flagged_fraction: float = 0.20  # the check fails above this share of flagged terms
 
 
-def _check_splits(con) -> dict[str, int]:
-    counts = tables.split_counts(con)
-    bad = sorted(set(counts) - {"train", "val"})
-    if bad:
-        raise ValueError(f"corpus_splits.split has unexpected values {bad} (expected train/val)")
-    return counts
-
-
 @asset(group_name=GROUP, deps=["corpus_splits"],
        description="Byte-level BPE (HF tokenizers) trained on the train split: data/tokenizer/tokenizer.json.")
 def tokenizer(context: AssetExecutionContext, config: TokenizerConfig, duckdb: DuckDBResource) -> MaterializeResult:
     with duckdb.get_connection() as con:
-        counts = _check_splits(con)
-        if not counts.get("train"):
-            raise ValueError("corpus_splits has no rows with split == 'train'; nothing to train the tokenizer on")
-        chars = con.execute("SELECT coalesce(sum(length(text)), 0) FROM alslm.corpus_splits WHERE split = 'train'").fetchone()[0]
-        context.log.info(f"training BPE (target vocab {config.vocab_size}) on {counts['train']} train documents, {chars:,} characters")
-        tok = tk.train_bpe(tables.split_texts(con, "train", config.batch_rows), config.vocab_size, config.min_frequency)
-        stats_split = "val" if counts.get("val") else "train"
-        cap = int(config.stats_max_mb * 1e6) or None
-        totals = {"tokens": 0, "words": 0, "chars": 0}
-        for texts in tables.split_texts(con, stats_split, config.batch_rows, max_chars=cap):
-            for k, v in tk.tokenization_counts(tok, texts).items():
-                totals[k] += v
-    stats = tk.stats_from_counts(totals)
-    meta = {
-        "target_vocab_size": config.vocab_size,
-        "vocab_size": tok.get_vocab_size(),
-        "min_frequency": config.min_frequency,
-        "train_documents": counts["train"],
-        "train_chars": chars,
-        "special_tokens": tk.special_ids(tok),
-        "stats_split": stats_split,
-        **stats,
-    }
-    path = tk.save_tokenizer(tok, sub("tokenizer"), meta)
-    context.log.info(f"vocab {tok.get_vocab_size()}, fertility {stats['fertility']:.3f} tokens/word, "
-                     f"{stats['chars_per_token']:.2f} chars/token; saved {path}")
+        path, meta = train_tokenizer(con, paths.tokenizer_dir(), config.vocab_size, config.min_frequency,
+                                     config.batch_rows, config.stats_max_mb, log=context.log.info)
     note = ("embedded default: 8,192 = the tiny model's vocab; set vocab_size 16384 for a full corpus"
             if config.vocab_size < 16384 else "design vocab size")
     return MaterializeResult(metadata={
         "path": MetadataValue.path(str(path)),
-        "vocab_size": tok.get_vocab_size(),
+        "vocab_size": meta["vocab_size"],
         "target_vocab_size": config.vocab_size,
         "vocab_note": note,
-        "train_chars": chars,
-        "fertility_tokens_per_word": round(stats["fertility"], 4),
-        "compression_chars_per_token": round(stats["chars_per_token"], 4),
+        "train_chars": meta["train_chars"],
+        "fertility_tokens_per_word": round(meta["fertility"], 4),
+        "compression_chars_per_token": round(meta["chars_per_token"], 4),
         "stats_split": meta["stats_split"],
         "special_tokens": MetadataValue.json(meta["special_tokens"]),
     })
@@ -103,12 +71,12 @@ def tokenizer(context: AssetExecutionContext, config: TokenizerConfig, duckdb: D
     "word breaks into >2 tokens is flagged; fails above 20% flagged. On a corpus under 5M characters (the "
     "embedded default) a failure is a WARN: a small corpus cannot learn whole-word merges for rare terms."))
 def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheckConfig) -> AssetCheckResult:
-    tok = tk.load_tokenizer(sub("tokenizer"))
-    meta = json.loads((sub("tokenizer") / tk.bpe.META_FILE).read_text())
-    results = tk.check_terms(tok, tk.load_terms(), config.max_tokens_per_word)
+    tok = bpe.load_tokenizer(paths.tokenizer_dir())
+    meta = json.loads((paths.tokenizer_dir() / bpe.META_FILE).read_text())
+    results = validate.check_terms(tok, validate.load_terms(), config.max_tokens_per_word)
     for r in results:
         context.log.debug(f"{r.term!r}: {len(r.tokens)} tokens {r.tokens}{'  FLAGGED' if r.flagged else ''}")
-    s = tk.summarize(results)
+    s = validate.summarize(results)
     passed = s["flagged_fraction"] <= config.max_flagged_fraction
     small = meta.get("train_chars", 0) < SMALL_CORPUS_CHARS
     context.log.info(f"{s['n_flagged']}/{s['n_terms']} terms flagged ({s['flagged_fraction']:.1%}); "
@@ -131,7 +99,7 @@ def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheck
             "fertility_tokens_per_word": round(meta.get("fertility", 0.0), 4),
             "compression_chars_per_token": round(meta.get("chars_per_token", 0.0), 4),
             "train_chars": meta.get("train_chars", 0),
-            "worst_terms": MetadataValue.md(tk.worst_terms_markdown(results)),
+            "worst_terms": MetadataValue.md(validate.worst_terms_markdown(results)),
         },
     )
 
@@ -143,16 +111,10 @@ class TokenizedCorpusConfig(Config):
 
 @asset(group_name=GROUP, deps=[tokenizer, "corpus_splits"], description="Train/val token streams (uint16 memmaps, <|eos|> between documents): data/tokens/.")
 def tokenized_corpus(context: AssetExecutionContext, config: TokenizedCorpusConfig, duckdb: DuckDBResource) -> MaterializeResult:
-    tok = tk.load_tokenizer(sub("tokenizer"))
-    out = sub("tokens")
+    tok = bpe.load_tokenizer(paths.tokenizer_dir())
+    out = paths.tokens_dir()
     with duckdb.get_connection() as con:
-        counts = _check_splits(con)
-        for name in ("train", "val"):
-            if not counts.get(name):
-                raise ValueError(f"corpus_splits has no rows with split == {name!r}; training needs both splits")
-        splits = {name: tables.split_texts(con, name, config.batch_rows) for name in ("train", "val")}
-        meta = tk.write_token_streams(tok, splits, out, extra_meta={"tokenizer": str(sub("tokenizer") / "tokenizer.json")},
-                                      workers=config.workers)
+        meta = tokenize_splits(con, tok, out, paths.tokenizer_file(), config.batch_rows, config.workers)
     for name, info in meta["splits"].items():
         context.log.info(f"{name}: {info['documents']} documents -> {info['tokens']:,} tokens ({out / info['file']})")
     return MaterializeResult(metadata={

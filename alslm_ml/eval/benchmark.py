@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from alslm_ml import paths
+
 CATEGORIES = (
     "drug_treatment",
     "gene_mutation",
@@ -27,10 +29,11 @@ CATEGORIES = (
     "temporal_accuracy",
 )
 DIFFICULTIES = ("easy", "medium", "hard")
-DEFAULT_BENCHMARK = Path(__file__).parent / "benchmark" / "questions.json"
+DEFAULT_BENCHMARK = paths.BENCHMARK_QUESTIONS
 # The blind benchmark: the same schema, written by someone who never read the starter corpus.
 # It only measures; nothing is tuned on it.
-BLIND_BENCHMARK = DEFAULT_BENCHMARK.with_name("blind_questions.json")
+BLIND_BENCHMARK = paths.BLIND_QUESTIONS
+BLIND_TAG = "@blind"  # run label suffix of results on the blind benchmark: "rag@blind"
 
 
 class BenchmarkError(ValueError):
@@ -199,3 +202,56 @@ def fact_coverage(questions: list[Question], texts: Iterable[str] | Iterable[lis
     every = [x for xs in by_cat.values() for x in xs]
     return {"facts": len(every), "verbatim": round(sum(every) / len(every), 4) if every else None,
             "by_category": {c: round(sum(xs) / len(xs), 4) for c, xs in sorted(by_cat.items())}}
+
+
+def counts_markdown(c: dict) -> str:
+    """`counts()` as a Markdown table: questions per category, per difficulty, traps and total."""
+    rows = [f"| {k} | {v} |" for k, v in sorted(c["by_category"].items())]
+    rows += [f"| *{k}* | {v} |" for k, v in sorted(c["by_difficulty"].items())]
+    return "| group | questions |\n|---|---|\n" + "\n".join(rows) + f"\n| **traps** | {c['traps']} |\n| **total** | {c['n']} |"
+
+
+def composition(questions: list[Question], min_trap_share: float = 0.10) -> tuple[bool, dict]:
+    """(ok, details): every category present and at least min_trap_share trap questions."""
+    c = counts(questions)
+    missing = [cat for cat in CATEGORIES if cat not in c["by_category"]]
+    trap_share = c["traps"] / c["n"]
+    return not missing and trap_share >= min_trap_share, {"missing_categories": missing,
+                                                         "trap_share": round(trap_share, 4), "questions": c["n"]}
+
+
+@dataclass
+class Benchmarks:
+    """The benchmarks a run evaluates on: the project's own (tuned on) and the blind one (only
+    measures; None when there is none). The `benchmark` asset's output."""
+
+    questions: list[Question]
+    blind: list[Question] | None = None
+
+
+def prepare_benchmarks(path: str | Path | None = None, blind_path: str | Path | None = None) -> Benchmarks:
+    """Load and validate the benchmark (default: shipped) and the blind one (default: the shipped
+    blind_questions.json when it exists; an explicit blind_path must exist)."""
+    blind_src = Path(blind_path) if blind_path else BLIND_BENCHMARK
+    if blind_path and not blind_src.exists():
+        raise FileNotFoundError(f"blind benchmark not found: {blind_src} (BenchmarkConfig.blind_path)")
+    return Benchmarks(load_benchmark(path or None), load_benchmark(blind_src) if blind_src.exists() else None)
+
+
+def write_benchmarks(b: Benchmarks) -> tuple[Path, Path | None]:
+    """Write data/eval/benchmark.json and blind_benchmark.json; with no blind benchmark a stale
+    copy is removed, so it is never evaluated as if it were current."""
+    out = save_benchmark(b.questions, paths.benchmark_file())
+    blind = paths.blind_benchmark_file()
+    if b.blind is not None:
+        return out, save_benchmark(b.blind, blind)
+    blind.unlink(missing_ok=True)
+    return out, None
+
+
+def read_benchmarks() -> Benchmarks:
+    """What `write_benchmarks` wrote (the benchmark asset's files), validated again."""
+    path, blind = paths.benchmark_file(), paths.blind_benchmark_file()
+    if not path.exists():
+        raise BenchmarkError(f"{path} does not exist: materialize the `benchmark` asset first")
+    return Benchmarks(load_benchmark(path), load_benchmark(blind) if blind.exists() else None)

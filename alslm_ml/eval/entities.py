@@ -27,11 +27,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import pandas as pd
 
-LEXICON = Path(__file__).parent / "lexicon"
+from alslm_ml import paths
+
+LEXICON = paths.LEXICON_DIR
 
 NCT_RE = re.compile(r"\bNCT\d{8}\b")
 ORF_RE = re.compile(r"\bC\d{1,2}orf\d{1,3}\b")

@@ -13,7 +13,7 @@ from alslm_ml.eval.entities import Registry, build_registry
 
 
 def default_registry_path() -> Path:
-    return paths.data_dir() / "eval" / "entity_registry.json"
+    return paths.entity_registry_file()
 
 
 def save_registry(frame: pd.DataFrame, path: str | Path | None = None) -> Path:

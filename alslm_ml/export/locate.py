@@ -1,9 +1,11 @@
-"""Where the export stage reads and writes, following alslm_ml.paths conventions:
+"""Where the export stage reads and writes (names from alslm_ml.paths):
 
     data/checkpoints/<run>/best/model/   input checkpoint (newest `best` wins when several runs exist)
     data/tokenizer/tokenizer.json        input tokenizer
     data/export/hf/                      GPT2LMHeadModel + tokenizer
     data/export/gguf/als-lm-<quant>.gguf GGUF files (+ <name>.Modelfile for Ollama)
+
+`checkpoint()` is the one way every exporter finds its input checkpoint.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from alslm_ml.export.gguf_export import FILE_PATTERN
 
 def best_checkpoint(run: str | None = None) -> Path:
     """The `best/model` dir of `run`, or the most recently written one under data/checkpoints."""
-    root = paths.data_dir() / "checkpoints"
+    root = paths.checkpoints_root()
     pattern = f"{run}/best/model" if run else "*/best/model"
     found = [p for p in root.glob(pattern) if (p / "config.json").exists()]
     if not found:
@@ -25,18 +27,30 @@ def best_checkpoint(run: str | None = None) -> Path:
     return max(found, key=lambda p: (p / "config.json").stat().st_mtime)
 
 
+def checkpoint(path: str | Path | None = None, field: str = "checkpoint_dir") -> Path:
+    """The checkpoint to export: `path` when given (it must hold config.json; `field` names the
+    setting in the error), else the newest data/checkpoints/*/best/model."""
+    if not path:
+        return best_checkpoint()
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{field}: {path} holds no config.json; expected a saved model folder "
+                                "such as data/checkpoints/<run>/best/model")
+    return path
+
+
 def tokenizer_file() -> Path:
-    return paths.data_dir() / "tokenizer" / "tokenizer.json"
+    return paths.tokenizer_file()
 
 
 def hf_dir() -> Path:
-    return paths.sub("export", "hf")
+    return paths.hf_export_dir()
 
 
 def gguf_dir() -> Path:
-    return paths.sub("export", "gguf")
+    return paths.gguf_dir()
 
 
 def gguf_file(quant: str, folder: str | Path | None = None) -> Path:
-    """Where the GGUF of `quant` is (or would be); creates nothing."""
-    return Path(folder or paths.data_dir() / "export" / "gguf") / FILE_PATTERN.format(quant=quant)
+    """Where the GGUF of `quant` is (or would be) in `folder` (default data/export/gguf/)."""
+    return Path(folder or paths.gguf_dir()) / FILE_PATTERN.format(quant=quant)

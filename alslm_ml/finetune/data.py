@@ -14,19 +14,18 @@ import json
 import random
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
-from alslm_ml.paths import REPO_ROOT
+from alslm_ml import paths
+from alslm_ml.eval.benchmark import Question, load_benchmark
+from alslm_ml.sources.starter import load_starter
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-STARTER_QA = (DATA_DIR / "qa_starter_a.jsonl", DATA_DIR / "qa_starter_b.jsonl")
-STARTER_DOCS = REPO_ROOT / "alslm_ml" / "sources" / "starter" / "docs"
-BENCHMARK_QUESTIONS = REPO_ROOT / "alslm_ml" / "eval" / "benchmark" / "questions.json"
+STARTER_QA = paths.STARTER_QA
 
 # Seed 002's system prompt, verbatim: the fine-tuning arm reproduces that recipe.
 SYSTEM_PROMPT = (
@@ -52,6 +51,10 @@ SPLIT_FRACTIONS = (0.85, 0.10, 0.05)
 SPLIT_SEED = 42
 
 
+def _noop(_: str) -> None:
+    pass
+
+
 @dataclass
 class Example:
     question: str
@@ -70,27 +73,18 @@ class Example:
 # --- loading ---------------------------------------------------------------------------------
 
 
-def starter_doc_ids(docs_dir: Path = STARTER_DOCS) -> set[str]:
-    """Ids of the starter documents: the `id` of each JSON/JSONL record, the `id:` line of a
-    front-matter header, or else the file stem."""
-    if not docs_dir.is_dir():
-        raise FileNotFoundError(f"starter documents folder {docs_dir} does not exist")
-    ids: set[str] = set()
-    for path in sorted(p for p in docs_dir.rglob("*") if p.is_file()):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if path.suffix == ".jsonl":
-            ids.update(json.loads(line)["id"] for line in text.splitlines() if line.strip())
-        elif path.suffix == ".json":
-            obj = json.loads(text)
-            recs = obj if isinstance(obj, list) else [obj]
-            ids.update(str(r["id"]) for r in recs if isinstance(r, dict) and "id" in r)
-        else:
-            m = re.search(r"^id:\s*[\"']?([^\"'\n]+?)[\"']?\s*$", text[:2000], re.MULTILINE)
-            ids.add(m.group(1) if m else path.stem)
-    return ids
+def starter_corpus_ids(docs_dir: Path | None = None) -> dict[str, str]:
+    """The starter documents' front-matter ids (what the Q&A files cite as doc_id), each mapped to
+    its corpus document id ("starter:<slug>"); read by the starter loader, which validates them."""
+    return {d.metadata["starter_id"]: d.id for d in load_starter(docs_dir)}
 
 
-def load_qa_jsonl(path: Path, doc_ids: set[str] | None = None) -> list[Example]:
+def starter_doc_ids(docs_dir: Path | None = None) -> set[str]:
+    """The starter documents' front-matter ids."""
+    return set(starter_corpus_ids(docs_dir))
+
+
+def load_qa_jsonl(path: Path, doc_ids: Iterable[str] | None = None) -> list[Example]:
     """Read {"question","answer","doc_id"} lines; a bad line stops with file:line and the field."""
     out = []
     with open(path, encoding="utf-8") as f:
@@ -146,20 +140,9 @@ def load_flashcards(path: Path) -> list[Example]:
     return out
 
 
-def load_benchmark_questions(paths: Iterable[Path] = (BENCHMARK_QUESTIONS,)) -> list[tuple[str, str]]:
-    """(id, question) of every benchmark question found in the given JSON files."""
-    out = []
-    for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            continue
-        data = json.loads(path.read_text(encoding="utf-8"))
-        items = data.get("questions", data) if isinstance(data, dict) else data
-        for i, q in enumerate(items):
-            if not isinstance(q, dict) or not isinstance(q.get("question"), str):
-                raise ValueError(f"{path}: item {i} has no string field 'question'")
-            out.append((str(q.get("id", i)), q["question"]))
-    return out
+def benchmark_pairs(questions: Iterable[Question] | None = None) -> list[tuple[str, str]]:
+    """(id, question) of each benchmark question (default: the shipped benchmark)."""
+    return [(q.id, q.question) for q in (load_benchmark() if questions is None else questions)]
 
 
 # --- preprocessing ---------------------------------------------------------------------------
@@ -267,3 +250,54 @@ def fingerprint(out_dir: Path) -> str:
         path = Path(out_dir) / f"{name}.jsonl"
         h.update(path.read_bytes() if path.is_file() else b"")
     return h.hexdigest()[:16]
+
+
+# --- the instruction_dataset asset's step --------------------------------------------------------
+
+
+def decontamination_set(benchmark: Iterable[Question]) -> list[tuple[str, str]]:
+    """The questions the instruction data must stay clear of: the benchmark the `benchmark` asset
+    validated (may be a user's file) followed by the shipped one."""
+    return benchmark_pairs(benchmark) + benchmark_pairs()
+
+
+def load_examples(include_starter: bool, flashcards_path: str = "", corpus_ids: set[str] | None = None,
+                  log: Callable[[str], None] = _noop, warn: Callable[[str], None] = _noop) -> list[Example]:
+    """The raw examples: the starter Q&A pairs (their doc_ids checked against the starter corpus,
+    and warned about when `corpus` no longer holds the document) and a user's flashcards file."""
+    raw: list[Example] = []
+    if include_starter:
+        ids = starter_corpus_ids()
+        for path in STARTER_QA:
+            rows = load_qa_jsonl(path, ids)
+            log(f"{path.name}: {len(rows)} Q&A pairs")
+            raw += rows
+        if corpus_ids is not None:
+            missing = sorted({e.doc_id for e in raw if ids[e.doc_id] not in corpus_ids})
+            if missing:
+                warn(f"{len(missing)} Q&A source documents are not in `corpus` (dropped by dedup?): {missing[:5]}")
+    if flashcards_path:
+        cards = load_flashcards(flashcards_path)
+        log(f"{flashcards_path}: {len(cards)} flashcards")
+        raw += cards
+    if not raw:
+        raise ValueError("instruction_dataset: no examples (include_starter is false and no flashcards_path given)")
+    return raw
+
+
+def build_dataset(raw: list[Example], benchmark: Iterable[Question], out_dir: Path) -> tuple[dict[str, list[Example]], dict]:
+    """Build, write the splits and meta.json (the report with the decontamination count and the
+    data set's fingerprint) to out_dir; returns the splits and the report."""
+    bench = decontamination_set(benchmark)
+    splits, report = build(raw, bench)
+    write_splits(splits, out_dir)
+    report["benchmark_questions"] = len(bench)
+    report["fingerprint"] = fingerprint(out_dir)
+    (out_dir / "meta.json").write_text(json.dumps(report, indent=2))
+    return splits, report
+
+
+def near_matches_markdown(hits: list[dict]) -> str:
+    """The benchmark near matches removed, as a Markdown table."""
+    return "| benchmark id | ratio | token_set | Q&A question |\n|---|---|---|---|\n" + "\n".join(
+        f"| {h['benchmark_id']} | {h['ratio']} | {h['token_set_ratio']} | {h['question']} |" for h in hits)

@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from alslm_ml import paths
 from alslm_ml.finetune.data import Example, fingerprint, read_split
 from alslm_ml.finetune.metrics import perplexity, text_metrics
 from alslm_ml.finetune.model import device_and_dtype, load_base, save_hf
 from alslm_ml.finetune.system import generate
 from alslm_ml.finetune.train import LoraSettings, add_lora, eval_loss, peak_memory_gb, train_lora
-from alslm_ml.paths import sub
 from alslm_ml.systems import GenerationConfig
 
 # The seed's four runs; everything not named here is the LoraSettings default (alpha 32,
@@ -45,7 +45,7 @@ class EvalSettings:
 
 
 def experiments_dir() -> Path:
-    return sub("finetune", "experiments")
+    return paths.finetune_experiments_dir()
 
 
 def settings_for(name: str, **overrides) -> LoraSettings:
@@ -148,7 +148,7 @@ def finalize(dataset_dir: Path, ev: EvalSettings, out_root: Path | None = None,
     merged = PeftModel.from_pretrained(model, adapter).merge_and_unload().eval()
     merged.config.use_cache = True
     ft_metrics, ft_samples = score(merged, tok, test_rows, ev, max_length, "fine-tuned test answers")
-    out = merged_out or (sub("finetune") / "merged")
+    out = merged_out or paths.finetune_merged_dir()
     save_hf(merged, tok, out)
 
     keys = ["rouge1", "rouge2", "rougeL", "bleu", "perplexity", "loss"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from alslm_ml.paths import sub
+from alslm_ml import paths
 from alslm_ml.runtime.llamacpp import smollm2_gguf
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,7 +49,7 @@ def save_hf(model, tokenizer, out_dir: Path) -> None:
 
 
 def base_dir() -> Path:
-    return sub("finetune") / "base"
+    return paths.finetune_base_dir()
 
 
 def ensure_base_copy() -> Path:

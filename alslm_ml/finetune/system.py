@@ -8,15 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from alslm_ml import paths
 from alslm_ml.answer import Answer, System
 from alslm_ml.finetune.data import SYSTEM_PROMPT
-from alslm_ml.paths import sub
 from alslm_ml.runtime.base import GenerationConfig, TokenCallback
 from alslm_ml.runtime.hf import HFChat, chat_generate
 
 
 def merged_dir() -> Path:
-    return sub("finetune") / "merged"
+    return paths.finetune_merged_dir()
 
 
 def generate(model, tok, question: str, cfg: GenerationConfig, on_token: TokenCallback | None = None,

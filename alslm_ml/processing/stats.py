@@ -7,21 +7,18 @@ import base64
 import io
 import re
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
-from alslm_ml.paths import REPO_ROOT
+from alslm_ml.tokenizer.validate import load_terms as load_term_entries
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']+")
-# The tokenizer stage's validation list doubles as the medical lexicon for "top medical terms".
-MEDICAL_TERMS = REPO_ROOT / "alslm_ml" / "tokenizer" / "medical_terms.txt"
 
 
-def load_terms(path: Path = MEDICAL_TERMS) -> list[str]:
-    if not path.exists():
-        return []
-    return [t.strip() for t in path.read_text().splitlines() if t.strip() and not t.startswith("#")]
+def load_terms() -> list[str]:
+    """The tokenizer stage's validation list (paths.MEDICAL_TERMS), read by its one loader, doubles
+    as the medical lexicon for "top medical terms"."""
+    return [term for _, term in load_term_entries()]
 
 
 def count_term(blob: str, term: str) -> int:

@@ -9,7 +9,6 @@ corpus is the dedup / split index only, and its size is reported.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -102,20 +101,6 @@ def _ordered_clean_rows(con, batch_rows: int) -> Iterator[list[dict]]:
 def duplicate_ids(con, name: str = "corpus", limit: int = 50) -> list[str]:
     q = f"SELECT id FROM {store.table(name)} GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT {int(limit)}"
     return [r[0] for r in con.execute(q).fetchall()]
-
-
-def licence_violations(con, allowlist: str, name: str = "corpus", limit: int = 20) -> tuple[int, list[dict]]:
-    """(count, examples) of rows whose licence does not match the allowlist regex (checked once
-    per distinct licence string)."""
-    allowed = re.compile(allowlist, re.IGNORECASE)
-    bad = [lic for (lic,) in con.execute(f"SELECT DISTINCT license FROM {store.table(name)}").fetchall()
-           if not allowed.match((lic or "").strip())]
-    if not bad:
-        return 0, []
-    cond = "coalesce(license, '') IN (SELECT unnest(?))"
-    n = con.execute(f"SELECT count(*) FROM {store.table(name)} WHERE {cond}", [[b or "" for b in bad]]).fetchone()[0]
-    ex = con.execute(f"SELECT id, license FROM {store.table(name)} WHERE {cond} ORDER BY id LIMIT {int(limit)}", [[b or "" for b in bad]]).fetchall()
-    return n, [{"id": i, "license": lic} for i, lic in ex]
 
 
 @dataclass

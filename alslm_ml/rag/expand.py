@@ -10,7 +10,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-ALIASES_FILE = Path(__file__).with_name("aliases.txt")
+from alslm_ml import paths
+
+ALIASES_FILE = paths.ALIASES
 
 
 @lru_cache(maxsize=4)

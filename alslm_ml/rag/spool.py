@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alslm_ml.paths import sub
+from alslm_ml import paths
 
 
 def text_key(text: str) -> int:
@@ -32,7 +32,7 @@ def spool_dir(model: str, model_file: Path | None, root: Path | None = None) -> 
     new spool rather than mixing vectors of two models)."""
     ident = f"{model}|{model_file.name if model_file else ''}|{model_file.stat().st_size if model_file and model_file.exists() else ''}"
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model).strip("_")
-    return Path(root or sub("embeddings")) / f"{slug}-{hashlib.sha1(ident.encode()).hexdigest()[:10]}"
+    return Path(root or paths.embeddings_dir()) / f"{slug}-{hashlib.sha1(ident.encode()).hexdigest()[:10]}"
 
 
 class Spool:

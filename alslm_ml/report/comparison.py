@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from alslm_ml.disclaimer import FULL  # noqa: E402
-from alslm_ml.eval.benchmark import CATEGORIES  # noqa: E402
+from alslm_ml.eval.benchmark import BLIND_TAG, CATEGORIES  # noqa: E402
 from alslm_ml.eval.taxonomy import LABELS  # noqa: E402
 
 SCRATCH_VARIANTS = ("scratch-f16", "scratch-q8_0", "scratch-q5_k_m", "scratch-q4_k_m", "scratch-torch")
@@ -55,9 +55,6 @@ def discover(eval_root: Path) -> dict[str, dict]:
             "summary": summary, "rows": json.loads(results_path.read_text(encoding="utf-8"))}
     order = {name: i for i, name in enumerate(EXPECTED)}
     return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
-
-
-BLIND_TAG = "@blind"
 
 
 def _coverage(eval_root: Path) -> dict:

@@ -43,7 +43,7 @@ __all__ = [
 
 
 def raw_dir() -> Path:
-    return paths.sub("raw")
+    return paths.raw_dir()
 
 
 def make_client(

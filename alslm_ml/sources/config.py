@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-DEFAULT_PATH = Path(__file__).with_name("sources.yaml")
+from alslm_ml import paths
+
+DEFAULT_PATH = paths.SOURCES_YAML
 CURATED = ("educational", "narratives", "supplementary")
 SCRAPED = ("pubmed", "clinicaltrials", *CURATED)
 

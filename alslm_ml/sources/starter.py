@@ -13,10 +13,11 @@ from pathlib import Path
 
 import yaml
 
+from alslm_ml import paths
 from alslm_ml.documents import Document
 
 SOURCE = "starter"
-DEFAULT_DIR = Path(__file__).with_name("starter") / "docs"
+DEFAULT_DIR = paths.STARTER_DOCS
 REQUIRED = {"id": str, "title": str, "category": str, "license": str, "author": str, "references": list}
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-TERMS_FILE = Path(__file__).with_name("medical_terms.txt")
+from alslm_ml import paths
+
+TERMS_FILE = paths.MEDICAL_TERMS
 
 
 def load_terms(path: str | Path = TERMS_FILE) -> list[tuple[str, str]]:

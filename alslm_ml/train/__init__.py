@@ -51,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     from alslm_ml import paths
 
     name = os.path.splitext(os.path.basename(args.config))[0]
-    tokens_dir = args.data_dir or str(paths.sub("tokens"))
-    run_dir = args.out_dir or str(paths.sub("checkpoints", name))
+    tokens_dir = args.data_dir or str(paths.tokens_dir())
+    run_dir = args.out_dir or str(paths.checkpoints_dir(name))
     use_ds = args.deepspeed or (args.local_rank is not None and bool(cfg.deepspeed_config))
     if use_ds and not cfg.deepspeed_config:
-        cfg.deepspeed_config = os.path.join(os.path.dirname(__file__), "ds_config_zero2.json")
+        cfg.deepspeed_config = str(paths.TRAIN_CONFIGS / "ds_config_zero2.json")
     summary = train(cfg, tokens_dir, run_dir, resume=not args.no_resume, use_deepspeed=use_ds,
                     log=lambda m: print(m, flush=True), overwrite=args.overwrite)
     return 0 if summary["finished"] else 3

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import yaml
 
+from alslm_ml import paths
 from alslm_ml.errors import UserError
 from alslm_ml.model import CONFIGS, GPTConfig, get_config
 
-HERE = Path(__file__).resolve().parent
+HERE = paths.TRAIN_CONFIGS
 
 
 @dataclass
