@@ -44,7 +44,7 @@ from alslm_ml.eval.registry_io import load_registry, save_registry
 from alslm_ml.eval.runner import evaluate, load_results, tables
 from alslm_ml.processing import store
 from alslm_ml.processing.tables import corpus_batches
-from alslm_ml.report.comparison import build_report
+from alslm_ml.report.comparison import write_eval_comparison
 from alslm_ml.systems import GenerationConfig, load_system
 from alslm_ml.warehouse import SCHEMA, delete_insert, transaction
 
@@ -280,7 +280,7 @@ def eval_finetuned(context: AssetExecutionContext, config: FinetunedEvalConfig, 
 @asset(group_name=GROUP, deps=["eval_scratch", "eval_rag", "eval_baseline", "eval_finetuned"],
        description="Comparison report (Markdown, JSON, figures) under data/reports/ from whatever eval results exist.")
 def eval_comparison(context: AssetExecutionContext) -> MaterializeResult:
-    res = build_report(paths.data_dir() / "eval", paths.sub("reports"))
+    res = write_eval_comparison(paths.data_dir() / "eval", paths.sub("reports"))
     report = res["report"]
     context.log.info(f"report: {len(report['systems'])} systems, not run: {report['not_run']} -> {res['markdown']}")
     meta = {"report": MetadataValue.md(res["text"]), "markdown": MetadataValue.path(res["markdown"]),

@@ -12,11 +12,12 @@ from pathlib import Path
 import torch
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
+from alslm_ml.markdown import png_markdown
 from alslm_ml.paths import sub
 from alslm_ml.train.config import load_config
 from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming
 from alslm_ml.train.metrics import read_log
-from alslm_ml.train.report import loss_curve_png, png_markdown, run_report
+from alslm_ml.train.overview import loss_curve_png, run_overview
 from alslm_ml.train.trainer import LOG_CSV, SUMMARY
 
 GROUP = "training"
@@ -57,7 +58,7 @@ def model_checkpoint(context: AssetExecutionContext, config: TrainingConfig) -> 
         raise RuntimeError(f"training exited with code {rc} (log above); checkpoints kept in {run_dir} — "
                            "materialize again to resume from the last good one")
     summary = json.loads(summary_path.read_text())
-    rep = run_report(run_dir / LOG_CSV, summary)
+    rep = run_overview(run_dir / LOG_CSV, summary)
     title = f"{run_name}: {summary['parameters'] / 1e6:.1f}M-parameter GPT ({cfg.model})"
     png = loss_curve_png(read_log(run_dir / LOG_CSV), summary["unigram_val_loss"], run_dir / "loss_curve.png", title)
     if rep["best_val_loss"] is not None and rep["best_val_loss"] >= summary["unigram_val_loss"]:

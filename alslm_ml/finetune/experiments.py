@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from alslm_ml import markdown
 from alslm_ml.finetune.data import Example, fingerprint, read_split
 from alslm_ml.finetune.metrics import perplexity, text_metrics
 from alslm_ml.finetune.model import device_and_dtype, load_base, save_hf
@@ -117,13 +118,11 @@ TABLE_COLUMNS = ["experiment", "r", "lr", "epochs", "steps", "train_loss", "val_
 
 def table_markdown(results: list[dict]) -> str:
     """The seed's experiments table, as Markdown."""
-    head = "| " + " | ".join(TABLE_COLUMNS) + " |\n|" + "---|" * len(TABLE_COLUMNS) + "\n"
     rows = []
     for r in results:
         vals = {**r, "r": r["settings"]["r"], "lr": f"{r['settings']['lr']:g}", "epochs": r["settings"]["epochs"]}
-        rows.append("| " + " | ".join(f"{vals[c]:.4f}" if isinstance(vals[c], float) else str(vals[c])
-                                      for c in TABLE_COLUMNS) + " |")
-    return head + "\n".join(rows)
+        rows.append([f"{vals[c]:.4f}" if isinstance(vals[c], float) else vals[c] for c in TABLE_COLUMNS])
+    return markdown.table(TABLE_COLUMNS, rows)
 
 
 def finalize(dataset_dir: Path, ev: EvalSettings, out_root: Path | None = None,
@@ -164,7 +163,6 @@ def finalize(dataset_dir: Path, ev: EvalSettings, out_root: Path | None = None,
 
 
 def comparison_markdown(report: dict) -> str:
-    lines = ["| metric | base | fine-tuned | delta |", "|---|---|---|---|"]
-    lines += [f"| {c['metric']} | {c['base']:.4f} | {c['finetuned']:.4f} | {c['delta']:+.4f} |"
-              for c in report["comparison"]]
-    return "\n".join(lines)
+    return markdown.table(["metric", "base", "fine-tuned", "delta"],
+                          [[c["metric"], f"{c['base']:.4f}", f"{c['finetuned']:.4f}", f"{c['delta']:+.4f}"]
+                           for c in report["comparison"]])

@@ -1,5 +1,5 @@
 """Reports built from evaluation results (eval_comparison)."""
 
-from alslm_ml.report.comparison import build_report
+from alslm_ml.report.comparison import write_eval_comparison
 
-__all__ = ["build_report"]
+__all__ = ["write_eval_comparison"]

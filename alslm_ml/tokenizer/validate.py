@@ -16,6 +16,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from alslm_ml import markdown
+
 TERMS_FILE = Path(__file__).with_name("medical_terms.txt")
 
 
@@ -86,11 +88,11 @@ def tokenization_stats(tok: Tokenizer, texts: list[str]) -> dict[str, float]:
 
 def worst_terms_markdown(results: list[TermResult], n: int = 15) -> str:
     rows = sorted(results, key=lambda r: (-r.max_word_tokens, -len(r.tokens), r.term))[:n]
-    lines = ["| term | category | tokens | pieces |", "|---|---|---|---|"]
+    cells = []
     for r in rows:
         pieces = " · ".join(p.replace("Ġ", "␣") for p in r.tokens).replace("|", "\\|")
-        lines.append(f"| {r.term} | {r.category} | {len(r.tokens)} | `{pieces}` |")
-    return "\n".join(lines)
+        cells.append([r.term, r.category, len(r.tokens), f"`{pieces}`"])
+    return markdown.table(["term", "category", "tokens", "pieces"], cells)
 
 
 def summarize(results: list[TermResult]) -> dict:
