@@ -60,9 +60,9 @@ def part_agree(chunks, models, args, out):
 
 
 def part_hits(chunks, models, vecs, args, out):
+    from alslm_ml.eval.scoring import match_key_facts
     from alslm_ml.rag import embed
     from alslm_ml.rag.index import EdgeStore, Record, build_edge
-    from alslm_ml.eval.scoring import match_key_facts
 
     qs = [q for q in json.loads((REPO / "alslm_ml/eval/benchmark/questions.json").read_text())["questions"] if q.get("key_facts")]
     sparse = embed.sparse_embedder()

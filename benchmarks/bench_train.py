@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from alslm_ml.model import GPT
 from alslm_ml.train import trainer as _trainer
-from alslm_ml.train.config import load_config
+from alslm_ml.train.config import load_train_config
 from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming
 from alslm_ml.train.metrics import peak_flops
 from alslm_ml.train.optim import make_adamw
@@ -131,7 +131,7 @@ def random_tokens(directory: Path, vocab: int, n_train: int, n_val: int) -> Path
 
 def launcher_run(config: str, steps: int, extra: list[str], workdir: Path) -> dict:
     """The asset's path end to end on random tokens: tokens/s, MFU and the settings the run chose."""
-    cfg = load_config(config, extra)
+    cfg = load_train_config(config, extra)
     mcfg = cfg.model_config()
     tokens_per_step = cfg.tokens_per_step or cfg.batch_size * cfg.grad_accum * mcfg.block_size
     tokens = random_tokens(workdir / "tokens", mcfg.vocab_size, tokens_per_step * (steps + 2) + mcfg.block_size + 2,
@@ -176,7 +176,7 @@ def main() -> None:
     ap.add_argument("--launcher", action="store_true", help="time the model_checkpoint asset's launcher path (see above)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training option for --launcher")
     args = ap.parse_args()
-    cfg = load_config(args.config)
+    cfg = load_train_config(args.config)
     launched = None
     if args.launcher:
         with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:

@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 
 from alslm_ml.model import GPT, get_config, load_model
 from alslm_ml.train import checkpoint as ck
-from alslm_ml.train.config import load_config
+from alslm_ml.train.config import load_train_config
 from alslm_ml.train.data import EpochSampler, unigram_baseline
 from alslm_ml.train.launch import build_command
 from alslm_ml.train.optim import lr_at, make_adamw, param_groups
@@ -62,7 +62,7 @@ def tokens_dir(tmp_path_factory) -> Path:
 
 
 def micro(**over):
-    return load_config("micro", [f"{k}={json.dumps(v)}" for k, v in over.items()])
+    return load_train_config("micro", [f"{k}={json.dumps(v)}" for k, v in over.items()])
 
 
 def losses(run_dir: Path) -> dict[int, float]:
@@ -280,13 +280,13 @@ def test_finished_run_is_kept_unless_overwrite_archives_it(tokens_dir, tmp_path)
 
 def test_config_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="unknown training option 'max_step'"):
-        load_config("micro", ["max_step=3"])
+        load_train_config("micro", ["max_step=3"])
     bad = tmp_path / "cfg.json"
     bad.write_text(json.dumps({"preset": "micro", "batchsize": 2}))
     with pytest.raises(ValueError, match="batchsize"):
-        load_config(str(bad))
+        load_train_config(str(bad))
     with pytest.raises(ValueError, match="exceeds model"):
-        load_config("micro").model_config(vocab_size=1000)
+        load_train_config("micro").model_config(vocab_size=1000)
 
 
 def test_launcher_commands(tmp_path):

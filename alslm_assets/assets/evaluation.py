@@ -41,7 +41,7 @@ from alslm_ml.eval.benchmark import (
 from alslm_ml.eval.cli import validate_settings
 from alslm_ml.eval.entities import build_registry
 from alslm_ml.eval.registry_io import load_registry, save_registry
-from alslm_ml.eval.runner import evaluate, load_results, tables
+from alslm_ml.eval.runner import evaluate, load_eval_results, tables
 from alslm_ml.processing import store
 from alslm_ml.processing.tables import corpus_batches
 from alslm_ml.report.comparison import write_eval_comparison
@@ -227,7 +227,7 @@ def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResou
 
                 out = root / label
                 summaries[run] = evaluate(system, questions, out, registry, cfg, run, config.threshold, progress, config.resume)
-                rows, _ = load_results(out)
+                rows, _ = load_eval_results(out)
                 all_rows += rows
                 s = summaries[run]
                 context.log.info(f"{run}: non-trap accuracy {s['non_trap_accuracy']}, pass {s['pass_rate']}, fabrication "

@@ -38,7 +38,7 @@ from pydantic import Field
 from alslm_assets.partitions import source_partitions
 from alslm_assets.resources import SCHEMA
 from alslm_ml.documents import to_frame
-from alslm_ml.sources import load_config, load_starter, make_client, scrape_source
+from alslm_ml.sources import load_sources_config, load_starter, make_client, scrape_source
 from alslm_ml.sources.config import SourcesConfig
 from alslm_ml.sources.http import PoliteClient
 from alslm_ml.sources.spool import ScrapeReport
@@ -113,7 +113,7 @@ def raw_documents(
 ):
     """Raw documents of one source in the RAW_COLUMNS schema (design doc 2.1-2.2)."""
     source = context.partition_key
-    cfg = load_config(config.config_path or None)
+    cfg = load_sources_config(config.config_path or None)
     if source == "starter":
         docs = load_starter(config.starter_dir or None)
         report = ScrapeReport("starter", written=len(docs), bytes=sum(len(d.text.encode()) for d in docs))

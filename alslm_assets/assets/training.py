@@ -14,7 +14,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 
 from alslm_ml.markdown import png_markdown
 from alslm_ml.paths import sub
-from alslm_ml.train.config import load_config
+from alslm_ml.train.config import load_train_config
 from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming
 from alslm_ml.train.metrics import read_log
 from alslm_ml.train.overview import loss_curve_png, run_overview
@@ -41,7 +41,7 @@ def _r(x, nd=4):
 @asset(group_name=GROUP, deps=["tokenized_corpus"],
        description="GPT trained from scratch on the token streams; best/ and step_N/ checkpoints in data/checkpoints/<run>/.")
 def model_checkpoint(context: AssetExecutionContext, config: TrainingConfig) -> MaterializeResult:
-    cfg = load_config(config.config, config.overrides)  # fail fast on a bad config, before launching
+    cfg = load_train_config(config.config, config.overrides)  # fail fast on a bad config, before launching
     run_name = config.run_name or Path(config.config).stem
     run_dir = sub("checkpoints", run_name)
     tokens_dir = sub("tokens")

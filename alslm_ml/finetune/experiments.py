@@ -104,7 +104,7 @@ def run_experiment(name: str, dataset_dir: Path, ev: EvalSettings, out_root: Pat
     return results
 
 
-def load_results(out_root: Path | None = None, dataset: str | None = None) -> list[dict]:
+def load_experiment_results(out_root: Path | None = None, dataset: str | None = None) -> list[dict]:
     """results.json of every experiment run so far (on data set `dataset`, if given), in
     EXPERIMENTS order."""
     root = out_root or experiments_dir()
@@ -130,7 +130,7 @@ def finalize(dataset_dir: Path, ev: EvalSettings, out_root: Path | None = None,
     """Merge the best adapter (lowest val loss) and compare base vs fine-tuned on the test split."""
     from peft import PeftModel
 
-    results = load_results(out_root, fingerprint(dataset_dir))
+    results = load_experiment_results(out_root, fingerprint(dataset_dir))
     if not results:
         raise FileNotFoundError(f"no experiment results for the current instruction data set under "
                                 f"{out_root or experiments_dir()}: materialize partitions of `lora_experiments` first")

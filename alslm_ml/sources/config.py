@@ -151,7 +151,7 @@ def _https(url: str, where: str, file: Path) -> str:
     return url
 
 
-def load_config(path: str | Path | None = None) -> SourcesConfig:
+def load_sources_config(path: str | Path | None = None) -> SourcesConfig:
     """Load and validate sources.yaml (default: the one shipped next to this module)."""
     file = Path(path) if path else DEFAULT_PATH
     try:

@@ -95,7 +95,7 @@ def worst_terms_markdown(results: list[TermResult], n: int = 15) -> str:
     return markdown.table(["term", "category", "tokens", "pieces"], cells)
 
 
-def summarize(results: list[TermResult]) -> dict:
+def summarize_terms(results: list[TermResult]) -> dict:
     n = len(results)
     flagged = [r for r in results if r.flagged]
     return {

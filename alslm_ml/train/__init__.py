@@ -10,9 +10,9 @@ import argparse
 import os
 import sys
 
-from alslm_ml.train.config import PRESETS, TrainConfig, load_config
+from alslm_ml.train.config import PRESETS, TrainConfig, load_train_config
 
-__all__ = ["main", "train", "TrainConfig", "load_config", "PRESETS"]
+__all__ = ["main", "train", "TrainConfig", "load_train_config", "PRESETS"]
 
 
 def train(*args, **kwargs):
@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    cfg: TrainConfig = load_config(args.config, args.set)
+    cfg: TrainConfig = load_train_config(args.config, args.set)
     if args.deepspeed_config:
         cfg.deepspeed_config = args.deepspeed_config
     if args.print_params:
