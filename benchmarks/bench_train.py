@@ -36,11 +36,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from alslm_ml.model import GPT
-from alslm_ml.train import trainer as _trainer
-from alslm_ml.train.config import load_train_config
-from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming
+from alslm_ml.train.config import DEFAULT_DEEPSPEED_CONFIG, load_train_config
+from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming, single_process_env
 from alslm_ml.train.metrics import peak_flops
 from alslm_ml.train.optim import make_adamw
+from alslm_ml.train.trainer import init_deepspeed, micro_step, optimizer_step
 
 # --- the reference: nanoGPT's model.py, reduced to the same GPT-2 shape ---------------------------
 
@@ -105,11 +105,8 @@ def run(model: nn.Module, cfg, mcfg, device, steps: int, warmup: int, bf16: bool
         for a in range(cfg.grad_accum):
             xy = batches[(i + a) % 4].to(device)
             x, y = xy[:, :-1].contiguous(), xy[:, 1:].contiguous()
-            loss = _trainer.micro_step(model, engine, x, y, cfg.grad_accum, ctx)
-        if engine is None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            loss = micro_step(model, engine, x, y, cfg.grad_accum, ctx)
+        optimizer_step(model, opt, engine, cfg.grad_clip)
     if device.type == "cuda":
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
@@ -211,15 +208,13 @@ def main() -> None:
         ours = GPT(mcfg)
         ours.gradient_checkpointing = cfg.gradient_checkpointing
     if args.deepspeed and not launched:
-        for k, v in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29533"}.items():
+        for k, v in single_process_env().items():
             os.environ.setdefault(k, v)
-        os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.expanduser("~/.cache/alslm/torch_extensions"))
-        if not cfg.deepspeed_config:
-            cfg.deepspeed_config = str(Path(_trainer.__file__).with_name("ds_config_zero2.json"))
+        cfg.deepspeed_config = cfg.deepspeed_config or str(DEFAULT_DEEPSPEED_CONFIG)
         if cfg.zero_stage < 0:
             cfg.zero_stage = 2
         ours.to(device)
-        engine, _, ds_cfg = _trainer.init_deepspeed(cfg, ours, device, bf16)
+        engine, _, ds_cfg = init_deepspeed(cfg, ours, device, bf16)
         ours_name = f"alslm GPT + DeepSpeed ZeRO-{ds_cfg['zero_optimization']['stage']}"
     elif ours is not None:
         ours.to(device)

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from alslm_ml.train.config import PRESETS, TrainConfig, load_train_config
+from alslm_ml.train.config import DEFAULT_DEEPSPEED_CONFIG, PRESETS, TrainConfig, load_train_config
 
 __all__ = ["main", "train", "TrainConfig", "load_train_config", "PRESETS"]
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.out_dir or str(paths.sub("checkpoints", name))
     use_ds = args.deepspeed or (args.local_rank is not None and bool(cfg.deepspeed_config))
     if use_ds and not cfg.deepspeed_config:
-        cfg.deepspeed_config = os.path.join(os.path.dirname(__file__), "ds_config_zero2.json")
+        cfg.deepspeed_config = str(DEFAULT_DEEPSPEED_CONFIG)
     summary = train(cfg, tokens_dir, run_dir, resume=not args.no_resume, use_deepspeed=use_ds,
                     log=lambda m: print(m, flush=True), overwrite=args.overwrite)
     return 0 if summary["finished"] else 3

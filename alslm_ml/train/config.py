@@ -21,6 +21,7 @@ from alslm_ml.errors import UserError
 from alslm_ml.model import CONFIGS, GPTConfig, get_config
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_DEEPSPEED_CONFIG = HERE / "ds_config_zero2.json"  # ZeRO-2; the 1b preset names ds_config_zero3.json
 
 
 @dataclass
@@ -88,7 +89,7 @@ PRESETS: dict[str, dict] = {
                   eval_batches=2, checkpoint_interval=10, patience=5, threads=1),
     "500m": dict(model="500m", batch_size=0, grad_accum=0, tokens_per_step=32768, max_steps=60000, lr=6e-4,
                  warmup_steps=2000, log_interval=100, eval_interval=500, checkpoint_interval=1000,
-                 gradient_checkpointing=None, deepspeed_config=str(HERE / "ds_config_zero2.json")),
+                 gradient_checkpointing=None, deepspeed_config=str(DEFAULT_DEEPSPEED_CONFIG)),
     "1b": dict(model="1b", batch_size=0, grad_accum=0, tokens_per_step=32768, max_steps=60000, lr=3e-4,
                warmup_steps=2000, log_interval=100, eval_interval=500, checkpoint_interval=1000,
                gradient_checkpointing=None, deepspeed_config=str(HERE / "ds_config_zero3.json")),

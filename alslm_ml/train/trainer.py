@@ -167,6 +167,18 @@ def micro_step(model: GPT, engine, x: torch.Tensor, y: torch.Tensor, grad_accum:
     return loss
 
 
+def optimizer_step(model: GPT, optimizer, engine, grad_clip: float) -> torch.Tensor | None:
+    """After the micro-batches of one step: clip, step and zero the gradients on the plain path
+    and return the grad norm (a device tensor: no host sync). Under DeepSpeed engine.step() in
+    micro_step did all of it at the accumulation boundary, so this returns None."""
+    if engine is not None:
+        return None
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm
+
+
 class RunExists(UserError):
     """The run directory holds a run that would be replaced; nothing was changed."""
 
@@ -346,12 +358,7 @@ class _Run:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = micro_step(self.model, self.engine, x, y, cfg.grad_accum, self.autocast)
             loss_acc += loss.detach() / cfg.grad_accum
-        grad_norm_t = None
-        if self.engine is None:
-            grad_norm_t = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-        return loss_acc, grad_norm_t
+        return loss_acc, optimizer_step(self.model, self.optimizer, self.engine, cfg.grad_clip)
 
     def log_evaluate_checkpoint(self, step: int, lr: float, loss_acc: torch.Tensor, grad_norm_t, last) -> bool:
         """Log, evaluate and checkpoint as the intervals say (all at the last step). Returns True
