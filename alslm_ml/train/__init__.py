@@ -12,7 +12,7 @@ import sys
 
 from alslm_ml.train.config import DEFAULT_DEEPSPEED_CONFIG, PRESETS, TrainConfig, load_train_config
 
-__all__ = ["main", "train", "TrainConfig", "load_train_config", "PRESETS"]
+__all__ = ["main", "train"]
 
 
 def train(*args, **kwargs):
