@@ -29,6 +29,7 @@ import torch
 
 from alslm_ml.export import gguf_export, locate
 from alslm_ml.export.toy import build_toy_exports
+from alslm_ml.markdown import table
 from alslm_ml.serve.prompt import format_prompt
 
 QUESTION = "What does the export stage write, and which quantization types exist?"
@@ -123,12 +124,10 @@ def build_random(config: str, folder: Path, tokenizer: Path) -> dict[str, Path]:
 
 
 def markdown(rows: list[dict]) -> str:
-    out = ["| model | type | size (MB) | threads | load (s) | first token (s) | first token (CPU s) | tokens/s "
-           "| tokens per CPU s | fallback tensors |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        out.append(f"| {r['model']} | {r['type']} | {r['size_mb']:.1f} | {r['threads']} | {r['load_s']:.3f} | "
-                   f"{r['ttft_s']:.3f} | {r['ttft_cpu_s']:.3f} | {r['tok_s']:.1f} | {r['cpu_tok_s']:.1f} | {r['fallback']} |")
-    return "\n".join(out)
+    header = ["model", "type", "size (MB)", "threads", "load (s)", "first token (s)", "first token (CPU s)", "tokens/s",
+              "tokens per CPU s", "fallback tensors"]
+    return table(header, [[r["model"], r["type"], f"{r['size_mb']:.1f}", r["threads"], f"{r['load_s']:.3f}", f"{r['ttft_s']:.3f}",
+                           f"{r['ttft_cpu_s']:.3f}", f"{r['tok_s']:.1f}", f"{r['cpu_tok_s']:.1f}", r["fallback"]] for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:
