@@ -8,7 +8,7 @@ Parts:
 - agree: embed every starter chunk (256/32) with fp32 and int8: cosine min / p1 / mean.
 - hits: index the starter chunks once per model (same BM25) and ask the first benchmark's
   questions (alslm_ml/eval/benchmark/questions.json): a question is a hit when some key fact is
-  found in its top-k chunks (alslm_ml.rag.quality.retrieval_hits, the evaluation's measure);
+  found in its top-k chunks (eval.scoring.match_key_facts on the joined chunks, the evaluation's measure);
   hybrid and dense, k=5; also the mean share of key facts found.
 - speed: chunks/s per model x batch size x threads on `--sample` starter chunks, length-sorted
   batches (build.embed_texts) and, for the default batch size, unsorted as it was; best of
@@ -60,9 +60,9 @@ def part_agree(chunks, models, args, out):
 
 
 def part_hits(chunks, models, vecs, args, out):
+    from alslm_ml.eval.scoring import match_key_facts
     from alslm_ml.rag import embed
     from alslm_ml.rag.index import EdgeStore, Record, build_edge
-    from alslm_ml.rag.quality import retrieval_hits
 
     qs = [q for q in json.loads((REPO / "alslm_ml/eval/benchmark/questions.json").read_text())["questions"] if q.get("key_facts")]
     sparse = embed.sparse_embedder()
@@ -78,9 +78,9 @@ def part_hits(chunks, models, vecs, args, out):
             hit, recall = 0, []
             for q, d, s in zip(qs, qd, qsp):
                 got = [h.text for h in store.search(d, s, k=args.k, mode=mode)]
-                r = retrieval_hits(q["question"], q["key_facts"], got)
-                hit += r["found"] > 0
-                recall.append(r["recall"])
+                found = match_key_facts("\n\n".join(got), q["key_facts"])
+                hit += any(found)
+                recall.append(sum(found) / len(found))
             res[f"{name} {mode}"] = {"hit_rate": hit / len(qs), "fact_recall": float(np.mean(recall))}
             print(f"[hits] {name:<5} {mode:<6} top-{args.k}: {hit}/{len(qs)} questions with a key fact = {hit / len(qs):.3f}, "
                   f"mean key-fact recall {np.mean(recall):.3f}", flush=True)

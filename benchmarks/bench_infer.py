@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
-from alslm_ml.export import gguf_export as ge
-from alslm_ml.export import locate
+from alslm_ml.export import gguf_export, locate
 from alslm_ml.export.toy import build_toy_exports
+from alslm_ml.markdown import table
 from alslm_ml.scratch import format_prompt
 
 QUESTION = "What does the export stage write, and which quantization types exist?"
@@ -71,10 +71,10 @@ def measure(path: Path, threads: int, n_tokens: int, repeats: int = 3) -> dict:
 def bench_folder(label: str, files: dict[str, Path], threads: int, n_tokens: int,
                  only: set[str] | None = None) -> list[dict]:
     rows = []
-    for quant in ge.QUANT_TYPES:
+    for quant in gguf_export.QUANT_TYPES:
         if quant in files and files[quant].exists() and (only is None or quant in only):
             r = {"model": label, "type": quant, **measure(files[quant], threads, n_tokens),
-                 "fallback": len(ge.fallbacks(files[quant], quant))}
+                 "fallback": len(gguf_export.fallbacks(files[quant], quant))}
             print(f"  {label:>8} {quant:>7}: {r['size_mb']:8.1f} MB  load {r['load_s']:.3f} s  "
                   f"first token {r['ttft_s']:.3f} s ({r['ttft_cpu_s']:.3f} CPU s)  {r['tok_s']:.1f} tok/s "
                   f"({r['cpu_tok_s']:.1f} per CPU s)", flush=True)
@@ -90,9 +90,9 @@ def export_trained(folder: Path) -> dict[str, Path]:
         return {}
     if not locate.tokenizer_file().exists():
         return {}
-    files = {"f16": ge.write_gguf_f16(ckpt, locate.tokenizer_file(), folder / "als-lm-f16.gguf")}
+    files = {"f16": gguf_export.write_gguf_f16(ckpt, locate.tokenizer_file(), folder / "als-lm-f16.gguf")}
     for q in ("q8_0", "q5_k_m", "q4_k_m"):
-        files[q] = ge.quantize(files["f16"], folder / f"als-lm-{q}.gguf", q)
+        files[q] = gguf_export.quantize(files["f16"], folder / f"als-lm-{q}.gguf", q)
     print(f"  exported {ckpt} for the benchmark", flush=True)
     return files
 
@@ -115,21 +115,19 @@ def build_random(config: str, folder: Path, tokenizer: Path) -> dict[str, Path]:
             else:
                 p.zero_()
     model.lm_head.weight = model.transformer.wte.weight
-    files = {"f16": ge.write_gguf_f16_from(model, tokenizer, folder / "als-lm-f16.gguf", name=f"random-{config}")}
+    files = {"f16": gguf_export.write_gguf_f16_from(model, tokenizer, folder / "als-lm-f16.gguf", name=f"random-{config}")}
     del model
     for q in ("q8_0", "q5_k_m", "q4_k_m"):
-        files[q] = ge.quantize(files["f16"], folder / f"als-lm-{q}.gguf", q)
+        files[q] = gguf_export.quantize(files["f16"], folder / f"als-lm-{q}.gguf", q)
     print(f"  built random {config} GGUFs in {time.perf_counter() - t0:.0f} s", flush=True)
     return files
 
 
 def markdown(rows: list[dict]) -> str:
-    out = ["| model | type | size (MB) | threads | load (s) | first token (s) | first token (CPU s) | tokens/s "
-           "| tokens per CPU s | fallback tensors |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        out.append(f"| {r['model']} | {r['type']} | {r['size_mb']:.1f} | {r['threads']} | {r['load_s']:.3f} | "
-                   f"{r['ttft_s']:.3f} | {r['ttft_cpu_s']:.3f} | {r['tok_s']:.1f} | {r['cpu_tok_s']:.1f} | {r['fallback']} |")
-    return "\n".join(out)
+    header = ["model", "type", "size (MB)", "threads", "load (s)", "first token (s)", "first token (CPU s)", "tokens/s",
+              "tokens per CPU s", "fallback tensors"]
+    return table(header, [[r["model"], r["type"], f"{r['size_mb']:.1f}", r["threads"], f"{r['load_s']:.3f}", f"{r['ttft_s']:.3f}",
+                           f"{r['ttft_cpu_s']:.3f}", f"{r['tok_s']:.1f}", f"{r['cpu_tok_s']:.1f}", r["fallback"]] for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None, help="comma-separated types to measure, e.g. q4_k_m")
     args = p.parse_args(argv)
     rows: list[dict] = []
-    only = set(args.only.split(",")) if args.only else set(ge.QUANT_TYPES)
+    only = set(args.only.split(",")) if args.only else set(gguf_export.QUANT_TYPES)
     with tempfile.TemporaryDirectory(dir=args.tmp, prefix="alslm-bench-") as tmp:
-        trained = {q: locate.gguf_file(q) for q in ge.QUANT_TYPES}
+        trained = {q: locate.gguf_file(q) for q in gguf_export.QUANT_TYPES}
         if not any(f.exists() for f in trained.values()):
             trained = export_trained(Path(tmp) / "trained")
         if trained:
@@ -157,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_folder("tiny-rand", build_random("tiny", Path(tmp) / "tiny", tok), args.threads, args.tokens, only)
         if not args.skip_500m:
             if args.gguf_500m:
-                files = {q: Path(args.gguf_500m) / f"als-lm-{q}.gguf" for q in ge.QUANT_TYPES}
+                files = {q: Path(args.gguf_500m) / f"als-lm-{q}.gguf" for q in gguf_export.QUANT_TYPES}
                 rows += bench_folder("500m", files, args.threads, args.tokens, only)
             else:
                 folder = Path(tmp) / "500m"

@@ -36,11 +36,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from alslm_ml.model import GPT
-from alslm_ml.train import trainer as _trainer
-from alslm_ml.train.config import load_config
-from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming
+from alslm_ml.train.config import DEFAULT_DEEPSPEED_CONFIG, load_train_config
+from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming, single_process_env
 from alslm_ml.train.metrics import peak_flops
 from alslm_ml.train.optim import make_adamw
+from alslm_ml.train.trainer import init_deepspeed, micro_step, optimizer_step
 
 # --- the reference: nanoGPT's model.py, reduced to the same GPT-2 shape ---------------------------
 
@@ -105,11 +105,8 @@ def run(model: nn.Module, cfg, mcfg, device, steps: int, warmup: int, bf16: bool
         for a in range(cfg.grad_accum):
             xy = batches[(i + a) % 4].to(device)
             x, y = xy[:, :-1].contiguous(), xy[:, 1:].contiguous()
-            loss = _trainer.micro_step(model, engine, x, y, cfg.grad_accum, ctx)
-        if engine is None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            loss = micro_step(model, engine, x, y, cfg.grad_accum, ctx)
+        optimizer_step(model, opt, engine, cfg.grad_clip)
     if device.type == "cuda":
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
@@ -131,7 +128,7 @@ def random_tokens(directory: Path, vocab: int, n_train: int, n_val: int) -> Path
 
 def launcher_run(config: str, steps: int, extra: list[str], workdir: Path) -> dict:
     """The asset's path end to end on random tokens: tokens/s, MFU and the settings the run chose."""
-    cfg = load_config(config, extra)
+    cfg = load_train_config(config, extra)
     mcfg = cfg.model_config()
     tokens_per_step = cfg.tokens_per_step or cfg.batch_size * cfg.grad_accum * mcfg.block_size
     tokens = random_tokens(workdir / "tokens", mcfg.vocab_size, tokens_per_step * (steps + 2) + mcfg.block_size + 2,
@@ -161,7 +158,7 @@ def launcher_run(config: str, steps: int, extra: list[str], workdir: Path) -> di
             "fit_plan": summary.get("fit_plan"), "checkpoint_s": summary.get("checkpoint_s")}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="tiny")
     ap.add_argument("--steps", type=int, default=20)
@@ -175,19 +172,24 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds (median reported)")
     ap.add_argument("--launcher", action="store_true", help="time the model_checkpoint asset's launcher path (see above)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training option for --launcher")
-    args = ap.parse_args()
-    cfg = load_config(args.config)
-    launched = None
-    if args.launcher:
-        with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
-            launched = launcher_run(args.config, args.steps, args.set, Path(tmp))
-        print(f"launcher path: {launched['tokens_per_s']:,.0f} tokens/s, MFU {launched['mfu']:.2%}, peak GPU mem "
-              f"{launched['peak_mem_gb']:.1f} GB, micro batch {launched['micro_batch']} x accum {launched['grad_accum']}, "
-              f"checkpointing={launched['checkpointing']}, compiled={launched['compiled']}, DeepSpeed engine={launched['deepspeed']} "
-              f"(ZeRO {launched['zero_stage']}), whole command {launched['wall_s']:.0f} s, final checkpoint {launched['checkpoint_s']:.1f} s")
-        print(f"fit plan: {json.dumps(launched['fit_plan'])}")
-        cfg = replace(cfg, batch_size=launched["micro_batch"], grad_accum=launched["grad_accum"],
-                      gradient_checkpointing=launched["checkpointing"])
+    return ap.parse_args()
+
+
+def time_launcher(args, cfg):
+    """Run the asset's launcher path, print its figures; returns (its result, cfg at its micro batch)."""
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
+        launched = launcher_run(args.config, args.steps, args.set, Path(tmp))
+    print(f"launcher path: {launched['tokens_per_s']:,.0f} tokens/s, MFU {launched['mfu']:.2%}, peak GPU mem "
+          f"{launched['peak_mem_gb']:.1f} GB, micro batch {launched['micro_batch']} x accum {launched['grad_accum']}, "
+          f"checkpointing={launched['checkpointing']}, compiled={launched['compiled']}, DeepSpeed engine={launched['deepspeed']} "
+          f"(ZeRO {launched['zero_stage']}), whole command {launched['wall_s']:.0f} s, final checkpoint {launched['checkpoint_s']:.1f} s")
+    print(f"fit plan: {json.dumps(launched['fit_plan'])}")
+    return launched, replace(cfg, batch_size=launched["micro_batch"], grad_accum=launched["grad_accum"],
+                             gradient_checkpointing=launched["checkpointing"])
+
+
+def settle_config(args, cfg):
+    """The open choices settled as on CPU (micro batch 4, accum 1), then the command line's overrides."""
     cfg = replace(cfg, batch_size=cfg.batch_size or 4, grad_accum=cfg.grad_accum or 1,
                   gradient_checkpointing=bool(cfg.gradient_checkpointing))
     if args.batch_size:
@@ -196,6 +198,46 @@ def main() -> None:
         torch.set_num_threads(args.threads or cfg.threads)
     if args.dropout is not None:
         cfg.model_overrides = {**cfg.model_overrides, "dropout": args.dropout}
+    return cfg
+
+
+def build_ours(args, cfg, mcfg, device, bf16):
+    """The ALS-LM GPT on the device, under a single-process DeepSpeed engine with --deepspeed:
+    (model, engine or None, name)."""
+    torch.manual_seed(0)
+    ours = GPT(mcfg)
+    ours.gradient_checkpointing = cfg.gradient_checkpointing
+    ours.to(device)
+    if not args.deepspeed:
+        return ours, None, "alslm GPT"
+    for k, v in single_process_env().items():
+        os.environ.setdefault(k, v)
+    cfg.deepspeed_config = cfg.deepspeed_config or str(DEFAULT_DEEPSPEED_CONFIG)
+    if cfg.zero_stage < 0:
+        cfg.zero_stage = 2
+    engine, _, ds_cfg = init_deepspeed(cfg, ours, device, bf16)
+    return ours, engine, f"alslm GPT + DeepSpeed ZeRO-{ds_cfg['zero_optimization']['stage']}"
+
+
+def print_results(runs: dict[str, list[dict]], repeat: int, flops_tok: float, peak: float) -> None:
+    results = {name: {**rs[0], "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),
+                      "s_per_step": statistics.median(r["s_per_step"] for r in rs),
+                      "peak_mem_gb": max(r["peak_mem_gb"] for r in rs)} for name, rs in runs.items()}
+    print(f"median of {repeat} interleaved round(s)")
+    print(f"{'implementation':<34} {'tokens/s':>10} {'s/step':>8} {'GFLOP/s':>9} {'MFU':>8} {'peak mem GB':>11}")
+    for name, r in results.items():
+        gf = r["tokens_per_s"] * flops_tok / 1e9
+        mfu = r["tokens_per_s"] * flops_tok / peak if peak else math.nan
+        print(f"{name:<34} {r['tokens_per_s']:>10,.0f} {r['s_per_step']:>8.3f} {gf:>9.2f} {mfu:>8.2%} {r['peak_mem_gb']:>11.2f}")
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = load_train_config(args.config)
+    launched = None
+    if args.launcher:
+        launched, cfg = time_launcher(args, cfg)
+    cfg = settle_config(args, cfg)
     mcfg = cfg.model_config()
     device = torch.device(args.device)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -205,24 +247,7 @@ def main() -> None:
           f"dropout {mcfg.dropout}, micro batch {cfg.batch_size} x accum {cfg.grad_accum}; device {device}, bf16={bf16}, threads {torch.get_num_threads()}; "
           f"peak {peak / 1e12:.3f} TFLOP/s ({src}); {args.steps} timed steps after {args.warmup} warmup")
     runs: dict[str, list[dict]] = {}
-    engine, ours, ours_name = None, None, "alslm GPT"
-    if not launched:
-        torch.manual_seed(0)
-        ours = GPT(mcfg)
-        ours.gradient_checkpointing = cfg.gradient_checkpointing
-    if args.deepspeed and not launched:
-        for k, v in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29533"}.items():
-            os.environ.setdefault(k, v)
-        os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.expanduser("~/.cache/alslm/torch_extensions"))
-        if not cfg.deepspeed_config:
-            cfg.deepspeed_config = str(Path(_trainer.__file__).with_name("ds_config_zero2.json"))
-        if cfg.zero_stage < 0:
-            cfg.zero_stage = 2
-        ours.to(device)
-        engine, _, ds_cfg = _trainer.init_deepspeed(cfg, ours, device, bf16)
-        ours_name = f"alslm GPT + DeepSpeed ZeRO-{ds_cfg['zero_optimization']['stage']}"
-    elif ours is not None:
-        ours.to(device)
+    ours, engine, ours_name = build_ours(args, cfg, mcfg, device, bf16) if not launched else (None, None, "")
     ref = None
     if not args.skip_reference:
         torch.manual_seed(0)
@@ -237,15 +262,7 @@ def main() -> None:
             runs.setdefault(ours_name, []).append(run(ours, cfg, mcfg, device, args.steps, args.warmup, bf16, engine))
         if ref is not None:
             runs.setdefault("nanoGPT-style reference", []).append(run(ref, cfg, mcfg, device, args.steps, args.warmup, bf16))
-    results = {name: {**rs[0], "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),
-                      "s_per_step": statistics.median(r["s_per_step"] for r in rs),
-                      "peak_mem_gb": max(r["peak_mem_gb"] for r in rs)} for name, rs in runs.items()}
-    print(f"median of {args.repeat} interleaved round(s)")
-    print(f"{'implementation':<34} {'tokens/s':>10} {'s/step':>8} {'GFLOP/s':>9} {'MFU':>8} {'peak mem GB':>11}")
-    for name, r in results.items():
-        gf = r["tokens_per_s"] * flops_tok / 1e9
-        mfu = r["tokens_per_s"] * flops_tok / peak if peak else math.nan
-        print(f"{name:<34} {r['tokens_per_s']:>10,.0f} {r['s_per_step']:>8.3f} {gf:>9.2f} {mfu:>8.2%} {r['peak_mem_gb']:>11.2f}")
+    print_results(runs, args.repeat, flops_tok, peak)
 
 
 if __name__ == "__main__":

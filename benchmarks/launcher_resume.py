@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_train import random_tokens  # noqa: E402
 
-from alslm_ml.train.config import load_config  # noqa: E402
+from alslm_ml.train.config import load_train_config  # noqa: E402
 from alslm_ml.train.launch import build_command, deepspeed_env  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def main() -> int:
     ap.add_argument("--kill-after", type=int, default=100, help="SIGKILL once step_N (N >= this) is on disk")
     ap.add_argument("--timeout", type=float, default=300)
     args = ap.parse_args()
-    cfg = load_config(args.config)
+    cfg = load_train_config(args.config)
     mcfg = cfg.model_config()
     every = max(1, args.kill_after // 2)
     over = [f"max_steps={args.steps}", f"checkpoint_interval={every}", f"eval_interval={every}", "max_seconds=0", "patience=0"]

@@ -16,7 +16,7 @@ from alslm_ml.eval.benchmark import (
     read_benchmarks,
     write_benchmarks,
 )
-from alslm_ml.sources.config import load_config
+from alslm_ml.sources.config import load_sources_config
 from alslm_ml.systems import Answer, System
 
 
@@ -70,7 +70,7 @@ def test_composition_flags_missing_categories_and_few_traps():
 def test_corpus_licence_check_uses_the_sources_allowlist(tmp_path):
     from alslm_ml.processing.corpus_build import licence_violations
 
-    cfg = load_config()  # starter: CC-BY*, CC0*, public-domain; clinicaltrials: public-domain only
+    cfg = load_sources_config()  # starter: CC-BY*, CC0*, public-domain; clinicaltrials: public-domain only
     frame = pd.DataFrame({  # noqa: F841 (read by DuckDB)
         "id": ["s1", "s2", "c1", "c2", "s3"],
         "source": ["starter", "starter", "clinicaltrials", "clinicaltrials", "starter"],

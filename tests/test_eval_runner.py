@@ -9,7 +9,7 @@ import pytest
 from alslm_ml.eval import cli
 from alslm_ml.eval.benchmark import load_benchmark, stratified_sample
 from alslm_ml.eval.entities import Registry
-from alslm_ml.eval.runner import evaluate, load_results, tables
+from alslm_ml.eval.runner import evaluate, load_eval_results, tables
 from alslm_ml.systems import Answer, GenerationConfig, System
 
 
@@ -49,7 +49,7 @@ def questions():
 def test_evaluate_scores_records_errors_and_resumes(tmp_path, questions):
     system = ScriptedSystem(questions)
     summary = evaluate(system, questions, tmp_path, Registry(), GenerationConfig.greedy(32), label="scripted")
-    rows, saved = load_results(tmp_path)
+    rows, saved = load_eval_results(tmp_path)
     assert summary == saved and summary["n"] == len(questions) == len(rows)
     assert system.seen_cfg.temperature == 0.0 and system.seen_cfg.max_tokens == 32
     errors = [r for r in rows if r["error"]]
@@ -112,7 +112,7 @@ def test_carry_through_context_recall_and_answer_length_in_the_summary(tmp_path,
     """ScriptedSystem: even-indexed questions retrieve the reference (all facts in context), odd
     ones an unrelated passage; answers are the reference, a fabrication, an error or a loop."""
     summary = evaluate(ScriptedSystem(questions), questions, tmp_path, Registry())
-    rows, _ = load_results(tmp_path)
+    rows, _ = load_eval_results(tmp_path)
     real = [r for r in rows if not r["is_trap"]]
     for r in real:
         if r["retrieval_accuracy"] == 1.0:  # every fact was in the passages
@@ -227,7 +227,7 @@ def test_negated_key_facts_reach_results_and_scores_table(tmp_path, questions):
 
     summary = evaluate(Contradicting([q]), [q], tmp_path, Registry(), label="contra")
     assert summary["mean_accuracy"] == 0.0 and summary["pass_rate"] == 0.0 and summary["contradiction_rate"] == 1.0
-    rows, _ = load_results(tmp_path)
+    rows, _ = load_eval_results(tmp_path)
     (row,) = rows
     assert row["facts_negated"] == ["glutamate", "excitotoxicity", "sodium channel"] == row["facts_missing"]
     assert row["facts_found"] == [] and row["fact_scores"] == [100.0, 100.0, 100.0]

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from alslm_ml.disclaimer import FULL
-from alslm_ml.export import gguf_export as ge
-from alslm_ml.export import hf, verify
+from alslm_ml.export import gguf_export, hf, verify
 from alslm_ml.export.toy import build_toy, build_toy_exports
 from alslm_ml.model import GPT, GPTConfig, load_model, save_model
 
@@ -46,7 +45,7 @@ def test_hf_export_reloads_offline_with_logit_parity(toy, tmp_path):
 
 
 def test_gguf_layout_and_metadata(toy):
-    meta = ge.read_metadata(toy["f16"])
+    meta = gguf_export.read_metadata(toy["f16"])
     cfg = load_model(toy["model"]).config
     assert meta["general.architecture"] == "gpt2" and meta["general.name"] == "ALS-LM"
     assert meta["general.license"] == "mit" and FULL in meta["general.description"]
@@ -58,7 +57,7 @@ def test_gguf_layout_and_metadata(toy):
     ids = {t["content"]: t["id"] for t in tok["added_tokens"]}
     assert meta["tokenizer.ggml.bos_token_id"] == ids["<|bos|>"] and meta["tokenizer.ggml.eos_token_id"] == ids["<|eos|>"]
     assert meta["tokenizer.ggml.padding_token_id"] == ids["<|pad|>"] and meta["tokenizer.ggml.unknown_token_id"] == ids["<|unk|>"]
-    types = ge.tensor_types(toy["f16"])
+    types = gguf_export.tensor_types(toy["f16"])
     want = {"token_embd.weight", "position_embd.weight", "output_norm.weight", "output_norm.bias", "output.weight"}
     for i in range(cfg.n_layer):
         for t in ("attn_norm", "attn_qkv", "attn_output", "ffn_norm", "ffn_up", "ffn_down"):
@@ -85,7 +84,7 @@ def test_gguf_tensor_values_match_checkpoint(toy):
     np.testing.assert_array_equal(arrays["output.weight"], arrays["token_embd.weight"])
 
 
-@pytest.mark.parametrize("quant", ge.QUANT_TYPES)
+@pytest.mark.parametrize("quant", gguf_export.QUANT_TYPES)
 def test_every_gguf_passes_llamacpp_checks(toy, hf_tok, quant):
     c = verify.check_gguf(toy[quant], quant, load_model(toy["model"]), hf_tok, hf_tok.eos_token_id)
     assert c.tokenization_ok, c.tokenization_mismatches
@@ -95,16 +94,16 @@ def test_every_gguf_passes_llamacpp_checks(toy, hf_tok, quant):
     assert c.ok and c.load_seconds > 0 and c.tokens_per_second > 0
     if quant != "f16":
         assert c.max_logit_diff > 1e-4  # really quantized, not a copy of the f16 weights
-        assert ge.fallbacks(toy[quant], quant) == []  # every width of the toy is a multiple of 256
+        assert gguf_export.fallbacks(toy[quant], quant) == []  # every width of the toy is a multiple of 256
     table = verify.markdown_table([c])
     assert f"| {quant} |" in table
 
 
 def test_quantized_types_and_sizes(toy):
-    sizes = {q: toy[q].stat().st_size for q in ge.QUANT_TYPES}
+    sizes = {q: toy[q].stat().st_size for q in gguf_export.QUANT_TYPES}
     assert sizes["f16"] > sizes["q8_0"] > sizes["q5_k_m"] > sizes["q4_k_m"]
-    assert "Q8_0" in ge.type_counts(toy["q8_0"])
-    assert "Q4_K" in ge.type_counts(toy["q4_k_m"]) and "Q5_K" in ge.type_counts(toy["q5_k_m"])
+    assert "Q8_0" in gguf_export.type_counts(toy["q8_0"])
+    assert "Q4_K" in gguf_export.type_counts(toy["q4_k_m"]) and "Q5_K" in gguf_export.type_counts(toy["q5_k_m"])
 
 
 def test_kquant_fallback_is_detected_for_narrow_models(toy, tmp_path):
@@ -113,14 +112,14 @@ def test_kquant_fallback_is_detected_for_narrow_models(toy, tmp_path):
     n_vocab = max(tok_vocab["model"]["vocab"].values()) + 1
     model = GPT(GPTConfig(vocab_size=n_vocab, block_size=64, n_layer=1, n_head=2, n_embd=96, dropout=0.0))
     mdir = save_model(model, tmp_path / "narrow")
-    f16 = ge.write_gguf_f16(mdir, toy["tokenizer"], tmp_path / "narrow-f16.gguf")
-    q4 = ge.quantize(f16, tmp_path / "narrow-q4_k_m.gguf", "q4_k_m")
-    fb = ge.fallbacks(q4, "q4_k_m")
+    f16 = gguf_export.write_gguf_f16(mdir, toy["tokenizer"], tmp_path / "narrow-f16.gguf")
+    q4 = gguf_export.quantize(f16, tmp_path / "narrow-q4_k_m.gguf", "q4_k_m")
+    fb = gguf_export.fallbacks(q4, "q4_k_m")
     names = {f["tensor"] for f in fb}
     assert "blk.0.attn_qkv.weight" in names and "token_embd.weight" in names  # width 96: no k-quant
     assert "blk.0.ffn_down.weight" in names  # width 384: not a multiple of 256 either
     assert all(f["type"] not in {"Q4_K", "Q5_K", "Q6_K"} for f in fb)
-    assert ge.fallbacks(ge.quantize(f16, tmp_path / "narrow-q8_0.gguf", "q8_0"), "q8_0") == []  # 96 % 32 == 0
+    assert gguf_export.fallbacks(gguf_export.quantize(f16, tmp_path / "narrow-q8_0.gguf", "q8_0"), "q8_0") == []  # 96 % 32 == 0
 
 
 def test_vocab_is_padded_to_the_model_rows(toy, tmp_path):
@@ -129,8 +128,8 @@ def test_vocab_is_padded_to_the_model_rows(toy, tmp_path):
     base = load_model(toy["model"])
     big = GPT(GPTConfig(**{**base.config.to_dict(), "vocab_size": base.config.vocab_size + 24}))
     mdir = save_model(big, tmp_path / "big")
-    path = ge.write_gguf_f16(mdir, toy["tokenizer"], tmp_path / "big.gguf")
-    vocab = ge.read_vocab(toy["tokenizer"], big.config.vocab_size)
+    path = gguf_export.write_gguf_f16(mdir, toy["tokenizer"], tmp_path / "big.gguf")
+    vocab = gguf_export.read_vocab(toy["tokenizer"], big.config.vocab_size)
     assert vocab["tokens"][-1] == f"[PAD{big.config.vocab_size - 1}]" and vocab["types"][-1] == 5  # UNUSED
     llm = Llama(model_path=str(path), n_ctx=64, verbose=False)
     assert llm.n_vocab() == big.config.vocab_size
@@ -143,13 +142,13 @@ def test_bad_inputs_name_the_file(toy, tmp_path):
     bad = tmp_path / "tokenizer.json"
     bad.write_text(json.dumps(spec))
     with pytest.raises(ValueError, match=r"tokenizer.json: model.type is 'WordPiece'"):
-        ge.read_vocab(bad, 10_000)
+        gguf_export.read_vocab(bad, 10_000)
     with pytest.raises(ValueError, match="vocab_size is 10"):
-        ge.read_vocab(toy["tokenizer"], 10)
+        gguf_export.read_vocab(toy["tokenizer"], 10)
     with pytest.raises(FileNotFoundError, match="quantizer input"):
-        ge.quantize(tmp_path / "missing.gguf", tmp_path / "out.gguf", "q8_0")
+        gguf_export.quantize(tmp_path / "missing.gguf", tmp_path / "out.gguf", "q8_0")
     with pytest.raises(ValueError, match="unknown quantization"):
-        ge.quantize(toy["f16"], tmp_path / "out.gguf", "q3_xs")
+        gguf_export.quantize(toy["f16"], tmp_path / "out.gguf", "q3_xs")
 
 
 @pytest.mark.slow
@@ -160,7 +159,7 @@ def test_random_init_tiny_config_exports(tmp_path):
     _, tok_path = build_toy(tmp_path / "t", steps=0)
     model = GPT(get_config("tiny", dropout=0.0))
     mdir = save_model(model, tmp_path / "tiny")
-    path = ge.write_gguf_f16(mdir, tok_path, tmp_path / "tiny-f16.gguf")
+    path = gguf_export.write_gguf_f16(mdir, tok_path, tmp_path / "tiny-f16.gguf")
     tok = hf.load_tokenizer(tok_path, 256)
     c = verify.check_gguf(path, "f16", load_model(mdir), tok, tok.eos_token_id, n_greedy=4)
     assert c.tokenization_ok and c.max_logit_diff <= c.tolerance * c.logit_scale

@@ -126,11 +126,11 @@ def test_bad_training_yaml_names_the_file(capsys, data_dir, finished_run, tmp_pa
 def test_every_training_field_has_a_rule():
     from dataclasses import fields
 
-    from alslm_ml.train.config import PRESETS, RULES, TrainConfig, load_config
+    from alslm_ml.train.config import PRESETS, RULES, TrainConfig, load_train_config
 
     assert set(RULES) == {f.name for f in fields(TrainConfig)}
     for name in PRESETS:  # the shipped presets pass their own validation
-        load_config(name)
+        load_train_config(name)
 
 
 def test_debug_flag_shows_the_traceback(capsys, data_dir, monkeypatch):
@@ -199,14 +199,14 @@ def test_eval_cli_bad_benchmark_and_missing_system(capsys, data_dir, tmp_path):
 
 def _eval_frames(system: str, n: int = 3):
     from alslm_ml.eval.benchmark import load_benchmark
-    from alslm_ml.eval.runner import evaluate, load_results, tables
+    from alslm_ml.eval.runner import evaluate, load_eval_results, tables
 
     class Named(EchoSystem):
         name = system
 
     out = Path(f"/tmp/alslm-faults-{system}-{time.time_ns()}")
     evaluate(Named(), load_benchmark()[:n], out, label=system)
-    return tables(load_results(out)[0])
+    return tables(load_eval_results(out)[0])
 
 
 def test_eval_store_failing_insert_keeps_the_old_rows(tmp_path):
@@ -469,14 +469,14 @@ def test_scraper_refuses_https_to_http_redirect():
 def test_sources_yaml_rejects_bad_values(tmp_path, edit, expect):
     import yaml
 
-    from alslm_ml.sources.config import DEFAULT_PATH, ConfigError, load_config
+    from alslm_ml.sources.config import DEFAULT_PATH, ConfigError, load_sources_config
 
     raw = yaml.safe_load(DEFAULT_PATH.read_text())
     edit(raw)
     path = tmp_path / "sources.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_sources_config(path)
     assert str(info.value).startswith(f"{path}: ") and expect in str(info.value), info.value
 
 

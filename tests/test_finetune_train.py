@@ -171,10 +171,10 @@ def test_experiment_and_finalize_write_tables(base, data_dir):
         res = ex.run_experiment(name, dataset, ev, **small)
         assert res["steps"] == ex.EXPERIMENTS[name]["epochs"] and res["val_loss"] > 0
         assert json.loads((data_dir / "finetune" / "experiments" / name / "results.json").read_text())["experiment"] == name
-    table = ex.table_markdown(ex.load_results())
+    table = ex.table_markdown(ex.load_experiment_results())
     assert table.count("\n| r8 |") == 1 and "| lr5e-5 | 16 | 5e-05 | 2 |" in table
     report = ex.finalize(dataset, ev, max_length=128)
-    best = min(ex.load_results(), key=lambda r: r["val_loss"])["experiment"]
+    best = min(ex.load_experiment_results(), key=lambda r: r["val_loss"])["experiment"]
     assert report["best_experiment"] == best
     comp = {c["metric"]: c for c in report["comparison"]}
     assert comp["perplexity"]["delta"] == pytest.approx(comp["perplexity"]["finetuned"] - comp["perplexity"]["base"])

@@ -15,7 +15,6 @@ import ragkit  # noqa: E402
 
 from alslm_ml.rag import grounding  # noqa: E402
 from alslm_ml.rag.build import build_vector_index  # noqa: E402
-from alslm_ml.rag.quality import retrieval_hits  # noqa: E402
 from alslm_ml.rag.system import load_baseline, load_rag  # noqa: E402
 from alslm_ml.runtime.llamacpp import LlamaCpp  # noqa: E402
 from alslm_ml.systems import GenerationConfig, SourceRef, load_system  # noqa: E402
@@ -62,9 +61,9 @@ def test_extractive_answer_quotes_sources_with_citations(default_index):
     _assert_citations_mapped(ans)
     cited = int(grounding.CITATION.findall(ans.text)[0])
     assert ans.sources[cited - 1].doc_id == "riluzole-mechanism-and-approval"
-    # every quoted sentence is verbatim text of the source it cites
+    # every quoted sentence is verbatim text of the source it cites (a quote cut to fit ends in " …")
     for sentence, n in grounding.CITATION_SPLIT.findall(ans.text):
-        assert sentence.strip() in ans.sources[int(n) - 1].text
+        assert sentence.strip().removesuffix(" …") in ans.sources[int(n) - 1].text
     system.retriever.close()
 
 
@@ -177,24 +176,6 @@ def test_dead_ollama_server_is_a_clear_error(default_index):
         system.answer("When was riluzole approved?", GenerationConfig.greedy())
     assert time.perf_counter() - t0 < 15
     system.retriever.close()
-
-
-def test_retrieval_hits_split_found_and_missing_facts():
-    chunks = ["Riluzole was approved by the US FDA in December 1995 after two trials.",
-              "Tofersen is an antisense oligonucleotide that lowers SOD1 protein."]
-    out = retrieval_hits("q", ["approved by the FDA in December 1995", "antisense oligonucleotide lowering SOD1",
-                               "edaravone is given intravenously"], chunks)
-    assert [f["found"] for f in out["facts"]] == [True, True, False]
-    assert [f["chunk"] for f in out["facts"]] == [0, 1, None]
-    assert out["found"] == 2 and out["total"] == 3 and out["recall"] == pytest.approx(2 / 3)
-    assert retrieval_hits("q", [], chunks)["recall"] is None
-
-
-def test_fact_matching_works_inside_long_chunks():
-    filler = "Motor neurons are examined in several regions of the body. " * 40
-    chunk = filler + "The split-hand sign reflects preferential wasting of the thenar muscles. " + filler
-    out = retrieval_hits("q", ["split hand sign reflects preferential wasting of thenar muscles"], [chunk])
-    assert out["facts"][0]["found"] and out["facts"][0]["score"] >= 80
 
 
 def test_key_entities():

@@ -6,7 +6,7 @@ from alslm_ml.disclaimer import FULL
 from alslm_ml.eval.benchmark import load_benchmark, stratified_sample
 from alslm_ml.eval.entities import Registry
 from alslm_ml.eval.runner import evaluate
-from alslm_ml.report.comparison import build_report
+from alslm_ml.report.comparison import write_eval_comparison
 from alslm_ml.systems import Answer, System
 
 
@@ -28,7 +28,7 @@ def test_report_compares_systems_and_lists_missing(tmp_path):
     evaluate(Fixed("rag", True, qs, retrieval=True), qs, tmp_path / "eval" / "rag", Registry(), label="rag")
     evaluate(Fixed("scratch-q8_0", False, qs), qs, tmp_path / "eval" / "scratch-q8_0", Registry(), label="scratch-q8_0")
     evaluate(Fixed("scratch-f16", False, qs), qs, tmp_path / "eval" / "scratch-f16", Registry(), label="scratch-f16")
-    res = build_report(tmp_path / "eval", tmp_path / "reports")
+    res = write_eval_comparison(tmp_path / "eval", tmp_path / "reports")
     md = (tmp_path / "reports" / "eval_comparison.md").read_text()
     data = json.loads((tmp_path / "reports" / "eval_comparison.json").read_text())
     assert FULL in md and data["disclaimer"] == FULL
@@ -46,7 +46,7 @@ def test_report_compares_systems_and_lists_missing(tmp_path):
 
 
 def test_report_with_no_results(tmp_path):
-    res = build_report(tmp_path / "eval", tmp_path / "reports")
+    res = write_eval_comparison(tmp_path / "eval", tmp_path / "reports")
     assert "No evaluation results found" in res["text"] and len(res["report"]["not_run"]) == 9
     assert res["figures"] == {}
 
@@ -64,7 +64,7 @@ def test_report_shows_both_benchmarks_side_by_side(tmp_path):
     corpus = ["Riluzole reduces glutamate release. Tofersen targets SOD1."]
     (tmp_path / "eval" / "benchmark_coverage.json").write_text(json.dumps(
         {"benchmark": fact_coverage(qs, corpus), "blind": fact_coverage(blind, corpus), "documents": 1}))
-    res = build_report(tmp_path / "eval", tmp_path / "reports")
+    res = write_eval_comparison(tmp_path / "eval", tmp_path / "reports")
     md = res["text"]
     assert "## Both benchmarks side by side" in md
     assert "- blind benchmark (written without access to the corpus; only measures): 28.6% of its non-trap key facts" in md

@@ -10,7 +10,7 @@ import respx
 
 from alslm_ml.sources import make_client, scrape_source
 from alslm_ml.sources.clinicaltrials import StudyError, study_document
-from alslm_ml.sources.config import load_config
+from alslm_ml.sources.config import load_sources_config
 
 FIX = Path(__file__).parent / "fixtures" / "sources"
 API = "https://clinicaltrials.gov/api/v2/studies"
@@ -36,7 +36,7 @@ class CtGov:
 
 @pytest.fixture
 def cfg():
-    return load_config(FIX / "sources_test.yaml")
+    return load_sources_config(FIX / "sources_test.yaml")
 
 
 def test_pages_with_next_page_token_and_quarantines_malformed_study(cfg, tmp_path):

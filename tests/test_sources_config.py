@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alslm_ml.sources.config import DEFAULT_PATH, ConfigError, load_config
+from alslm_ml.sources.config import DEFAULT_PATH, ConfigError, load_sources_config
 
 FIX = Path(__file__).parent / "fixtures" / "sources"
 
 
 def test_shipped_config_is_valid_and_polite():
-    cfg = load_config()
+    cfg = load_sources_config()
     assert cfg.path == DEFAULT_PATH
     assert "ALS-LM" in cfg.settings.user_agent and cfg.settings.rate_per_host <= 1.0
     assert {
@@ -77,7 +77,7 @@ def _del(d, *keys):
 def test_malformed_entries_name_file_and_field(tmp_path, mutate, message):
     path = write(tmp_path, mutate)
     with pytest.raises(ConfigError) as err:
-        load_config(path)
+        load_sources_config(path)
     assert str(path) in str(err.value) and message in str(err.value)
 
 
@@ -85,16 +85,16 @@ def test_invalid_yaml_and_missing_file(tmp_path):
     bad = tmp_path / "broken.yaml"
     bad.write_text("settings: [unclosed\n")
     with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
-        load_config(bad)
+        load_sources_config(bad)
     with pytest.raises(ConfigError, match="nope.yaml: file not found"):
-        load_config(tmp_path / "nope.yaml")
+        load_sources_config(tmp_path / "nope.yaml")
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="list.yaml: expected a mapping"):
-        load_config(tmp_path / "list.yaml")
+        load_sources_config(tmp_path / "list.yaml")
 
 
 def test_ncbi_params_from_environment(monkeypatch):
-    cfg = load_config(FIX / "sources_test.yaml")
+    cfg = load_sources_config(FIX / "sources_test.yaml")
     monkeypatch.delenv("NCBI_API_KEY", raising=False)
     monkeypatch.setenv("NCBI_EMAIL", "someone@example.org")
     assert cfg.ncbi_params() == {"tool": "alslm-tests", "email": "someone@example.org"}

@@ -10,7 +10,7 @@ import respx
 from lxml import etree
 
 from alslm_ml.sources import make_client, scrape_source
-from alslm_ml.sources.config import load_config
+from alslm_ml.sources.config import load_sources_config
 from alslm_ml.sources.jats import JatsError, NotArticlesError, normalise_licence, parse_article, parse_articleset
 from alslm_ml.sources.pubmed import parse_esearch, pmcids
 
@@ -63,7 +63,7 @@ class EUtils:
 
 @pytest.fixture
 def cfg():
-    return load_config(FIX / "sources_test.yaml")
+    return load_sources_config(FIX / "sources_test.yaml")
 
 
 def read_spool(root: Path) -> dict[str, dict]:

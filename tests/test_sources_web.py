@@ -8,7 +8,7 @@ import pytest
 import respx
 
 from alslm_ml.sources import make_client, scrape_source
-from alslm_ml.sources.config import load_config
+from alslm_ml.sources.config import load_sources_config
 from alslm_ml.sources.pii import scrub
 from alslm_ml.sources.web import extract_html, wiki_text
 
@@ -52,7 +52,7 @@ class Sites:
 
 @pytest.fixture
 def cfg():
-    return load_config(FIX / "sources_test.yaml")
+    return load_sources_config(FIX / "sources_test.yaml")
 
 
 def test_educational_extraction_and_robots_disallow(cfg, tmp_path):

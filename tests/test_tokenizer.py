@@ -115,7 +115,7 @@ def test_check_terms_flags_fragmented_words(tok):
     by = {r.term: r for r in results}
     assert not by["riluzole"].flagged and by["riluzole"].max_word_tokens == 1
     assert by["HNRNPA2B1"].flagged and len(by["HNRNPA2B1"].tokens) > 2  # never seen: falls apart
-    s = tk.summarize(results)
+    s = tk.summarize_terms(results)
     assert s["n_flagged"] == sum(r.flagged for r in results) and s["n_terms"] == 3
     md = tk.worst_terms_markdown(results)
     assert md.splitlines()[2].startswith("| HNRNPA2B1 |")

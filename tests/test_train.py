@@ -23,8 +23,8 @@ import torch
 from safetensors.torch import load_file
 
 from alslm_ml.model import GPT, get_config, load_model
-from alslm_ml.train import checkpoint as ck
-from alslm_ml.train.config import load_config
+from alslm_ml.train import checkpoint
+from alslm_ml.train.config import load_train_config
 from alslm_ml.train.data import EpochSampler, unigram_baseline
 from alslm_ml.train.launch import build_command
 from alslm_ml.train.optim import lr_at, make_adamw, param_groups
@@ -62,7 +62,7 @@ def tokens_dir(tmp_path_factory) -> Path:
 
 
 def micro(**over):
-    return load_config("micro", [f"{k}={json.dumps(v)}" for k, v in over.items()])
+    return load_train_config("micro", [f"{k}={json.dumps(v)}" for k, v in over.items()])
 
 
 def losses(run_dir: Path) -> dict[int, float]:
@@ -138,13 +138,13 @@ def _trained_pair():
 def test_checkpoint_round_trip(tmp_path):
     model, opt = _trained_pair()
     state = {"step": 5, "sampler": {"epoch": 1, "index": 3}}
-    ck.save_checkpoint(tmp_path / "step_5", model, opt.state_dict(), state)
-    loaded_state = ck.verify(tmp_path / "step_5")
+    checkpoint.save_checkpoint(tmp_path / "step_5", model, opt.state_dict(), state)
+    loaded_state = checkpoint.verify(tmp_path / "step_5")
     assert loaded_state["step"] == 5 and loaded_state["sampler"] == {"epoch": 1, "index": 3}
     m2 = load_model(tmp_path / "step_5" / "model")
     for (n, p), (_, q) in zip(model.state_dict().items(), m2.state_dict().items()):
         assert torch.equal(p, q), n
-    opt_sd = ck.load_optimizer_state(tmp_path / "step_5", loaded_state)
+    opt_sd = checkpoint.load_optimizer_state(tmp_path / "step_5", loaded_state)
     _, opt2 = _trained_pair()
     opt2.load_state_dict(opt_sd)
     for pid, st in opt.state_dict()["state"].items():
@@ -161,7 +161,7 @@ def test_checkpoint_round_trip(tmp_path):
 def test_corrupt_checkpoint_detected_and_previous_used(tmp_path, damage):
     model, opt = _trained_pair()
     for s in (10, 20):
-        ck.save_checkpoint(tmp_path / f"step_{s}", model, opt.state_dict(), {"step": s})
+        checkpoint.save_checkpoint(tmp_path / f"step_{s}", model, opt.state_dict(), {"step": s})
     bad = tmp_path / "step_20"
     weights = bad / "model" / "model.safetensors"
     if damage == "truncate":
@@ -174,10 +174,10 @@ def test_corrupt_checkpoint_detected_and_previous_used(tmp_path, damage):
         (bad / "manifest.json").unlink()
     else:
         (bad / "optimizer.safetensors").unlink()
-    with pytest.raises(ck.CorruptCheckpoint, match="step_20"):
-        ck.verify(bad)
+    with pytest.raises(checkpoint.CorruptCheckpoint, match="step_20"):
+        checkpoint.verify(bad)
     messages = []
-    path, state = ck.find_latest_valid(tmp_path, messages.append)
+    path, state = checkpoint.find_latest_valid(tmp_path, messages.append)
     assert path.name == "step_10" and state["step"] == 10
     assert len(messages) == 1 and "step_20 is corrupt" in messages[0]
 
@@ -185,9 +185,9 @@ def test_corrupt_checkpoint_detected_and_previous_used(tmp_path, damage):
 def test_rotation_keeps_last_three(tmp_path):
     model, _ = _trained_pair()
     for s in (10, 20, 30, 40, 50):
-        ck.save_checkpoint(tmp_path / f"step_{s}", model, None, {"step": s})
-        ck.rotate(tmp_path, 3)
-    assert [p.name for p in ck.step_dirs(tmp_path)] == ["step_50", "step_40", "step_30"]
+        checkpoint.save_checkpoint(tmp_path / f"step_{s}", model, None, {"step": s})
+        checkpoint.rotate(tmp_path, 3)
+    assert [p.name for p in checkpoint.step_dirs(tmp_path)] == ["step_50", "step_40", "step_30"]
 
 
 # --- training runs ------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_micro_run_beats_unigram_and_writes_artifacts(tokens_dir, tmp_path):
     summary = train(micro(max_steps=60), tokens_dir, run, log=lambda m: None)
     assert summary["finished"] and summary["steps"] == 60
     assert summary["best_val_loss"] < summary["unigram_val_loss"] - 1.0, summary
-    assert [p.name for p in ck.step_dirs(run)] == ["step_60", "step_50", "step_40"]
+    assert [p.name for p in checkpoint.step_dirs(run)] == ["step_60", "step_50", "step_40"]
     best = load_model(run / "best" / "model")  # loads with the shared loader
     assert best.config.n_layer == 2 and best.config.vocab_size == VOCAB
     rows = list(csv.DictReader(open(run / "metrics.csv")))
@@ -248,7 +248,7 @@ def test_resume_after_sigkill_continues_same_curve(tokens_dir, tmp_path):
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     assert not (run / "summary.json").exists(), "the run finished before it could be killed"
-    latest = ck.step_dirs(run)[0].name
+    latest = checkpoint.step_dirs(run)[0].name
     out = subprocess.run([sys.executable, "-m", "alslm_ml.train", *args, "--out-dir", str(run)],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:]
@@ -280,13 +280,13 @@ def test_finished_run_is_kept_unless_overwrite_archives_it(tokens_dir, tmp_path)
 
 def test_config_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="unknown training option 'max_step'"):
-        load_config("micro", ["max_step=3"])
+        load_train_config("micro", ["max_step=3"])
     bad = tmp_path / "cfg.json"
     bad.write_text(json.dumps({"preset": "micro", "batchsize": 2}))
     with pytest.raises(ValueError, match="batchsize"):
-        load_config(str(bad))
+        load_train_config(str(bad))
     with pytest.raises(ValueError, match="exceeds model"):
-        load_config("micro").model_config(vocab_size=1000)
+        load_train_config("micro").model_config(vocab_size=1000)
 
 
 def test_launcher_commands(tmp_path):

@@ -9,7 +9,7 @@ import torch
 
 from alslm_ml.model import GPT, get_config
 from alslm_ml.train.budget import GIB, activation_bytes, plan_fit, state_bytes
-from alslm_ml.train.config import load_config
+from alslm_ml.train.config import load_train_config
 from alslm_ml.train.launch import deepspeed_env, normalize_arch_list
 from alslm_ml.train.trainer import deepspeed_config, fit_to_machine, needs_engine
 
@@ -58,34 +58,34 @@ def test_several_gpus_shard_with_zero2():
 
 
 def test_cpu_keeps_the_config_and_never_compiles():
-    cfg, plan = fit_to_machine(load_config("500m"), get_config("500m"), torch.device("cpu"), 1, quiet)
+    cfg, plan = fit_to_machine(load_train_config("500m"), get_config("500m"), torch.device("cpu"), 1, quiet)
     assert plan is None and cfg.batch_size == 4 and cfg.grad_accum == 8 and cfg.compile is False
     assert cfg.gradient_checkpointing is False
-    tiny, _ = fit_to_machine(load_config("tiny"), load_config("tiny").model_config(), torch.device("cpu"), 1, quiet)
+    tiny, _ = fit_to_machine(load_train_config("tiny"), load_train_config("tiny").model_config(), torch.device("cpu"), 1, quiet)
     assert (tiny.batch_size, tiny.grad_accum, tiny.compile) == (8, 1, False)
-    pinned, _ = fit_to_machine(load_config("tiny", ["compile=true"]), load_config("tiny").model_config(),
+    pinned, _ = fit_to_machine(load_train_config("tiny", ["compile=true"]), load_train_config("tiny").model_config(),
                                torch.device("cpu"), 1, quiet)
     assert pinned.compile is True
 
 
 def test_deepspeed_json_uses_torch_adamw_unless_offloading(tmp_path):
     cuda = torch.device("cuda")  # a device object only: nothing runs on it
-    cfg = load_config("500m", ["batch_size=32", "grad_accum=1", "zero_stage=2", "offload_optimizer=false"])
+    cfg = load_train_config("500m", ["batch_size=32", "grad_accum=1", "zero_stage=2", "offload_optimizer=false"])
     ds = deepspeed_config(cfg, cuda, True)
     assert "optimizer" not in ds and ds["zero_allow_untested_optimizer"]
     assert ds["zero_optimization"]["offload_optimizer"] == {"device": "none"} and "offload_param" not in ds["zero_optimization"]
     assert ds["train_micro_batch_size_per_gpu"] == 32 and ds["gradient_accumulation_steps"] == 1
-    off = deepspeed_config(load_config("1b", ["batch_size=2", "grad_accum=16", "zero_stage=3", "offload_optimizer=true",
+    off = deepspeed_config(load_train_config("1b", ["batch_size=2", "grad_accum=16", "zero_stage=3", "offload_optimizer=true",
                                               "offload_param=true"]), cuda, True)
     assert off["optimizer"]["type"] == "AdamW" and off["zero_optimization"]["offload_param"]["device"] == "cpu"
 
 
 def test_engine_only_where_deepspeed_adds_something():
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    plain = load_config("500m", ["zero_stage=0", "offload_optimizer=false"])
+    plain = load_train_config("500m", ["zero_stage=0", "offload_optimizer=false"])
     assert not needs_engine(plain, cuda, 1)
     assert needs_engine(plain, cuda, 2) and needs_engine(plain, cpu, 1)
-    assert needs_engine(load_config("500m", ["zero_stage=3"]), cuda, 1)
+    assert needs_engine(load_train_config("500m", ["zero_stage=3"]), cuda, 1)
 
 
 @pytest.mark.parametrize("raw, expect", [("9.0a", "9.0"), ("9.0+PTX", "9.0+PTX"), ("8.0;8.6;9.0a", "8.0;8.6;9.0"),

@@ -40,7 +40,7 @@ from alslm_ml.eval.store import headline, store_results, summary_frame
 from alslm_ml.eval.suite import run_suite, sample_benchmarks
 from alslm_ml.processing import store
 from alslm_ml.processing.tables import corpus_batches
-from alslm_ml.report.comparison import build_report
+from alslm_ml.report.comparison import write_eval_comparison
 from alslm_ml.systems import GenerationConfig, load_system
 
 GROUP = "evaluation"
@@ -189,7 +189,7 @@ def eval_finetuned(context: AssetExecutionContext, config: FinetunedEvalConfig, 
 @asset(group_name=GROUP, deps=["eval_scratch", "eval_rag", "eval_baseline", "eval_finetuned"],
        description="Comparison report (Markdown, JSON, figures) under data/reports/ from whatever eval results exist.")
 def eval_comparison(context: AssetExecutionContext) -> MaterializeResult:
-    res = build_report(paths.eval_dir(), paths.reports_dir())
+    res = write_eval_comparison(paths.eval_dir(), paths.reports_dir())
     report = res["report"]
     context.log.info(f"report: {len(report['systems'])} systems, not run: {report['not_run']} -> {res['markdown']}")
     meta = {"report": MetadataValue.md(res["text"]), "markdown": MetadataValue.path(res["markdown"]),

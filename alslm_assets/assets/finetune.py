@@ -97,7 +97,7 @@ class ExperimentConfig(Config):
 
 
 def _table_metadata() -> dict:
-    results = experiments.load_results(dataset=instruction_data.fingerprint(_dataset_dir()))
+    results = experiments.load_experiment_results(dataset=instruction_data.fingerprint(_dataset_dir()))
     return {"experiments_table": MetadataValue.md(experiments.table_markdown(results) if results else "(none yet)")}
 
 
@@ -136,7 +136,7 @@ class FinetunedConfig(ExperimentConfig):
 @asset(group_name=GROUP, deps=[instruction_dataset, lora_experiments],
        description="Best experiment by val loss, merged into the base (data/finetune/merged/), vs the base on the test split.")
 def finetuned_model(context: AssetExecutionContext, config: FinetunedConfig) -> MaterializeResult:
-    done = {r["experiment"] for r in experiments.load_results(dataset=instruction_data.fingerprint(_dataset_dir()))}
+    done = {r["experiment"] for r in experiments.load_experiment_results(dataset=instruction_data.fingerprint(_dataset_dir()))}
     for name in config.run_missing:
         if name not in done:
             context.log.info(f"experiment {name} has no results for this data set: running it now")

@@ -30,11 +30,11 @@ from dagster_duckdb import DuckDBResource
 
 from alslm_assets.metadata import as_metadata
 from alslm_assets.partitions import source_partitions
-from alslm_ml import paths
+from alslm_ml import markdown, paths
 from alslm_ml.processing import store, tables
 from alslm_ml.processing.corpus_build import build_corpus
-from alslm_ml.processing.stats import png_markdown, stats_chart_png, stats_markdown
-from alslm_ml.sources.config import load_config
+from alslm_ml.processing.stats import stats_chart_png, stats_markdown
+from alslm_ml.sources.config import load_sources_config
 
 GROUP = "processing"
 EAGER = AutomationCondition.eager()
@@ -68,11 +68,6 @@ class SplitConfig(BatchConfig):
 def _limit(con, config: BatchConfig) -> None:
     if config.duckdb_memory_limit:
         con.execute(f"SET memory_limit = '{config.duckdb_memory_limit}'")
-
-
-def _md_table(rows: list[list], header: list[str]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 
 def _mib(n: int) -> float:
@@ -126,7 +121,7 @@ def clean_documents(context: AssetExecutionContext, config: CleanConfig, duckdb:
 )
 def corpus(context: AssetExecutionContext, config: DedupConfig, duckdb: DuckDBResource):
     """MinHash LSH document dedup + SHA-256 paragraph dedup over all sources, streamed in (source, id) order."""
-    sources_cfg = load_config(config.sources_config or None)  # its licence allow-list is the licence rule
+    sources_cfg = load_sources_config(config.sources_config or None)  # its licence allow-list is the licence rule
     with duckdb.get_connection() as con:
         _limit(con, config)
         built = build_corpus(con, sources_cfg, config.threshold, config.num_perm, config.min_paragraph_words,
@@ -156,7 +151,7 @@ def corpus_splits(context: AssetExecutionContext, config: SplitConfig, duckdb: D
     context.log.info(f"split: {s.by_source}; {s.near_duplicate_pairs} near-duplicate pairs kept together; index {_mib(s.index_bytes)} MiB")
     rows = [[src, v.get("train", 0), v.get("val", 0)] for src, v in sorted(s.by_source.items())]
     return MaterializeResult(
-        metadata={"train": s.train, "val": s.val, "by_source": MetadataValue.md(_md_table(rows, ["source", "train", "val"])),
+        metadata={"train": s.train, "val": s.val, "by_source": MetadataValue.md(markdown.table(["source", "train", "val"], rows)),
                   "near_duplicate_pairs": s.near_duplicate_pairs, "split_index_mib": _mib(s.index_bytes)},
         check_results=[AssetCheckResult(check_name="no_leakage", passed=not s.leaks,
                                         metadata={"leaks": len(s.leaks), "pairs": MetadataValue.json(s.leaks[:50])})],
@@ -186,7 +181,7 @@ def corpus_stats(context: AssetExecutionContext, config: StatsConfig, duckdb: Du
             "bytes": stats["bytes"],
             "tokens": stats["tokens"],
             "avg_tokens_per_document": stats["avg_tokens_per_document"],
-            "report": MetadataValue.md(md + "\n" + png_markdown(png, "MB by source")),
+            "report": MetadataValue.md(md + "\n" + markdown.png_markdown(png, "MB by source")),
             "path": MetadataValue.path(str(out / "stats.md")),
         }
     )

@@ -35,7 +35,7 @@ from pydantic import Field
 
 from alslm_assets.metadata import as_metadata
 from alslm_assets.partitions import source_partitions
-from alslm_ml.sources import load_config, make_client
+from alslm_ml.sources import load_sources_config, make_client
 from alslm_ml.sources.config import SourcesConfig
 from alslm_ml.sources.http import PoliteClient
 from alslm_ml.sources.ingest import ingest_partition, partition_checks, preview_rows, raw_metadata, write_quarantine
@@ -87,7 +87,7 @@ def raw_documents(
     context: AssetExecutionContext, config: RawDocumentsConfig, scraper_http: ScraperHttp, duckdb: DuckDBResource
 ):
     """Raw documents of one source in the RAW_COLUMNS schema (design doc 2.1-2.2)."""
-    cfg = load_config(config.config_path or None)
+    cfg = load_sources_config(config.config_path or None)
     part = ingest_partition(context.partition_key, cfg, lambda: scraper_http.client(cfg), config.starter_dir or None,
                             config.spool_dir or None, None if config.max_docs < 0 else config.max_docs)
     if part.report.quarantine:

@@ -76,7 +76,7 @@ def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheck
     results = validate.check_terms(tok, validate.load_terms(), config.max_tokens_per_word)
     for r in results:
         context.log.debug(f"{r.term!r}: {len(r.tokens)} tokens {r.tokens}{'  FLAGGED' if r.flagged else ''}")
-    s = validate.summarize(results)
+    s = validate.summarize_terms(results)
     passed = s["flagged_fraction"] <= config.max_flagged_fraction
     small = meta.get("train_chars", 0) < SMALL_CORPUS_CHARS
     context.log.info(f"{s['n_flagged']}/{s['n_terms']} terms flagged ({s['flagged_fraction']:.1%}); "

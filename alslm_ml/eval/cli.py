@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from alslm_ml.config_values import parse_assignment
 from alslm_ml.disclaimer import SHORT
 from alslm_ml.errors import UserError, describe_os_error
 from alslm_ml.eval.benchmark import BenchmarkError, load_benchmark, stratified_sample
@@ -48,18 +49,6 @@ def validate_settings(where: str, per_category: int = 0, max_tokens: int = 1, th
             raise UserError(f"{where}: {name} is {value!r}; expected {accepted}")
 
 
-def _value(text: str):
-    """An option value as int, float or bool when it reads as one, else the string."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alslm eval", description=f"Score a system on an ALS hallucination benchmark. {SHORT}")
     p.add_argument("--system", required=True, choices=SYSTEM_NAMES)
@@ -91,12 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None:
         questions = questions[: args.limit]
     options = {k: v for k, v in {"backend": args.backend, "quant": args.quant}.items() if v}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            print(f"alslm eval: --option {item!r}: expected KEY=VALUE, e.g. k=8", file=sys.stderr)
-            return 2
-        options[key.strip()] = _value(value.strip())
+    try:
+        options.update(parse_assignment(item, "--option", "k=8") for item in args.option)
+    except UserError as exc:
+        print(f"alslm eval: {exc}", file=sys.stderr)
+        return 2
     label = system_label(args.system, args.backend, args.quant)
     print(f"{SHORT}\nregistry: {origin}; {len(questions)} questions; system {label}", file=sys.stderr)
     try:

@@ -7,7 +7,7 @@ interrupted run resumes where it stopped when started again with the same settin
 Output under `out_dir`:
     responses.jsonl   one line per answered question (the resume cache)
     results.json      per question: answer, scores, entities, taxonomy label
-    summary.json      aggregate metrics (see `summarize`)
+    summary.json      aggregate metrics (see `summarize_scores`)
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def evaluate(
             bar.update(1)
             if progress:
                 progress(i + 1, len(questions), rows[-1])
-    summary = summarize(rows)
+    summary = summarize_scores(rows)
     summary.update({"system": label, "describe": describe, "generation": cfg.to_dict(), "threshold": threshold,
                     "registry_size": registry.size})
     (out / "results.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
@@ -203,7 +203,7 @@ def _category(rs: list[dict]) -> dict:
     return out
 
 
-def summarize(rows: list[dict]) -> dict:
+def summarize_scores(rows: list[dict]) -> dict:
     """Aggregate metrics over scored rows.
 
     fabrication_rate = unknown entities / all extracted entities (None when no entity was named);
@@ -300,7 +300,7 @@ def tables(rows: list[dict]) -> dict[str, pd.DataFrame]:
     return {"responses": responses, "scores": scores, "fabrications": fabrications, "taxonomy": taxonomy}
 
 
-def load_results(out_dir: str | Path) -> tuple[list[dict], dict]:
+def load_eval_results(out_dir: str | Path) -> tuple[list[dict], dict]:
     """results.json and summary.json of a finished run."""
     out = Path(out_dir)
     return (json.loads((out / "results.json").read_text(encoding="utf-8")),

@@ -275,6 +275,23 @@ class Score:
         return d
 
 
+def _retrieval_fields(question: Question, retrieved_text: str | None, status: list, threshold: float) -> dict:
+    """RAG only: context recall (key facts in the passages) and carry-through (of those, the ones
+    the answer states). All None without retrieved text."""
+    out = dict.fromkeys(("retrieval_hit", "retrieval_accuracy", "facts_retrieved", "facts_carried", "carry_through"))
+    if retrieved_text is None:
+        return out
+    r = match_key_facts(retrieved_text, question.key_facts, threshold)
+    out["retrieval_accuracy"] = sum(r) / len(r)
+    out["retrieval_hit"] = out["retrieval_accuracy"] >= PASS_AT
+    # Traps have nothing to carry (their right answer is a refusal).
+    if not question.is_trap:
+        out["facts_retrieved"] = n_retr = sum(r)
+        out["facts_carried"] = n_carried = sum(in_ctx and st == "found" for in_ctx, (_, st) in zip(r, status))
+        out["carry_through"] = round(n_carried / n_retr, 4) if n_retr else None
+    return out
+
+
 def score_answer(
     question: Question,
     answer: str,
@@ -303,17 +320,6 @@ def score_answer(
     # Entities the question itself names are echoes of the prompt, not inventions of the model;
     # trap behaviour is scored by refusal instead.
     unknown = registry.unknown(ents, context=question.question)
-    hit = retr_acc = n_retr = n_carried = carry = None
-    if retrieved_text is not None:
-        r = match_key_facts(retrieved_text, question.key_facts, threshold)
-        retr_acc = sum(r) / len(r)
-        hit = retr_acc >= PASS_AT
-        # Carry-through: of the facts the passages held, how many reached the answer. Traps have
-        # nothing to carry (their right answer is a refusal).
-        if not question.is_trap:
-            n_retr = sum(r)
-            n_carried = sum(in_ctx and st == "found" for in_ctx, (_, st) in zip(r, status))
-            carry = n_carried / n_retr if n_retr else None
     return Score(
         question_id=question.id,
         accuracy=round(accuracy, 4),
@@ -330,9 +336,5 @@ def score_answer(
         degenerate_reason=coh.reason,
         entities=[asdict(e) for e in ents],
         unknown_entities=[asdict(e) for e in unknown],
-        retrieval_hit=hit,
-        retrieval_accuracy=retr_acc,
-        facts_retrieved=n_retr,
-        facts_carried=n_carried,
-        carry_through=None if carry is None else round(carry, 4),
+        **_retrieval_fields(question, retrieved_text, status, threshold),
     )

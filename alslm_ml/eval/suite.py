@@ -12,7 +12,7 @@ from pathlib import Path
 from alslm_ml import paths
 from alslm_ml.eval.benchmark import BLIND_TAG, Benchmarks, Question, stratified_sample
 from alslm_ml.eval.entities import Registry
-from alslm_ml.eval.runner import evaluate, load_results
+from alslm_ml.eval.runner import evaluate, load_eval_results
 from alslm_ml.systems import GenerationConfig
 
 Log = Callable[[str], None]
@@ -78,7 +78,7 @@ def _evaluate_one(system, name: str, run: BenchmarkRun, results: Path, registry:
             log(f"{name}: {i}/{n} answered (last: {row['question_id']} {row['mode']})")
 
     s = out.summaries[name] = evaluate(system, run.questions, results, registry, cfg, name, threshold, progress, resume)
-    out.rows += load_results(results)[0]
+    out.rows += load_eval_results(results)[0]
     log(f"{name}: non-trap accuracy {s['non_trap_accuracy']}, pass {s['pass_rate']}, fabrication "
         f"{s['fabrication_rate']}, trap refusal {s['trap_refusal_rate']}, answer tokens "
         f"{s['mean_answer_tokens']}, carry-through {s.get('retrieval', {}).get('carry_through')}")

@@ -88,17 +88,17 @@ def build_toy(out_dir: str | Path, n_embd: int = 256, n_layer: int = 2, n_head: 
 def build_toy_exports(out_dir: str | Path, quants=("q8_0", "q5_k_m", "q4_k_m")) -> dict[str, Path]:
     """The toy model plus its f16 GGUF and quantizations, built once per folder (reused after):
     {"model": model_dir, "tokenizer": tokenizer.json, "f16": ..., "q8_0": ..., ...}."""
-    from alslm_ml.export import gguf_export as ge
+    from alslm_ml.export import gguf_export
 
     out = Path(out_dir)
     done = out / "DONE"
     files = {"model": out / "model", "tokenizer": out / "tokenizer.json"}
-    files.update({q: out / ge.FILE_PATTERN.format(quant=q) for q in ("f16", *quants)})
+    files.update({q: out / gguf_export.FILE_PATTERN.format(quant=q) for q in ("f16", *quants)})
     if done.exists():
         return files
     build_toy(out)
-    ge.write_gguf_f16(files["model"], files["tokenizer"], files["f16"])
+    gguf_export.write_gguf_f16(files["model"], files["tokenizer"], files["f16"])
     for q in quants:
-        ge.quantize(files["f16"], files[q], q)
+        gguf_export.quantize(files["f16"], files[q], q)
     done.touch()
     return files

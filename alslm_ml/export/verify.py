@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from alslm_ml import markdown
 from alslm_ml.model import GPT
 from alslm_ml.threads import llama_threads
 
@@ -139,11 +140,10 @@ def check_gguf(path: str | Path, quant: str, model: GPT, hf_tokenizer, start_id:
 
 
 def markdown_table(checks: list[GGUFCheck], fallback: dict[str, list] | None = None) -> str:
-    rows = ["| type | size (MB) | load (s) | tokens/s | max logit diff | tolerance x scale | greedy = torch | fallback tensors |",
-            "|---|---|---|---|---|---|---|---|"]
-    for c in checks:
-        fb = len((fallback or {}).get(c.quant, []))
-        rows.append(f"| {c.quant} | {c.size_mb:.2f} | {c.load_seconds:.3f} | {c.tokens_per_second:.0f} | "
-                    f"{c.max_logit_diff:.4g} | {c.tolerance * c.logit_scale:.4g} | "
-                    f"{'yes' if c.greedy_match else 'no'}{'' if c.greedy_required else ' (not required)'} | {fb} |")
-    return "\n".join(rows)
+    header = ["type", "size (MB)", "load (s)", "tokens/s", "max logit diff", "tolerance x scale", "greedy = torch",
+              "fallback tensors"]
+    rows = [[c.quant, f"{c.size_mb:.2f}", f"{c.load_seconds:.3f}", f"{c.tokens_per_second:.0f}", f"{c.max_logit_diff:.4g}",
+             f"{c.tolerance * c.logit_scale:.4g}",
+             f"{'yes' if c.greedy_match else 'no'}{'' if c.greedy_required else ' (not required)'}",
+             len((fallback or {}).get(c.quant, []))] for c in checks]
+    return markdown.table(header, rows)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from alslm_ml import paths
+from alslm_ml import markdown, paths
 from alslm_ml.finetune.data import Example, fingerprint, read_split
 from alslm_ml.finetune.metrics import perplexity, text_metrics
 from alslm_ml.finetune.model import device_and_dtype, load_base, save_hf
@@ -103,7 +103,7 @@ def run_experiment(name: str, dataset_dir: Path, ev: EvalSettings, out_root: Pat
     return results
 
 
-def load_results(out_root: Path | None = None, dataset: str | None = None) -> list[dict]:
+def load_experiment_results(out_root: Path | None = None, dataset: str | None = None) -> list[dict]:
     """results.json of every experiment run so far (on data set `dataset`, if given), in
     EXPERIMENTS order."""
     root = out_root or experiments_dir()
@@ -117,13 +117,11 @@ TABLE_COLUMNS = ["experiment", "r", "lr", "epochs", "steps", "train_loss", "val_
 
 def table_markdown(results: list[dict]) -> str:
     """The seed's experiments table, as Markdown."""
-    head = "| " + " | ".join(TABLE_COLUMNS) + " |\n|" + "---|" * len(TABLE_COLUMNS) + "\n"
     rows = []
     for r in results:
         vals = {**r, "r": r["settings"]["r"], "lr": f"{r['settings']['lr']:g}", "epochs": r["settings"]["epochs"]}
-        rows.append("| " + " | ".join(f"{vals[c]:.4f}" if isinstance(vals[c], float) else str(vals[c])
-                                      for c in TABLE_COLUMNS) + " |")
-    return head + "\n".join(rows)
+        rows.append([f"{vals[c]:.4f}" if isinstance(vals[c], float) else vals[c] for c in TABLE_COLUMNS])
+    return markdown.table(TABLE_COLUMNS, rows)
 
 
 def finalize(dataset_dir: Path, ev: EvalSettings, out_root: Path | None = None,
@@ -131,7 +129,7 @@ def finalize(dataset_dir: Path, ev: EvalSettings, out_root: Path | None = None,
     """Merge the best adapter (lowest val loss) and compare base vs fine-tuned on the test split."""
     from peft import PeftModel
 
-    results = load_results(out_root, fingerprint(dataset_dir))
+    results = load_experiment_results(out_root, fingerprint(dataset_dir))
     if not results:
         raise FileNotFoundError(f"no experiment results for the current instruction data set under "
                                 f"{out_root or experiments_dir()}: materialize partitions of `lora_experiments` first")
@@ -164,7 +162,6 @@ def finalize(dataset_dir: Path, ev: EvalSettings, out_root: Path | None = None,
 
 
 def comparison_markdown(report: dict) -> str:
-    lines = ["| metric | base | fine-tuned | delta |", "|---|---|---|---|"]
-    lines += [f"| {c['metric']} | {c['base']:.4f} | {c['finetuned']:.4f} | {c['delta']:+.4f} |"
-              for c in report["comparison"]]
-    return "\n".join(lines)
+    return markdown.table(["metric", "base", "fine-tuned", "delta"],
+                          [[c["metric"], f"{c['base']:.4f}", f"{c['finetuned']:.4f}", f"{c['delta']:+.4f}"]
+                           for c in report["comparison"]])

@@ -8,7 +8,7 @@ map one-to-one onto transformers' GPT2LMHeadModel and llama.cpp's gpt2 architect
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
@@ -31,14 +31,6 @@ class GPTConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> GPTConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown GPTConfig fields: {sorted(unknown)}")
-        return cls(**d)
 
     def num_params(self, non_embedding: bool = False) -> int:
         """Parameter count from the shape alone (tied head counted once)."""

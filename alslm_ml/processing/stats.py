@@ -3,13 +3,12 @@ and the most frequent medical terms, as a dict, a Markdown report and a bar char
 
 from __future__ import annotations
 
-import base64
-import io
 import re
 from collections import Counter
 
 import numpy as np
 
+from alslm_ml import markdown
 from alslm_ml.tokenizer.validate import load_terms as load_term_entries
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']+")
@@ -154,41 +153,27 @@ def stats_markdown(stats: dict) -> str:
         "",
         "## By source",
         "",
-        "| source | documents | bytes | tokens | avg tokens | share |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r['source']} | {r['documents']:,} | {r['bytes']:,} | {r['tokens']:,} | {r['avg_tokens']:,} | {r['share']:.1%} |"
-        for r in stats["by_source"]
+        markdown.table(["source", "documents", "bytes", "tokens", "avg tokens", "share"],
+                       [[r["source"], f"{r['documents']:,}", f"{r['bytes']:,}", f"{r['tokens']:,}", f"{r['avg_tokens']:,}",
+                         f"{r['share']:.1%}"] for r in stats["by_source"]], "lrrrrr"),
     ]
     if stats.get("by_split"):
-        lines += ["", "## By split", "", "| split | documents | tokens |", "|---|---:|---:|"]
-        lines += [f"| {r['split']} | {r['documents']:,} | {r['tokens']:,} |" for r in stats["by_split"]]
+        lines += ["", "## By split", "", markdown.table(
+            ["split", "documents", "tokens"],
+            [[r["split"], f"{r['documents']:,}", f"{r['tokens']:,}"] for r in stats["by_split"]], "lrr")]
     if stats["top_medical_terms"]:
-        lines += ["", "## Top medical terms", "", "| term | occurrences |", "|---|---:|"]
-        lines += [f"| {t} | {c:,} |" for t, c in stats["top_medical_terms"]]
+        lines += ["", "## Top medical terms", "", markdown.table(
+            ["term", "occurrences"], [[t, f"{c:,}"] for t, c in stats["top_medical_terms"]], "lr")]
     return "\n".join(lines) + "\n"
 
 
 def stats_chart_png(stats: dict) -> bytes:
     """Bar chart of megabytes per source."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = markdown.pyplot()
     rows = stats["by_source"]
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.bar([r["source"] for r in rows], [r["bytes"] / 1e6 for r in rows], color="#4C72B0")
     ax.set_ylabel("MB of clean text")
     ax.set_title("Corpus by source")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def png_markdown(png: bytes, alt: str = "chart") -> str:
-    """Inline a PNG into Markdown (the Dagster UI renders data URIs)."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    return markdown.figure_png(fig, dpi=100)

@@ -140,6 +140,40 @@ def _unique_rows(rows: Iterable[dict], seen: set) -> Iterator[dict]:
         yield row
 
 
+def _documents(corpus: pd.DataFrame | Iterable, max_chunks: int | None, seen: set) -> Iterator[dict]:
+    """The corpus rows, each id once (ids collected in `seen`); ValueError before any work for an
+    empty corpus, a bad max_chunks, or (a whole table) duplicate ids."""
+    rows = corpus_rows(corpus)
+    first = next(rows, None)
+    if first is None:
+        raise ValueError("corpus is empty: materialize `corpus` first (nothing to index)")
+    if max_chunks is not None and max_chunks <= 0:
+        raise ValueError(f"max_chunks must be a positive number of chunks, got {max_chunks}")
+    docs = _unique_rows(itertools.chain([first], rows), seen)
+    if isinstance(corpus, pd.DataFrame):  # a whole table: report duplicates before any work
+        dup = corpus["id"][corpus["id"].duplicated()].tolist() if "id" in corpus else []
+        if dup:
+            raise ValueError(f"corpus: duplicate document id(s) {dup[:5]}")
+    return docs
+
+
+def _open_spool(dense_model: str, dense_model_path: str | None, spool_root: Path | None, dim: int) -> Spool:
+    """The vector spool of this model file: vectors of an earlier (crashed) build are reused."""
+    model_dir = Path(dense_model_path) if dense_model_path else embed.default_onnx_dir()
+    model_file = model_dir / embed._MODEL_FILES.get(dense_model, "model.onnx")
+    return Spool(spool_dir(dense_model, model_file, spool_root), dim, {"dense_model": dense_model, "model_file": str(model_file)})
+
+
+def _write_index(records, dim: int, meta: dict, collection: str, root: Path | None, seen: set) -> str:
+    """Write the records to the Qdrant server (QDRANT_URL) or the local edge shard; returns where."""
+    if server_url():
+        client = server_client()
+        built = build_server(client, records, dim, {**meta, "documents": None}, collection)
+        client.close()
+        return f"{server_url()} collection alias {collection} -> {built}"
+    return str(build_edge(records, dim, meta, collection, root, extra=lambda: {"documents": len(seen)}))
+
+
 def build_vector_index(
     corpus: pd.DataFrame | Iterable,
     chunk_tokens: int = 256,
@@ -165,18 +199,8 @@ def build_vector_index(
     (`spool_root`): a rerun after a crash embeds only what is missing; `keep_spool=False` deletes
     the spool once the new index is live."""
     t0 = time.perf_counter()
-    rows = corpus_rows(corpus)
-    first = next(rows, None)
-    if first is None:
-        raise ValueError("corpus is empty: materialize `corpus` first (nothing to index)")
-    if max_chunks is not None and max_chunks <= 0:
-        raise ValueError(f"max_chunks must be a positive number of chunks, got {max_chunks}")
     seen: set = set()
-    docs = _unique_rows(itertools.chain([first], rows), seen)
-    if isinstance(corpus, pd.DataFrame):  # a whole table: report duplicates before any work
-        dup = corpus["id"][corpus["id"].duplicated()].tolist() if "id" in corpus else []
-        if dup:
-            raise ValueError(f"corpus: duplicate document id(s) {dup[:5]}")
+    docs = _documents(corpus, max_chunks, seen)
     dense_model = embed.resolve_dense_model(dense_model)
     # onnxruntime's workers spin at barriers like llama.cpp's: on a busy machine, the free cores only
     threads = threads or free_cores()
@@ -187,9 +211,7 @@ def build_vector_index(
     if max_chunks:
         chunks = itertools.islice(chunks, max_chunks)
     dim = len(next(iter(dense.embed(["dimension probe"]))))
-    model_dir = Path(dense_model_path) if dense_model_path else embed.default_onnx_dir()
-    model_file = model_dir / embed._MODEL_FILES.get(dense_model, "model.onnx")
-    spool = Spool(spool_dir(dense_model, model_file, spool_root), dim, {"dense_model": dense_model, "model_file": str(model_file)})
+    spool = _open_spool(dense_model, dense_model_path, spool_root, dim)
     if log:
         log(f"chunking {chunk_tokens}/{overlap} tokens, embedding with {dense_model} ({type(dense).__name__}, {threads} threads), "
             f"{len(spool)} vectors already in the spool {spool.path}" + (f", at most {max_chunks} chunks" if max_chunks else ""))
@@ -206,12 +228,7 @@ def build_vector_index(
     total = total_chunks or max_chunks  # unknown until chunked otherwise: the bar counts and shows the rate
     records = embed_chunks(chunks, dense, sparse, batch_size, total=total, progress=progress, spool=spool,
                            counts=counts, log=log)
-    if server_url():
-        client = server_client()
-        location = f"{server_url()} collection alias {collection} -> {build_server(client, records, dim, {**meta, 'documents': None}, collection)}"
-        client.close()
-    else:
-        location = str(build_edge(records, dim, meta, collection, root, extra=lambda: {"documents": len(seen)}))
+    location = _write_index(records, dim, meta, collection, root, seen)
     if not keep_spool:
         spool.remove()
     return BuildStats(len(seen), counts.chunks, time.perf_counter() - t0, location, dense_model,

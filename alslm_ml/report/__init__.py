@@ -1,5 +1,1 @@
-"""Reports built from evaluation results (eval_comparison)."""
-
-from alslm_ml.report.comparison import build_report
-
-__all__ = ["build_report"]
+"""Reports built from evaluation results: `comparison.write_eval_comparison` (the eval_comparison asset)."""

@@ -17,14 +17,11 @@ import json
 from itertools import permutations
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from alslm_ml.disclaimer import FULL  # noqa: E402
-from alslm_ml.eval.benchmark import BLIND_TAG, CATEGORIES  # noqa: E402
-from alslm_ml.eval.taxonomy import LABELS  # noqa: E402
+from alslm_ml.disclaimer import FULL
+from alslm_ml.eval.benchmark import BLIND_TAG, CATEGORIES
+from alslm_ml.eval.taxonomy import LABELS
+from alslm_ml.markdown import pyplot
+from alslm_ml.markdown import table as _table
 
 SCRATCH_VARIANTS = ("scratch-f16", "scratch-q8_0", "scratch-q5_k_m", "scratch-q4_k_m", "scratch-torch")
 EXPECTED = (*SCRATCH_VARIANTS, "rag", "baseline", "base", "finetuned")
@@ -107,11 +104,6 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
-
-
 def representative(runs: dict[str, dict]) -> dict[str, dict]:
     """One from-scratch variant (highest mean accuracy, then EXPECTED order) stands for the model in
     cross-system comparisons; the quantization section compares the variants with each other."""
@@ -136,13 +128,16 @@ def disagreements(runs: dict[str, dict], limit: int = 8) -> list[dict]:
     return sorted(out, key=lambda d: (-d["count"], d["wins"], d["loses"]))
 
 
-def _figures(runs: dict[str, dict], out_dir: Path) -> dict[str, str]:
-    figs: dict[str, str] = {}
+def _save(fig, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return str(path)
+
+
+def _accuracy_figure(runs: dict[str, dict], path: Path) -> str:
     systems = list(runs)
-    if not systems:
-        return figs
-    # Accuracy by category.
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    fig, ax = pyplot().subplots(figsize=(10, 4.5))
     width = 0.8 / len(systems)
     for i, s in enumerate(systems):
         by_cat = runs[s]["summary"].get("by_category", {})
@@ -153,12 +148,13 @@ def _figures(runs: dict[str, dict], out_dir: Path) -> dict[str, str]:
     ax.set_ylim(0, 1)
     ax.set_title("Accuracy by category")
     ax.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    figs["accuracy_by_category"] = str(out_dir / "eval_accuracy_by_category.png")
-    fig.savefig(figs["accuracy_by_category"], dpi=110)
-    plt.close(fig)
-    # Failure-mode distribution (stacked).
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    return _save(fig, path)
+
+
+def _failure_modes_figure(runs: dict[str, dict], path: Path) -> str:
+    """Failure-mode distribution, stacked per system."""
+    systems = list(runs)
+    fig, ax = pyplot().subplots(figsize=(10, 4.5))
     bottom = [0.0] * len(systems)
     for label in LABELS:
         vals = [runs[s]["summary"].get("taxonomy", {}).get(label) or 0.0 for s in systems]
@@ -167,37 +163,101 @@ def _figures(runs: dict[str, dict], out_dir: Path) -> dict[str, str]:
     ax.set_ylabel("share of responses")
     ax.set_title("Response classification (automatic taxonomy)")
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", fontsize=8)
-    fig.tight_layout()
-    figs["failure_modes"] = str(out_dir / "eval_failure_modes.png")
-    fig.savefig(figs["failure_modes"], dpi=110)
-    plt.close(fig)
-    # Quantization comparison.
+    pyplot().setp(ax.get_xticklabels(), rotation=30, ha="right", fontsize=8)
+    return _save(fig, path)
+
+
+def _quantization_figure(runs: dict[str, dict], quant: list[str], path: Path) -> str:
+    fig, ax = pyplot().subplots(figsize=(7, 4))
+    metrics = ("mean_accuracy", "fabrication_rate", "degenerate_rate", "mean_coherence")
+    width = 0.8 / len(metrics)
+    for i, m in enumerate(metrics):
+        ax.bar([j + i * width for j in range(len(quant))], [runs[s]["summary"].get(m) or 0.0 for s in quant], width, label=m)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(quant))], quant, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title("From-scratch model: quantization comparison")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _figures(runs: dict[str, dict], out_dir: Path) -> dict[str, str]:
+    if not runs:
+        return {}
+    figs = {"accuracy_by_category": _accuracy_figure(runs, out_dir / "eval_accuracy_by_category.png"),
+            "failure_modes": _failure_modes_figure(runs, out_dir / "eval_failure_modes.png")}
     quant = [s for s in SCRATCH_VARIANTS if s in runs]
     if quant:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        metrics = ("mean_accuracy", "fabrication_rate", "degenerate_rate", "mean_coherence")
-        width = 0.8 / len(metrics)
-        for i, m in enumerate(metrics):
-            ax.bar([j + i * width for j in range(len(quant))], [runs[s]["summary"].get(m) or 0.0 for s in quant], width, label=m)
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(quant))], quant, fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.set_title("From-scratch model: quantization comparison")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        figs["quantization"] = str(out_dir / "eval_quantization.png")
-        fig.savefig(figs["quantization"], dpi=110)
-        plt.close(fig)
+        figs["quantization"] = _quantization_figure(runs, quant, out_dir / "eval_quantization.png")
     return figs
 
 
-def build_report(eval_root: str | Path, out_dir: str | Path) -> dict:
-    """Write the Markdown/JSON/PNG report; returns {"markdown", "json", "figures", "report": dict}."""
+METHOD = ("Automatic scoring: key facts matched with rapidfuzz partial_ratio over 100-character windows "
+          "(threshold 80), a fact matched only in negated clauses (\"does not reduce glutamate\") counting as missing, "
+          "pass at >= 50% of key facts; trap questions pass when the answer denies the invented "
+          "entity or false premise. Labels are rule-based (docs/evaluation.md), to be checked by manual review. "
+          "Systems evaluated on different samples are not strictly comparable: see the n column.")
+
+
+def _systems_section(summaries: dict[str, dict]) -> list[str]:
+    return ["## Systems", "", _table(
+        ["system", "n", "accuracy", "non-trap accuracy", "pass", "fabrication", "contradiction", "trap refusal", "degenerate", "hedging", "coherence", "capability gap", "answer tokens", "s/answer"],
+        [[s, m["n"], f"{m['mean_accuracy']:.3f}", "–" if m.get("non_trap_accuracy") is None else f"{m['non_trap_accuracy']:.3f}", _pct(m["pass_rate"]), _pct(m["fabrication_rate"]), _pct(m.get("contradiction_rate")), _pct(m["trap_refusal_rate"]),
+          _pct(m["degenerate_rate"]), _pct(m["hedging_rate"]), f"{m['mean_coherence']:.3f}", f"{m['capability_gap']:+.3f}",
+          m.get("mean_answer_tokens", "–"), m.get("mean_seconds", "")] for s, m in summaries.items()]), ""]
+
+
+def _matrix_and_category_sections(summaries: dict[str, dict]) -> list[str]:
+    return ["## Comparison matrix", "", _table(
+        ["Response classification", *summaries],
+        [[name, *[_pct(m.get("taxonomy", {}).get(label)) for m in summaries.values()]] for label, name in MATRIX_ROWS.items()]), "",
+        "## Accuracy by category", "", _table(
+        ["category", *summaries],
+        [[c, *[("–" if c not in m.get("by_category", {}) else f"{m['by_category'][c]['mean_accuracy']:.3f}") for m in summaries.values()]]
+         for c in CATEGORIES]), "", "![accuracy by category](eval_accuracy_by_category.png)", "",
+        "## Failure-mode distribution", "", "![failure modes](eval_failure_modes.png)", ""]
+
+
+def _rag_section(summaries: dict[str, dict]) -> list[str]:
+    rag = {s: m["retrieval"] for s, m in summaries.items() if m.get("retrieval")}
+    md = ["## RAG: retrieval vs generation failures", ""]
+    if not rag:
+        return md + ["No retrieval-augmented run found.", ""]
+    return md + ["A wrong answer is a *retrieval failure* when fewer than half of its key facts were in the retrieved "
+                 "passages, a *generation failure* when they were retrieved but the answer still missed them.", "",
+                 _table(["system", "questions", "key facts retrieved", "wrong answers", "retrieval failures", "generation failures"],
+                        [[s, r["n"], _pct(r["retrieval_hit_rate"]), r["wrong"], r["retrieval_failures"], r["generation_failures"]]
+                         for s, r in rag.items()]), ""]
+
+
+def _quantization_section(summaries: dict[str, dict]) -> list[str]:
+    md = ["## Quantization comparison (from-scratch model)", ""]
+    quant = [s for s in SCRATCH_VARIANTS if s in summaries]
+    if not quant:
+        return md + ["No from-scratch runs found.", ""]
+    return md + [_table(["variant", "n", "accuracy", "pass", "fabrication", "degenerate", "coherence", "s/answer"],
+                        [[s, summaries[s]["n"], f"{summaries[s]['mean_accuracy']:.3f}", _pct(summaries[s]["pass_rate"]),
+                          _pct(summaries[s]["fabrication_rate"]), _pct(summaries[s]["degenerate_rate"]),
+                          f"{summaries[s]['mean_coherence']:.3f}", summaries[s].get("mean_seconds", "")] for s in quant]),
+                 "", "![quantization](eval_quantization.png)", ""]
+
+
+def _disagreements_section(dis: list[dict]) -> list[str]:
+    md = ["## Where one system succeeds and another fails", "",
+          "Success = labelled accurate. The best from-scratch variant stands for the from-scratch model.", ""]
+    if not dis:
+        return md + ["No disagreements (fewer than two systems, or identical outcomes).", ""]
+    md += [_table(["accurate", "not accurate", "questions", "of common"], [[d["wins"], d["loses"], d["count"], d["n_common"]] for d in dis]), ""]
+    for d in dis[:6]:
+        md += [f"**{d['wins']} accurate, {d['loses']} not** (first {len(d['examples'])}):", ""]
+        md += [f"- `{e['question_id']}` {e['question']} — {d['loses']}: {e['b_mode']}" for e in d["examples"]] + [""]
+    return md
+
+
+def write_eval_comparison(eval_root: str | Path, out_dir: str | Path) -> dict:
+    """Write the Markdown/JSON/PNG report; returns {"markdown", "json", "figures", "report": dict, "text"}."""
     eval_root, out_dir = Path(eval_root), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = discover(eval_root)
-    blind = discover(eval_root / "blind")
-    coverage = _coverage(eval_root)
+    runs, blind, coverage = discover(eval_root), discover(eval_root / "blind"), _coverage(eval_root)
     not_run = [s for s in EXPECTED if s not in runs]
     summaries = {s: r["summary"] for s, r in runs.items()}
     figs = _figures(runs, out_dir)
@@ -206,54 +266,9 @@ def build_report(eval_root: str | Path, out_dir: str | Path) -> dict:
     if not runs:
         md += ["No evaluation results found under `" + str(eval_root) + "`. Materialize the `eval_*` assets or run `alslm eval`.", ""]
     else:
-        md += ["Automatic scoring: key facts matched with rapidfuzz partial_ratio over 100-character windows "
-               "(threshold 80), a fact matched only in negated clauses (\"does not reduce glutamate\") counting as missing, "
-               "pass at >= 50% of key facts; trap questions pass when the answer denies the invented "
-               "entity or false premise. Labels are rule-based (docs/evaluation.md), to be checked by manual review. "
-               "Systems evaluated on different samples are not strictly comparable: see the n column.", ""]
-        md += ["## Systems", "", _table(
-            ["system", "n", "accuracy", "non-trap accuracy", "pass", "fabrication", "contradiction", "trap refusal", "degenerate", "hedging", "coherence", "capability gap", "answer tokens", "s/answer"],
-            [[s, m["n"], f"{m['mean_accuracy']:.3f}", "–" if m.get("non_trap_accuracy") is None else f"{m['non_trap_accuracy']:.3f}", _pct(m["pass_rate"]), _pct(m["fabrication_rate"]), _pct(m.get("contradiction_rate")), _pct(m["trap_refusal_rate"]),
-              _pct(m["degenerate_rate"]), _pct(m["hedging_rate"]), f"{m['mean_coherence']:.3f}", f"{m['capability_gap']:+.3f}",
-              m.get("mean_answer_tokens", "–"), m.get("mean_seconds", "")] for s, m in summaries.items()]), ""]
-        md += side_by_side(runs, blind, coverage)
-        md += ["## Comparison matrix", "", _table(
-            ["Response classification", *summaries],
-            [[name, *[_pct(m.get("taxonomy", {}).get(label)) for m in summaries.values()]] for label, name in MATRIX_ROWS.items()]), ""]
-        md += ["## Accuracy by category", "", _table(
-            ["category", *summaries],
-            [[c, *[("–" if c not in m.get("by_category", {}) else f"{m['by_category'][c]['mean_accuracy']:.3f}") for m in summaries.values()]]
-             for c in CATEGORIES]), "", "![accuracy by category](eval_accuracy_by_category.png)", "",
-               "## Failure-mode distribution", "", "![failure modes](eval_failure_modes.png)", ""]
-        rag = {s: m["retrieval"] for s, m in summaries.items() if m.get("retrieval")}
-        md += ["## RAG: retrieval vs generation failures", ""]
-        if rag:
-            md += ["A wrong answer is a *retrieval failure* when fewer than half of its key facts were in the retrieved "
-                   "passages, a *generation failure* when they were retrieved but the answer still missed them.", "",
-                   _table(["system", "questions", "key facts retrieved", "wrong answers", "retrieval failures", "generation failures"],
-                          [[s, r["n"], _pct(r["retrieval_hit_rate"]), r["wrong"], r["retrieval_failures"], r["generation_failures"]]
-                           for s, r in rag.items()]), ""]
-        else:
-            md += ["No retrieval-augmented run found.", ""]
-        md += ["## Quantization comparison (from-scratch model)", ""]
-        quant = [s for s in SCRATCH_VARIANTS if s in summaries]
-        if quant:
-            md += [_table(["variant", "n", "accuracy", "pass", "fabrication", "degenerate", "coherence", "s/answer"],
-                          [[s, summaries[s]["n"], f"{summaries[s]['mean_accuracy']:.3f}", _pct(summaries[s]["pass_rate"]),
-                            _pct(summaries[s]["fabrication_rate"]), _pct(summaries[s]["degenerate_rate"]),
-                            f"{summaries[s]['mean_coherence']:.3f}", summaries[s].get("mean_seconds", "")] for s in quant]),
-                   "", "![quantization](eval_quantization.png)", ""]
-        else:
-            md += ["No from-scratch runs found.", ""]
-        md += ["## Where one system succeeds and another fails", "",
-               "Success = labelled accurate. The best from-scratch variant stands for the from-scratch model.", ""]
-        if dis:
-            md += [_table(["accurate", "not accurate", "questions", "of common"], [[d["wins"], d["loses"], d["count"], d["n_common"]] for d in dis]), ""]
-            for d in dis[:6]:
-                md += [f"**{d['wins']} accurate, {d['loses']} not** (first {len(d['examples'])}):", ""]
-                md += [f"- `{e['question_id']}` {e['question']} — {d['loses']}: {e['b_mode']}" for e in d["examples"]] + [""]
-        else:
-            md += ["No disagreements (fewer than two systems, or identical outcomes).", ""]
+        md += [METHOD, "", *_systems_section(summaries), *side_by_side(runs, blind, coverage),
+               *_matrix_and_category_sections(summaries), *_rag_section(summaries),
+               *_quantization_section(summaries), *_disagreements_section(dis)]
     md += ["## Not run", "", ", ".join(f"`{s}`" for s in not_run) if not_run else "Every expected system was evaluated.", "",
            "---", "", FULL, ""]
     report = {"systems": summaries, "blind": {s: r["summary"] for s, r in blind.items()}, "coverage": coverage,

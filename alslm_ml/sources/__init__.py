@@ -17,7 +17,7 @@ from tqdm import tqdm
 from alslm_ml import paths
 from alslm_ml.documents import Document
 from alslm_ml.sources import clinicaltrials, pubmed, web
-from alslm_ml.sources.config import SCRAPED, SourcesConfig, load_config
+from alslm_ml.sources.config import SCRAPED, SourcesConfig, load_sources_config
 from alslm_ml.sources.http import PoliteClient
 from alslm_ml.sources.spool import QUARANTINE_COLUMNS, Run, ScrapeReport, Spool
 from alslm_ml.sources.starter import load_starter
@@ -34,7 +34,7 @@ __all__ = [
     "SCRAPERS",
     "QUARANTINE_COLUMNS",
     "ScrapeReport",
-    "load_config",
+    "load_sources_config",
     "load_starter",
     "make_client",
     "raw_dir",
@@ -89,7 +89,7 @@ def scrape_source(
         raise ValueError(
             f"unknown scraped source {source!r}: expected one of {SCRAPED} ('starter' is loaded, not scraped)"
         )
-    cfg = cfg or load_config()
+    cfg = cfg or load_sources_config()
     spool = Spool(out or raw_dir(), source)
     cap = cfg.cap(source) if max_docs is None else max_docs
     own_client = client is None

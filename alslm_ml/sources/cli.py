@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
     args = ap.parse_args(argv)
 
-    from alslm_ml.sources import load_config, load_starter, scrape_source
+    from alslm_ml.sources import load_sources_config, load_starter, scrape_source
     from alslm_ml.sources.starter import StarterError
 
     try:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             docs = load_starter()
             summary = {"source": "starter", "documents": len(docs), "bytes": sum(len(d.text.encode()) for d in docs)}
         else:
-            report, docs = scrape_source(args.source, load_config(args.config), out=args.out, max_docs=args.max_docs)
+            report, docs = scrape_source(args.source, load_sources_config(args.config), out=args.out, max_docs=args.max_docs)
             summary = {**report.summary(), "documents_total": len(docs)}
     except (ConfigError, StarterError) as exc:
         print(f"alslm scrape: {exc}", file=sys.stderr)

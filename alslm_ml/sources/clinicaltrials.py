@@ -300,17 +300,25 @@ def study_document(study: dict, today: str) -> Document:
         raise StudyError(f"{nct}: {exc}") from None
 
 
-def _study_document(study: dict, p: _Rec, ident: _Rec, nct: str, today: str) -> Document:
-    title = ident.text("briefTitle") or ident.text("officialTitle")
-    if not title:
-        raise StudyError("missing field identificationModule.briefTitle")
-    status, design, desc = p.obj("statusModule"), p.obj("designModule"), p.obj("descriptionModule")
-    elig, arms, outcomes = p.obj("eligibilityModule"), p.obj("armsInterventionsModule"), p.obj("outcomesModule")
-    conditions = p.obj("conditionsModule").texts("conditions")
-    phases = design.texts("phases")
-    info = design.obj("designInfo")
-    enrollment = design.obj("enrollmentInfo")
+def _design_line(info: _Rec) -> str:
+    """"Design: randomized, parallel assignment, masking: double (participant, investigator), ..." or ""."""
+    masking = info.obj("maskingInfo")
+    who = masking.texts("whoMasked")
+    bits = [
+        _words(info.text("allocation")),
+        f"{_words(info.text('interventionModel'))} assignment" if info.text("interventionModel") else "",
+        f"{_words(info.text('observationalModel'))} model" if info.text("observationalModel") else "",
+        f"{_words(info.text('timePerspective'))}" if info.text("timePerspective") else "",
+        f"masking: {_words(masking.text('masking'))}" + (f" ({', '.join(_words(w) for w in who)})" if who else "")
+        if masking.text("masking")
+        else "",
+        f"primary purpose: {_words(info.text('primaryPurpose'))}" if info.text("primaryPurpose") else "",
+    ]
+    return "Design: " + ", ".join(b for b in bits if b) if any(bits) else ""
 
+
+def _overview(ident: _Rec, title: str, design: _Rec, status: _Rec, conditions: list, phases: list) -> list[str]:
+    """The lines under the title: official title, conditions, type, phase, design, status, enrollment."""
     overview = []
     if ident.text("officialTitle") and ident.text("officialTitle") != title:
         overview.append(f"Official title: {ident.text('officialTitle')}")
@@ -320,57 +328,62 @@ def _study_document(study: dict, p: _Rec, ident: _Rec, nct: str, today: str) -> 
         overview.append(f"Study type: {_words(design.text('studyType'))}")
     if phases:
         overview.append(f"Phase: {', '.join(_phase(x) for x in phases)}")
-    masking = info.obj("maskingInfo")
-    design_bits = [
-        _words(info.text("allocation")),
-        f"{_words(info.text('interventionModel'))} assignment" if info.text("interventionModel") else "",
-        f"{_words(info.text('observationalModel'))} model" if info.text("observationalModel") else "",
-        f"{_words(info.text('timePerspective'))}" if info.text("timePerspective") else "",
-        f"masking: {_words(masking.text('masking'))}"
-        + (f" ({', '.join(_words(w) for w in masking.texts('whoMasked'))})" if masking.texts("whoMasked") else "")
-        if masking.text("masking")
-        else "",
-        f"primary purpose: {_words(info.text('primaryPurpose'))}" if info.text("primaryPurpose") else "",
-    ]
-    if any(design_bits):
-        overview.append("Design: " + ", ".join(b for b in design_bits if b))
+    if line := _design_line(design.obj("designInfo")):
+        overview.append(line)
     if status.text("overallStatus"):
         overview.append(f"Status: {_words(status.text('overallStatus'))}")
+    enrollment = design.obj("enrollmentInfo")
     if (n := enrollment.num("count")) is not None:
         overview.append(
             f"Enrollment: {n} participants"
             + (f" ({_words(enrollment.text('type'))})" if enrollment.text("type") else "")
         )
+    return overview
 
+
+def _population_and_eligibility(elig: _Rec) -> tuple[str, str]:
+    """The study population (with its sampling method) and the eligibility criteria (with sex,
+    ages and healthy volunteers appended)."""
     population = elig.text("studyPopulation")
     if population and elig.text("samplingMethod"):
         population += f"\n\nSampling method: {_words(elig.text('samplingMethod'))}."
     eligibility = elig.text("eligibilityCriteria")
+    healthy = elig.data.get("healthyVolunteers")
     facts = [
         f"Sex: {_words(elig.text('sex'))}" if elig.text("sex") else "",
         f"Minimum age: {elig.text('minimumAge')}" if elig.text("minimumAge") else "",
         f"Maximum age: {elig.text('maximumAge')}" if elig.text("maximumAge") else "",
-        f"Healthy volunteers: {'accepted' if elig.data.get('healthyVolunteers') else 'not accepted'}"
-        if isinstance(elig.data.get("healthyVolunteers"), bool)
-        else "",
+        f"Healthy volunteers: {'accepted' if healthy else 'not accepted'}" if isinstance(healthy, bool) else "",
     ]
     if any(facts):
         eligibility = (eligibility + "\n\n" + "; ".join(f for f in facts if f)).strip()
+    return population, eligibility
 
-    interventions = "\n".join(
+
+def _interventions(arms: _Rec) -> str:
+    return "\n".join(
         f"- {_words(i.text('type')).capitalize()}: {i.text('name')}"
         + (f" (also known as {', '.join(i.texts('otherNames'))})" if i.texts("otherNames") else "")
         + (f". {i.text('description')}" if i.text("description") else "")
         for i in arms.objs("interventions")
         if i.text("name")
     )
-    arm_text = "\n".join(
+
+
+def _arm_groups(arms: _Rec) -> str:
+    return "\n".join(
         f"- {a.text('label')}"
         + (f" ({_words(a.text('type'))})" if a.text("type") else "")
         + (f": {a.text('description')}" if a.text("description") else "")
         for a in arms.objs("armGroups")
         if a.text("label")
     )
+
+
+def _content(study: dict, desc: _Rec, elig: _Rec, arms: _Rec, outcomes: _Rec) -> list[str]:
+    """The document's sections (empty strings for the missing ones); StudyError when none has text."""
+    population, eligibility = _population_and_eligibility(elig)
+    interventions, arm_text = _interventions(arms), _arm_groups(arms)
     results = _Rec(study.get("resultsSection") or {}, "resultsSection")
     if not isinstance(results.data, dict):
         raise StudyError(f"field resultsSection: expected an object, got {type(results.data).__name__}")
@@ -394,6 +407,19 @@ def _study_document(study: dict, p: _Rec, ident: _Rec, nct: str, today: str) -> 
             "no descriptive field (descriptionModule.briefSummary/detailedDescription, eligibilityModule, "
             "armsInterventionsModule, outcomesModule or resultsSection): a title alone is not a document"
         )
+    return content
+
+
+def _study_document(study: dict, p: _Rec, ident: _Rec, nct: str, today: str) -> Document:
+    title = ident.text("briefTitle") or ident.text("officialTitle")
+    if not title:
+        raise StudyError("missing field identificationModule.briefTitle")
+    status, design, desc = p.obj("statusModule"), p.obj("designModule"), p.obj("descriptionModule")
+    elig, arms, outcomes = p.obj("eligibilityModule"), p.obj("armsInterventionsModule"), p.obj("outcomesModule")
+    conditions = p.obj("conditionsModule").texts("conditions")
+    phases = design.texts("phases")
+    overview = _overview(ident, title, design, status, conditions, phases)
+    content = _content(study, desc, elig, arms, outcomes)
     meta = {
         "nct_id": nct,
         "overall_status": status.text("overallStatus"),
@@ -403,16 +429,9 @@ def _study_document(study: dict, p: _Rec, ident: _Rec, nct: str, today: str) -> 
         "has_results": bool(study.get("hasResults") or study.get("resultsSection")),
         "last_update": status.obj("lastUpdatePostDateStruct").text("date"),
     }
-    return Document(
-        f"clinicaltrials:{nct}",
-        SOURCE,
-        f"https://clinicaltrials.gov/study/{nct}",
-        title,
-        "\n\n".join(s for s in [f"# {title}", "\n".join(overview), *content] if s),
-        today,
-        LICENCE,
-        meta,
-    )
+    text = "\n\n".join(s for s in [f"# {title}", "\n".join(overview), *content] if s)
+    return Document(f"clinicaltrials:{nct}", SOURCE, f"https://clinicaltrials.gov/study/{nct}", title, text, today,
+                    LICENCE, meta)
 
 
 def parse_page(data) -> tuple[list, str | None]:

@@ -153,9 +153,7 @@ def _https(url: str, where: str, file: Path) -> str:
     return url
 
 
-def load_config(path: str | Path | None = None) -> SourcesConfig:
-    """Load and validate sources.yaml (default: the one shipped next to this module)."""
-    file = Path(path) if path else DEFAULT_PATH
+def _read_yaml(file: Path) -> dict:
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -169,8 +167,11 @@ def load_config(path: str | Path | None = None) -> SourcesConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: expected a mapping at the top level")
     _no_unknown(raw, ROOT_KEYS, "<root>", file)
-    s = _req(raw, "settings", dict, "<root>", file)
-    _no_unknown(s, SETTINGS_KEYS, "settings", file)
+    return raw
+
+
+def _politeness(s: dict, file: Path) -> tuple[dict, dict, dict, float]:
+    """settings.caps, licence_allowlist, host_rates and rate_per_host, each checked."""
     caps = _req(s, "caps", dict, "settings", file)
     for src, n in caps.items():
         if src not in SCRAPED or not isinstance(n, int) or isinstance(n, bool) or n < 0:
@@ -185,6 +186,13 @@ def load_config(path: str | Path | None = None) -> SourcesConfig:
     rate = _req(s, "rate_per_host", (int, float), "settings", file)
     if rate <= 0:
         raise ConfigError(f"{file}: settings.rate_per_host: must be > 0")
+    return caps, allow, host_rates, rate
+
+
+def _settings(raw: dict, file: Path) -> Settings:
+    s = _req(raw, "settings", dict, "<root>", file)
+    _no_unknown(s, SETTINGS_KEYS, "settings", file)
+    caps, allow, host_rates, rate = _politeness(s, file)
     settings = Settings(
         user_agent=_req(s, "user_agent", str, "settings", file),
         contact_email=s.get("contact_email", "") or "",
@@ -203,6 +211,11 @@ def load_config(path: str | Path | None = None) -> SourcesConfig:
         if key in s:
             v = _req(s, key, (int, float), "settings", file)
             setattr(settings, key, float(_range(v, 0 < v <= hi, f"settings.{key}", f"a number in (0, {hi}]", file)))
+    return settings
+
+
+def _apis(raw: dict, file: Path) -> tuple[dict, dict]:
+    """The pubmed and clinicaltrials sections: known keys, types, https base URLs, page sizes."""
     pubmed = _req(raw, "pubmed", dict, "<root>", file)
     _no_unknown(pubmed, PUBMED_KEYS, "pubmed", file)
     for key, typ in (
@@ -222,6 +235,11 @@ def load_config(path: str | Path | None = None) -> SourcesConfig:
         for key in ("page_size", "batch_size"):
             if key in api:
                 _range(api[key], 1 <= api[key] <= 10000, f"{name}.{key}", "an integer in [1, 10000]", file)
+    return pubmed, ct
+
+
+def _curated(raw: dict, allow: dict, file: Path) -> dict[str, list[Entry]]:
+    """The curated lists, each entry checked (licence against the allow-list), no URL twice."""
     entries: dict[str, list[Entry]] = {}
     for src in CURATED:
         items = raw.get(src, []) or []
@@ -233,4 +251,13 @@ def load_config(path: str | Path | None = None) -> SourcesConfig:
             if e.url in seen:
                 raise ConfigError(f"{file}: {src}[{i}].url: duplicate of {src}[{seen[e.url]}] ({e.url})")
             seen[e.url] = i
-    return SourcesConfig(file, settings, pubmed, ct, entries)
+    return entries
+
+
+def load_sources_config(path: str | Path | None = None) -> SourcesConfig:
+    """Load and validate sources.yaml (default: the one shipped next to this module)."""
+    file = Path(path) if path else DEFAULT_PATH
+    raw = _read_yaml(file)
+    settings = _settings(raw, file)
+    pubmed, ct = _apis(raw, file)
+    return SourcesConfig(file, settings, pubmed, ct, _curated(raw, settings.licence_allowlist, file))

@@ -16,7 +16,7 @@ from alslm_ml.tokenizer.validate import (
     check_terms,
     load_terms,
     stats_from_counts,
-    summarize,
+    summarize_terms,
     tokenization_counts,
     tokenization_stats,
     worst_terms_markdown,
@@ -25,5 +25,5 @@ from alslm_ml.tokenizer.validate import (
 __all__ = [
     "BOS", "EOS", "PAD", "UNK", "SPECIAL_TOKENS", "train_bpe", "save_tokenizer", "load_tokenizer",
     "special_ids", "write_token_streams", "open_stream", "read_meta", "check_terms", "tokenization_stats",
-    "load_terms", "summarize", "worst_terms_markdown", "tokenization_counts", "stats_from_counts",
+    "load_terms", "summarize_terms", "worst_terms_markdown", "tokenization_counts", "stats_from_counts",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from alslm_ml import paths
+from alslm_ml import markdown, paths
 
 TERMS_FILE = paths.MEDICAL_TERMS
 
@@ -88,14 +88,14 @@ def tokenization_stats(tok: Tokenizer, texts: list[str]) -> dict[str, float]:
 
 def worst_terms_markdown(results: list[TermResult], n: int = 15) -> str:
     rows = sorted(results, key=lambda r: (-r.max_word_tokens, -len(r.tokens), r.term))[:n]
-    lines = ["| term | category | tokens | pieces |", "|---|---|---|---|"]
+    cells = []
     for r in rows:
         pieces = " · ".join(p.replace("Ġ", "␣") for p in r.tokens).replace("|", "\\|")
-        lines.append(f"| {r.term} | {r.category} | {len(r.tokens)} | `{pieces}` |")
-    return "\n".join(lines)
+        cells.append([r.term, r.category, len(r.tokens), f"`{pieces}`"])
+    return markdown.table(["term", "category", "tokens", "pieces"], cells)
 
 
-def summarize(results: list[TermResult]) -> dict:
+def summarize_terms(results: list[TermResult]) -> dict:
     n = len(results)
     flagged = [r for r in results if r.flagged]
     return {

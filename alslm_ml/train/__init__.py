@@ -10,9 +10,9 @@ import argparse
 import os
 import sys
 
-from alslm_ml.train.config import PRESETS, TrainConfig, load_config
+from alslm_ml.train.config import DEFAULT_DEEPSPEED_CONFIG, PRESETS, TrainConfig, load_train_config
 
-__all__ = ["main", "train", "TrainConfig", "load_config", "PRESETS"]
+__all__ = ["main", "train"]
 
 
 def train(*args, **kwargs):
@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    cfg: TrainConfig = load_config(args.config, args.set)
+    cfg: TrainConfig = load_train_config(args.config, args.set)
     if args.deepspeed_config:
         cfg.deepspeed_config = args.deepspeed_config
     if args.print_params:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.out_dir or str(paths.checkpoints_dir(name))
     use_ds = args.deepspeed or (args.local_rank is not None and bool(cfg.deepspeed_config))
     if use_ds and not cfg.deepspeed_config:
-        cfg.deepspeed_config = str(paths.TRAIN_CONFIGS / "ds_config_zero2.json")
+        cfg.deepspeed_config = str(DEFAULT_DEEPSPEED_CONFIG)
     summary = train(cfg, tokens_dir, run_dir, resume=not args.no_resume, use_deepspeed=use_ds,
                     log=lambda m: print(m, flush=True), overwrite=args.overwrite)
     return 0 if summary["finished"] else 3

@@ -17,10 +17,12 @@ from pathlib import Path
 import yaml
 
 from alslm_ml import paths
+from alslm_ml.config_values import parse_assignment
 from alslm_ml.errors import UserError
 from alslm_ml.model import CONFIGS, GPTConfig, get_config
 
 HERE = paths.TRAIN_CONFIGS
+DEFAULT_DEEPSPEED_CONFIG = HERE / "ds_config_zero2.json"  # ZeRO-2; the 1b preset names ds_config_zero3.json
 
 
 @dataclass
@@ -88,7 +90,7 @@ PRESETS: dict[str, dict] = {
                   eval_batches=2, checkpoint_interval=10, patience=5, threads=1),
     "500m": dict(model="500m", batch_size=0, grad_accum=0, tokens_per_step=32768, max_steps=60000, lr=6e-4,
                  warmup_steps=2000, log_interval=100, eval_interval=500, checkpoint_interval=1000,
-                 gradient_checkpointing=None, deepspeed_config=str(HERE / "ds_config_zero2.json")),
+                 gradient_checkpointing=None, deepspeed_config=str(DEFAULT_DEEPSPEED_CONFIG)),
     "1b": dict(model="1b", batch_size=0, grad_accum=0, tokens_per_step=32768, max_steps=60000, lr=3e-4,
                warmup_steps=2000, log_interval=100, eval_interval=500, checkpoint_interval=1000,
                gradient_checkpointing=None, deepspeed_config=str(HERE / "ds_config_zero3.json")),
@@ -177,15 +179,6 @@ def validate(raw: dict, origin: dict[str, str]) -> None:
         raise UserError(f"{where}: {exc}") from None
 
 
-def _coerce(name: str, raw: str):
-    if name not in RULES:
-        raise UserError(f"--set {name}={raw}: unknown training option {name!r}; known: {', '.join(RULES)}")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
 def _read_file(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     try:
@@ -201,7 +194,7 @@ def _read_file(path: Path) -> dict:
     return data
 
 
-def load_config(spec: str, overrides: list[str] | None = None) -> TrainConfig:
+def load_train_config(spec: str, overrides: list[str] | None = None) -> TrainConfig:
     """`spec` is a preset name or a .json/.yaml file (which may name a `preset` to start from).
     `overrides` are `key=value` strings (values parsed as JSON when they parse). Every field is
     validated (type, range, known name) and a bad one raises UserError naming file and field."""
@@ -222,10 +215,10 @@ def load_config(spec: str, overrides: list[str] | None = None) -> TrainConfig:
         raw = {**(PRESETS[base] if base else {}), **data}
         origin = {**{k: f"preset {base!r}" for k in (PRESETS[base] if base else {})}, **{k: str(path) for k in data}}
     for item in overrides or []:
-        if "=" not in item:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_steps=200")
-        k, v = item.split("=", 1)
-        raw[k.strip()] = _coerce(k.strip(), v)
-        origin[k.strip()] = f"--set {item}"
+        k, v = parse_assignment(item, "--set", "--set max_steps=200")
+        if k not in RULES:
+            raise UserError(f"--set {item}: unknown training option {k!r}; known: {', '.join(RULES)}")
+        raw[k] = v
+        origin[k] = f"--set {item}"
     validate(raw, origin)
     return TrainConfig(**raw)

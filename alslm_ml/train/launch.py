@@ -32,6 +32,12 @@ def normalize_arch_list(value: str) -> str:
     return ";".join(out)
 
 
+def single_process_env(port: int = 29533) -> dict:
+    """The variables the `deepspeed` launcher would set, for one DeepSpeed process started without
+    it (benchmarks/bench_train.py --deepspeed)."""
+    return {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+
+
 def deepspeed_env(environ: dict | None = None) -> dict:
     """Environment for a DeepSpeed process: a parseable TORCH_CUDA_ARCH_LIST, a persistent
     TORCH_EXTENSIONS_DIR for JIT-compiled ops, no tokenizer thread pools."""

@@ -12,10 +12,11 @@ from pathlib import Path
 import torch
 
 from alslm_ml import paths
-from alslm_ml.train.config import load_config
+from alslm_ml.markdown import png_markdown
+from alslm_ml.train.config import load_train_config
 from alslm_ml.train.launch import build_command, deepspeed_env, run_streaming
 from alslm_ml.train.metrics import read_log
-from alslm_ml.train.report import loss_curve_png, png_markdown, run_report
+from alslm_ml.train.overview import loss_curve_png, run_overview
 from alslm_ml.train.trainer import LOG_CSV, SUMMARY
 
 
@@ -38,7 +39,7 @@ def plan_run(config: str, run_name: str = "", overrides: list[str] | None = None
              deepspeed_config: str = "", resume: bool = True, overwrite: bool = True) -> Launch:
     """Validate the config (fail fast, before launching) and build the command: the deepspeed
     launcher on the visible GPUs (gpus -1 = all), plain Python on CPU."""
-    cfg = load_config(config, overrides)
+    cfg = load_train_config(config, overrides)
     run_name = run_name or Path(config).stem
     run_dir = paths.checkpoints_dir(run_name)
     n_gpus = 0
@@ -68,7 +69,7 @@ def checkpoint_metadata(launch: Launch, summary: dict) -> tuple[dict, str | None
     """(metadata, warning or None) of a finished run: losses vs the unigram baseline, throughput,
     the loss-curve PNG (written next to the checkpoints and inlined as Markdown)."""
     run_dir, csv = launch.run_dir, launch.run_dir / LOG_CSV
-    rep = run_report(csv, summary)
+    rep = run_overview(csv, summary)
     title = f"{launch.run_name}: {summary['parameters'] / 1e6:.1f}M-parameter GPT ({launch.model})"
     png = loss_curve_png(read_log(csv), summary["unigram_val_loss"], run_dir / "loss_curve.png", title)
     warning = None

@@ -1,21 +1,17 @@
-"""Summaries of a finished run: loss-curve plot and the overfitting / baseline comparison."""
+"""Overview of a finished run: loss-curve plot and the overfitting / baseline comparison (the
+`model_checkpoint` metadata)."""
 
 from __future__ import annotations
 
-import base64
-import io
 import statistics
 from pathlib import Path
 
+from alslm_ml import markdown
 from alslm_ml.train.metrics import read_log
 
 
 def loss_curve_png(rows: list[dict], baseline: float | None, out: str | Path, title: str = "") -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = markdown.pyplot()
     tr = [(r["step"], r["train_loss"]) for r in rows if r.get("train_loss") is not None]
     va = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
@@ -31,19 +27,12 @@ def loss_curve_png(rows: list[dict], baseline: float | None, out: str | Path, ti
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    png = buf.getvalue()
+    png = markdown.figure_png(fig)
     Path(out).write_bytes(png)
     return png
 
 
-def png_markdown(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
-
-
-def run_report(csv_path: str | Path, summary: dict) -> dict:
+def run_overview(csv_path: str | Path, summary: dict) -> dict:
     """Figures for the asset metadata: final/best losses, throughput, MFU, train/val gap."""
     rows = read_log(csv_path)
     train = [r for r in rows if r.get("train_loss") is not None]
