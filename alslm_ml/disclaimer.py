@@ -13,7 +13,7 @@ FULL = (
 )
 
 # The system prompt in the from-scratch model's Ollama Modelfile (export/ollama.py). The LoRA
-# fine-tuning prompt is another text: alslm_ml.finetune.data.SYSTEM_PROMPT.
+# fine-tuning prompt is another text: alslm_ml.finetune.data.QA_SYSTEM_PROMPT.
 SCRATCH_SYSTEM_PROMPT = (
     "You are ALS-LM, a domain-specific language model trained on ALS (amyotrophic lateral "
     "sclerosis) research and educational content. You were trained from scratch as a research "

@@ -12,7 +12,7 @@ import os
 import pytest
 import torch
 
-from alslm_ml.finetune.data import SYSTEM_PROMPT, Example, write_splits
+from alslm_ml.finetune.data import QA_SYSTEM_PROMPT, Example, write_splits
 from alslm_ml.finetune.metrics import bleu, perplexity, rouge, text_metrics
 from alslm_ml.finetune.train import LoraSettings, collate, cosine_lr, encode
 
@@ -94,7 +94,7 @@ def test_encode_uses_chat_template_and_masks_prompt(base):
     _, tok = base
     enc = encode(EXAMPLES[0], tok, 512)
     text = tok.decode(enc["input_ids"])
-    assert text.startswith(f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n{EXAMPLES[0].question}")
+    assert text.startswith(f"<|im_start|>system\n{QA_SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n{EXAMPLES[0].question}")
     answer = tok.decode([t for t in enc["labels"] if t != -100])
     assert answer == EXAMPLES[0].answer + "<|im_end|>\n"
     short = encode(EXAMPLES[0], tok, 20)

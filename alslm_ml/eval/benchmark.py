@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from alslm_ml import paths
+from alslm_ml import markdown, paths
 
 CATEGORIES = (
     "drug_treatment",
@@ -206,9 +206,10 @@ def fact_coverage(questions: list[Question], texts: Iterable[str] | Iterable[lis
 
 def counts_markdown(c: dict) -> str:
     """`counts()` as a Markdown table: questions per category, per difficulty, traps and total."""
-    rows = [f"| {k} | {v} |" for k, v in sorted(c["by_category"].items())]
-    rows += [f"| *{k}* | {v} |" for k, v in sorted(c["by_difficulty"].items())]
-    return "| group | questions |\n|---|---|\n" + "\n".join(rows) + f"\n| **traps** | {c['traps']} |\n| **total** | {c['n']} |"
+    rows = [(k, v) for k, v in sorted(c["by_category"].items())]
+    rows += [(f"*{k}*", v) for k, v in sorted(c["by_difficulty"].items())]
+    rows += [("**traps**", c["traps"]), ("**total**", c["n"])]
+    return markdown.table(["group", "questions"], rows)
 
 
 def composition(questions: list[Question], min_trap_share: float = 0.10) -> tuple[bool, dict]:

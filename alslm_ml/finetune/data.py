@@ -21,14 +21,14 @@ from pathlib import Path
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
-from alslm_ml import paths
+from alslm_ml import markdown, paths
 from alslm_ml.eval.benchmark import Question, load_benchmark
 from alslm_ml.sources.starter import load_starter
 
 STARTER_QA = paths.STARTER_QA
 
 # Seed 002's system prompt, verbatim: the fine-tuning arm reproduces that recipe.
-SYSTEM_PROMPT = (
+QA_SYSTEM_PROMPT = (
     "You are a knowledgeable and accurate medical assistant. Answer medical questions clearly "
     "and concisely based on established medical knowledge. If a question is outside the medical "
     "domain, politely indicate that it is outside your specialty."
@@ -62,7 +62,7 @@ class Example:
     doc_id: str = ""
     origin: str = ""  # file:line the pair came from
 
-    def messages(self, system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
+    def messages(self, system_prompt: str = QA_SYSTEM_PROMPT) -> list[dict[str, str]]:
         return [
             {"role": "system", "content": system_prompt},
             {"role": "user", "content": self.question},
@@ -299,5 +299,5 @@ def build_dataset(raw: list[Example], benchmark: Iterable[Question], out_dir: Pa
 
 def near_matches_markdown(hits: list[dict]) -> str:
     """The benchmark near matches removed, as a Markdown table."""
-    return "| benchmark id | ratio | token_set | Q&A question |\n|---|---|---|---|\n" + "\n".join(
-        f"| {h['benchmark_id']} | {h['ratio']} | {h['token_set_ratio']} | {h['question']} |" for h in hits)
+    return markdown.table(["benchmark id", "ratio", "token_set", "Q&A question"],
+                          [(h["benchmark_id"], h["ratio"], h["token_set_ratio"], h["question"]) for h in hits])

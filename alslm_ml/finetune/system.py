@@ -10,7 +10,7 @@ from typing import Any
 
 from alslm_ml import paths
 from alslm_ml.answer import Answer, System
-from alslm_ml.finetune.data import SYSTEM_PROMPT
+from alslm_ml.finetune.data import QA_SYSTEM_PROMPT
 from alslm_ml.runtime.base import GenerationConfig, TokenCallback
 from alslm_ml.runtime.hf import HFChat, chat_generate
 
@@ -20,7 +20,7 @@ def merged_dir() -> Path:
 
 
 def generate(model, tok, question: str, cfg: GenerationConfig, on_token: TokenCallback | None = None,
-             system_prompt: str = SYSTEM_PROMPT) -> tuple[str, dict[str, Any]]:
+             system_prompt: str = QA_SYSTEM_PROMPT) -> tuple[str, dict[str, Any]]:
     """Answer one question; returns the text and token counts/timings."""
     done = chat_generate(model, tok, _messages(question, system_prompt), cfg, on_token)
     return done.text, {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens,
@@ -34,7 +34,7 @@ def _messages(question: str, system_prompt: str) -> list[dict]:
 class ChatModelSystem(System):
     """A transformers chat model answering with the seed-002 system prompt."""
 
-    def __init__(self, name: str, model, tok, origin: str, system_prompt: str = SYSTEM_PROMPT):
+    def __init__(self, name: str, model, tok, origin: str, system_prompt: str = QA_SYSTEM_PROMPT):
         self.name, self.runtime, self.system_prompt = name, HFChat(model, tok, origin), system_prompt
 
     def answer(self, question: str, cfg: GenerationConfig, on_token: TokenCallback | None = None) -> Answer:

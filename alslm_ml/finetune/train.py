@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from alslm_ml.finetune.data import SYSTEM_PROMPT, Example
+from alslm_ml.finetune.data import QA_SYSTEM_PROMPT, Example
 
 
 @dataclass
@@ -43,7 +43,7 @@ class LoraSettings:
 # --- tokenization ----------------------------------------------------------------------------
 
 
-def encode(ex: Example, tok, max_length: int, system_prompt: str = SYSTEM_PROMPT) -> dict:
+def encode(ex: Example, tok, max_length: int, system_prompt: str = QA_SYSTEM_PROMPT) -> dict:
     """input_ids of the full chat, labels = the answer tokens (prompt masked with -100)."""
     msgs = ex.messages(system_prompt)
     prompt = tok.apply_chat_template(msgs[:2], tokenize=False, add_generation_prompt=True)
