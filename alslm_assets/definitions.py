@@ -6,14 +6,7 @@ Runs execute in-process: the stages share one DuckDB file (single writer) and a 
 gains nothing from parallel steps.
 """
 
-from dagster import (
-    AssetSelection,
-    Definitions,
-    define_asset_job,
-    in_process_executor,
-    load_asset_checks_from_modules,
-    load_assets_from_modules,
-)
+import dagster as dg
 
 from alslm_assets.assets import (
     evaluation,
@@ -42,31 +35,31 @@ def _resources() -> dict:
     return res
 
 
-_assets = load_assets_from_modules(ASSET_MODULES)
+_assets = dg.load_assets_from_modules(ASSET_MODULES)
 
 # README command 1 (scripts/run_default.sh) materializes the per-source partitions, then
 # `embedded_default_data` (the unpartitioned assets the LoRA experiments need), then the
 # `lora_experiments` partitions in one run, then `embedded_default`: every other unpartitioned
 # asset and its checks, in dependency order.
-_unpartitioned = AssetSelection.assets(
+_unpartitioned = dg.AssetSelection.assets(
     *[key for a in _assets if getattr(a, "partitions_def", None) is None for key in a.keys]
 )
-_data = (AssetSelection.assets("lora_experiments").upstream() & _unpartitioned).required_multi_asset_neighbors()
-embedded_default_data = define_asset_job(
+_data = (dg.AssetSelection.assets("lora_experiments").upstream() & _unpartitioned).required_multi_asset_neighbors()
+embedded_default_data = dg.define_asset_job(
     "embedded_default_data", selection=_data,
     description="The corpus, benchmark and instruction data set the LoRA experiments train on.",
 )
-embedded_default = define_asset_job(
+embedded_default = dg.define_asset_job(
     "embedded_default", selection=_unpartitioned - _data,
     description="Everything downstream of the partitions and the LoRA experiments, on the embedded default.",
 )
 
-defs = Definitions(
+defs = dg.Definitions(
     assets=_assets,
-    asset_checks=load_asset_checks_from_modules(ASSET_MODULES),
+    asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     schedules=_collect("schedules"),
     sensors=_collect("sensors"),
     jobs=[embedded_default_data, embedded_default, *_collect("jobs")],
     resources=_resources(),
-    executor=in_process_executor,
+    executor=dg.in_process_executor,
 )

@@ -2,9 +2,9 @@
 here, so the wrapping rule is written once: dicts, lists and tuples become JSON metadata, the rest
 (numbers, strings, bools, None) is passed as is."""
 
-from dagster import MetadataValue
+import dagster as dg
 
 
 def as_metadata(values: dict) -> dict:
     """Every dict/list/tuple value as MetadataValue.json; other values unchanged."""
-    return {k: MetadataValue.json(v) if isinstance(v, (dict, list, tuple)) else v for k, v in values.items()}
+    return {k: dg.MetadataValue.json(v) if isinstance(v, (dict, list, tuple)) else v for k, v in values.items()}

@@ -10,7 +10,7 @@ runs each output's delete + insert in one transaction, so a failed write keeps t
 
 from contextlib import contextmanager
 
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+import dagster as dg
 from dagster._core.storage.db_io_manager import DbIOManager
 from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient, _get_cleanup_statement
@@ -36,7 +36,7 @@ class AtomicDuckDbClient(DuckDbClient):
     def connect(context, table_slice):
         with DuckDbClient.connect(context, table_slice) as conn:
             try:
-                if isinstance(context, OutputContext):
+                if isinstance(context, dg.OutputContext):
                     with transaction(conn):
                         yield conn
                 else:
@@ -60,13 +60,13 @@ class AtomicDuckDBPandasIOManager(DuckDBPandasIOManager):
         )
 
 
-class BenchmarkIOManager(ConfigurableIOManager):
+class BenchmarkIOManager(dg.ConfigurableIOManager):
     """Stores the `benchmark` asset's Benchmarks as the validated JSON files under data/eval/."""
 
-    def handle_output(self, context: OutputContext, obj: Benchmarks) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: Benchmarks) -> None:
         write_benchmarks(obj)
 
-    def load_input(self, context: InputContext) -> Benchmarks:
+    def load_input(self, context: dg.InputContext) -> Benchmarks:
         return read_benchmarks()
 
 

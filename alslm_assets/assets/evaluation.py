@@ -15,18 +15,8 @@ measures). Blind runs land in data/eval/blind/<system>/ and in the tables as `<s
 import json
 from collections.abc import Iterator
 
+import dagster as dg
 import pandas as pd
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetExecutionContext,
-    Config,
-    MaterializeResult,
-    MetadataValue,
-    Output,
-    asset,
-    asset_check,
-)
 from dagster_duckdb import DuckDBResource
 
 from alslm_assets.metadata import as_metadata
@@ -46,12 +36,12 @@ from alslm_ml.systems import GenerationConfig, load_system
 GROUP = "evaluation"
 
 
-class BenchmarkConfig(Config):
+class BenchmarkConfig(dg.Config):
     path: str = ""  # a benchmark JSON in the same format; empty = the shipped questions.json
     blind_path: str = ""  # the blind benchmark; empty = the shipped blind_questions.json (skipped if absent)
 
 
-class EvalConfig(Config):
+class EvalConfig(dg.Config):
     per_category: int = 5  # stratified sample size per category (traps included); 0 = full benchmark
     max_tokens: int = 48  # greedy decoding budget per answer (all reference answers pass within 44 tokens)
     threshold: float = 80.0  # key-fact fuzzy match threshold
@@ -83,13 +73,13 @@ def _corpus_texts(duckdb: DuckDBResource) -> Iterator[list[str]]:
 
 def _counts_metadata(questions, prefix: str = "") -> dict:
     c = counts(questions)
-    return {f"{prefix}questions": c["n"], f"{prefix}traps": c["traps"], f"{prefix}counts": MetadataValue.md(counts_markdown(c))}
+    return {f"{prefix}questions": c["n"], f"{prefix}traps": c["traps"], f"{prefix}counts": dg.MetadataValue.md(counts_markdown(c))}
 
 
-@asset(group_name=GROUP, deps=["corpus"], io_manager_key="benchmark_io",
+@dg.asset(group_name=GROUP, deps=["corpus"], io_manager_key="benchmark_io",
        description="The hallucination benchmark and the blind one, validated (data/eval/benchmark.json, "
                    "blind_benchmark.json), with the share of their key facts the corpus holds verbatim.")
-def benchmark(context: AssetExecutionContext, config: BenchmarkConfig, duckdb: DuckDBResource) -> Output[Benchmarks]:
+def benchmark(context: dg.AssetExecutionContext, config: BenchmarkConfig, duckdb: DuckDBResource) -> dg.Output[Benchmarks]:
     bench = prepare_benchmarks(config.path or None, config.blind_path or None)
     with duckdb.get_connection() as con:
         n_docs = con.execute(f"SELECT count(*) FROM {store.table('corpus')}").fetchone()[0] if store.exists(con, "corpus") else 0
@@ -102,26 +92,26 @@ def benchmark(context: AssetExecutionContext, config: BenchmarkConfig, duckdb: D
     context.log.info(f"benchmark: {len(bench.questions)} questions, {counts(bench.questions)['traps']} traps -> {out}; "
                      f"verbatim key-fact coverage {coverage['benchmark']['verbatim']}"
                      + (f"; blind: {coverage['blind']['verbatim']}" if "blind" in coverage else ""))
-    meta = {"path": str(out), **_counts_metadata(bench.questions), "coverage": MetadataValue.json(coverage)}
+    meta = {"path": str(out), **_counts_metadata(bench.questions), "coverage": dg.MetadataValue.json(coverage)}
     if bench.blind is not None:
         meta.update({"blind_path": str(paths.blind_benchmark_file()), **_counts_metadata(bench.blind, "blind_")})
-    return Output(bench, metadata=meta)
+    return dg.Output(bench, metadata=meta)
 
 
-@asset_check(asset=benchmark, description="Every category present and at least 10% trap questions (both benchmarks).")
-def benchmark_composition(benchmark: Benchmarks) -> AssetCheckResult:
+@dg.asset_check(asset=benchmark, description="Every category present and at least 10% trap questions (both benchmarks).")
+def benchmark_composition(benchmark: Benchmarks) -> dg.AssetCheckResult:
     meta, ok = {}, True
     for prefix, questions in (("", benchmark.questions), ("blind_", benchmark.blind)):
         if questions is not None:
             passed, details = composition(questions)
             ok = ok and passed
             meta.update({prefix + k: v for k, v in as_metadata(details).items()})
-    return AssetCheckResult(passed=ok, severity=AssetCheckSeverity.WARN, metadata=meta)
+    return dg.AssetCheckResult(passed=ok, severity=dg.AssetCheckSeverity.WARN, metadata=meta)
 
 
-@asset(group_name=GROUP, deps=["corpus"],
+@dg.asset(group_name=GROUP, deps=["corpus"],
        description="Drug, gene and trial names known to be real: the corpus plus curated lists.")
-def entity_registry(context: AssetExecutionContext, duckdb: DuckDBResource) -> pd.DataFrame:
+def entity_registry(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> pd.DataFrame:
     with duckdb.get_connection() as con:  # the corpus table is written by the corpus asset itself
         corpus = store.read_frame(con, "corpus", ["id", "source", "title", "text"])
     frame = build_registry(corpus)
@@ -129,11 +119,11 @@ def entity_registry(context: AssetExecutionContext, duckdb: DuckDBResource) -> p
     by = frame.groupby(["kind", "origin"]).size().to_dict()
     context.log.info(f"entity registry: {len(frame)} names from {len(corpus)} corpus documents -> {path}")
     context.add_output_metadata({"names": len(frame), "path": str(path),
-                                 "by_kind_origin": MetadataValue.json({f"{k}/{o}": int(n) for (k, o), n in by.items()})})
+                                 "by_kind_origin": dg.MetadataValue.json({f"{k}/{o}": int(n) for (k, o), n in by.items()})})
     return frame
 
 
-def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource, benchmarks: Benchmarks,
+def _run(context: dg.AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource, benchmarks: Benchmarks,
          variants: list[tuple[str, str, dict]]) -> pd.DataFrame:
     """Evaluate each (label, system name, options) on each benchmark; returns one summary row per
     evaluated system and benchmark (blind rows are labelled `<system>@blind`)."""
@@ -149,18 +139,18 @@ def _run(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResou
         raise RuntimeError(f"no system could be evaluated: {json.dumps(res.failed)}")
     with duckdb.get_connection() as con:
         store_results(con, tables(res.rows), list(res.summaries))
-    context.add_output_metadata({"summary": MetadataValue.json(headline(res.summaries)), "failed": MetadataValue.json(res.failed),
+    context.add_output_metadata({"summary": dg.MetadataValue.json(headline(res.summaries)), "failed": dg.MetadataValue.json(res.failed),
                                  "questions": len(runs[0].questions), "blind_questions": len(runs[1].questions) if len(runs) > 1 else 0,
-                                 "results_dirs": MetadataValue.json(res.results_dirs())})
+                                 "results_dirs": dg.MetadataValue.json(res.results_dirs())})
     return summary_frame(res.summaries)
 
 
 _EVAL_DEPS = ["entity_registry"]
 
 
-@asset(group_name=GROUP, deps=[*_EVAL_DEPS, "gguf_models", "model_checkpoint"],
+@dg.asset(group_name=GROUP, deps=[*_EVAL_DEPS, "gguf_models", "model_checkpoint"],
        description="From-scratch model on the benchmark: every GGUF quantization (llama.cpp) and the torch checkpoint.")
-def eval_scratch(context: AssetExecutionContext, config: ScratchEvalConfig, duckdb: DuckDBResource,
+def eval_scratch(context: dg.AssetExecutionContext, config: ScratchEvalConfig, duckdb: DuckDBResource,
                  benchmark: Benchmarks) -> pd.DataFrame:
     variants = [(f"scratch-{q}", "scratch", {"backend": "llamacpp", "quant": q}) for q in config.quants]
     if config.torch:
@@ -168,33 +158,33 @@ def eval_scratch(context: AssetExecutionContext, config: ScratchEvalConfig, duck
     return _run(context, config, duckdb, benchmark, variants)
 
 
-@asset(group_name=GROUP, deps=[*_EVAL_DEPS, "vector_index"],
+@dg.asset(group_name=GROUP, deps=[*_EVAL_DEPS, "vector_index"],
        description="RAG (hybrid retrieval + SmolLM2) on the benchmark, with retrieval vs generation failures.")
-def eval_rag(context: AssetExecutionContext, config: RagEvalConfig, duckdb: DuckDBResource, benchmark: Benchmarks) -> pd.DataFrame:
+def eval_rag(context: dg.AssetExecutionContext, config: RagEvalConfig, duckdb: DuckDBResource, benchmark: Benchmarks) -> pd.DataFrame:
     return _run(context, config, duckdb, benchmark, [("rag", "rag", {})])
 
 
-@asset(group_name=GROUP, deps=_EVAL_DEPS, description="The RAG generator without retrieval, on the benchmark.")
-def eval_baseline(context: AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource, benchmark: Benchmarks) -> pd.DataFrame:
+@dg.asset(group_name=GROUP, deps=_EVAL_DEPS, description="The RAG generator without retrieval, on the benchmark.")
+def eval_baseline(context: dg.AssetExecutionContext, config: EvalConfig, duckdb: DuckDBResource, benchmark: Benchmarks) -> pd.DataFrame:
     return _run(context, config, duckdb, benchmark, [("baseline", "baseline", {})])
 
 
-@asset(group_name=GROUP, deps=[*_EVAL_DEPS, "finetuned_model"],
+@dg.asset(group_name=GROUP, deps=[*_EVAL_DEPS, "finetuned_model"],
        description="The LoRA fine-tuned model and its pretrained base, on the benchmark.")
-def eval_finetuned(context: AssetExecutionContext, config: FinetunedEvalConfig, duckdb: DuckDBResource,
+def eval_finetuned(context: dg.AssetExecutionContext, config: FinetunedEvalConfig, duckdb: DuckDBResource,
                    benchmark: Benchmarks) -> pd.DataFrame:
     return _run(context, config, duckdb, benchmark, [("finetuned", "finetuned", {}), ("base", "base", {})])
 
 
-@asset(group_name=GROUP, deps=["eval_scratch", "eval_rag", "eval_baseline", "eval_finetuned"],
+@dg.asset(group_name=GROUP, deps=["eval_scratch", "eval_rag", "eval_baseline", "eval_finetuned"],
        description="Comparison report (Markdown, JSON, figures) under data/reports/ from whatever eval results exist.")
-def eval_comparison(context: AssetExecutionContext) -> MaterializeResult:
+def eval_comparison(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     res = write_eval_comparison(paths.eval_dir(), paths.reports_dir())
     report = res["report"]
     context.log.info(f"report: {len(report['systems'])} systems, not run: {report['not_run']} -> {res['markdown']}")
-    meta = {"report": MetadataValue.md(res["text"]), "markdown": MetadataValue.path(res["markdown"]),
-            "json": MetadataValue.path(res["json"]), "systems": len(report["systems"]),
-            "not_run": MetadataValue.json(report["not_run"])}
-    meta.update({f"figure_{k}": MetadataValue.path(v) for k, v in res["figures"].items()})
-    return MaterializeResult(metadata=meta)
+    meta = {"report": dg.MetadataValue.md(res["text"]), "markdown": dg.MetadataValue.path(res["markdown"]),
+            "json": dg.MetadataValue.path(res["json"]), "systems": len(report["systems"]),
+            "not_run": dg.MetadataValue.json(report["not_run"])}
+    meta.update({f"figure_{k}": dg.MetadataValue.path(v) for k, v in res["figures"].items()})
+    return dg.MaterializeResult(metadata=meta)
 

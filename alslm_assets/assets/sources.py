@@ -9,27 +9,8 @@ Downstream assets (clean_documents, ...) should carry `AutomationCondition.eager
 re-scrape refreshes the corpus without a manual run.
 """
 
+import dagster as dg
 import pandas as pd
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    AssetSelection,
-    Config,
-    ConfigurableResource,
-    DefaultScheduleStatus,
-    MetadataValue,
-    Output,
-    RunRequest,
-    ScheduleEvaluationContext,
-    TableColumn,
-    TableRecord,
-    TableSchema,
-    asset,
-    define_asset_job,
-    schedule,
-)
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -41,7 +22,7 @@ from alslm_ml.sources.http import PoliteClient
 from alslm_ml.sources.ingest import ingest_partition, partition_checks, preview_rows, raw_metadata, write_quarantine
 
 
-class RawDocumentsConfig(Config):
+class RawDocumentsConfig(dg.Config):
     """Defaults: the caps and URLs in the shipped sources.yaml, spool under data/raw."""
 
     max_docs: int = Field(-1, description="documents written this run; -1 = the cap in sources.yaml, 0 = no cap")
@@ -50,7 +31,7 @@ class RawDocumentsConfig(Config):
     starter_dir: str = Field("", description="starter docs folder (empty = alslm_ml/sources/starter/docs)")
 
 
-class ScraperHttp(ConfigurableResource):
+class ScraperHttp(dg.ConfigurableResource):
     """Builds the polite HTTP client of a scrape (override `client` to replay recorded responses)."""
 
     def client(self, cfg: SourcesConfig) -> PoliteClient:
@@ -60,22 +41,22 @@ class ScraperHttp(ConfigurableResource):
 resources = {"scraper_http": ScraperHttp()}
 
 
-def _preview(df: pd.DataFrame) -> MetadataValue:
-    schema = TableSchema(
-        columns=[TableColumn("id"), TableColumn("title"), TableColumn("license"), TableColumn("chars", "int")]
+def _preview(df: pd.DataFrame) -> dg.MetadataValue:
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn("id"), dg.TableColumn("title"), dg.TableColumn("license"), dg.TableColumn("chars", "int")]
     )
-    return MetadataValue.table([TableRecord(r) for r in preview_rows(df)], schema=schema)
+    return dg.MetadataValue.table([dg.TableRecord(r) for r in preview_rows(df)], schema=schema)
 
 
-@asset(
+@dg.asset(
     partitions_def=source_partitions,
     group_name="sources",
     metadata={"partition_expr": "source"},
     kinds={"python", "duckdb"},
     check_specs=[
-        AssetCheckSpec("non_empty_partition", asset="raw_documents", description="the partition has documents"),
-        AssetCheckSpec("unique_ids", asset="raw_documents", blocking=True, description="document ids are unique"),
-        AssetCheckSpec(
+        dg.AssetCheckSpec("non_empty_partition", asset="raw_documents", description="the partition has documents"),
+        dg.AssetCheckSpec("unique_ids", asset="raw_documents", blocking=True, description="document ids are unique"),
+        dg.AssetCheckSpec(
             "licence_allowlist",
             asset="raw_documents",
             blocking=True,
@@ -84,7 +65,7 @@ def _preview(df: pd.DataFrame) -> MetadataValue:
     ],
 )
 def raw_documents(
-    context: AssetExecutionContext, config: RawDocumentsConfig, scraper_http: ScraperHttp, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, config: RawDocumentsConfig, scraper_http: ScraperHttp, duckdb: DuckDBResource
 ):
     """Raw documents of one source in the RAW_COLUMNS schema (design doc 2.1-2.2)."""
     cfg = load_sources_config(config.config_path or None)
@@ -97,15 +78,15 @@ def raw_documents(
         context.log.warning(line)
     for line in part.log:
         context.log.info(line)
-    yield Output(part.frame, metadata={**as_metadata(raw_metadata(part)), "preview": _preview(part.frame)})
+    yield dg.Output(part.frame, metadata={**as_metadata(raw_metadata(part)), "preview": _preview(part.frame)})
     for name, (passed, meta) in partition_checks(part, cfg).items():
-        severity = {"severity": AssetCheckSeverity.ERROR} if name == "non_empty_partition" else {}
-        yield AssetCheckResult(check_name=name, passed=passed, metadata=as_metadata(meta), **severity)
+        severity = {"severity": dg.AssetCheckSeverity.ERROR} if name == "non_empty_partition" else {}
+        yield dg.AssetCheckResult(check_name=name, passed=passed, metadata=as_metadata(meta), **severity)
 
 
-scrape_source_job = define_asset_job(
+scrape_source_job = dg.define_asset_job(
     "scrape_source",
-    selection=AssetSelection.assets(raw_documents),
+    selection=dg.AssetSelection.assets(raw_documents),
     description="Re-scrape one source partition of raw_documents (pick the partition).",
 )
 
@@ -114,17 +95,17 @@ WEEKLY = {"pubmed": 0, "clinicaltrials": 1, "educational": 2, "narratives": 3, "
 
 
 def _weekly_schedule(source: str, weekday: int):
-    @schedule(
+    @dg.schedule(
         name=f"weekly_scrape_{source}",
         cron_schedule=f"0 3 * * {weekday}",
         execution_timezone="UTC",
         job=scrape_source_job,
-        default_status=DefaultScheduleStatus.STOPPED,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
         description=f"Weekly re-scrape of raw_documents[{source}] (stopped by default).",
     )
-    def _s(context: ScheduleEvaluationContext) -> RunRequest:
+    def _s(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         when = context.scheduled_execution_time.strftime("%Y-%m-%d")
-        return RunRequest(run_key=f"{source}-{when}", partition_key=source, tags={"alslm/source": source})
+        return dg.RunRequest(run_key=f"{source}-{when}", partition_key=source, tags={"alslm/source": source})
 
     return _s
 

@@ -10,17 +10,7 @@ into alslm_ml.tokenizer plus metadata.
 
 import json
 
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetExecutionContext,
-    Config,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-    asset_check,
-)
+import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
@@ -33,28 +23,28 @@ GROUP = "tokenizer"
 SMALL_CORPUS_CHARS = 5_000_000
 
 
-class TokenizerConfig(Config):
+class TokenizerConfig(dg.Config):
     vocab_size: int = 8192  # embedded default = the tiny model's vocab; 16384 for a full corpus (design 3.1)
     min_frequency: int = 2
     stats_max_mb: float = 0.0  # fertility/compression measured on this many MB of val text (0 = all of it)
     batch_rows: int = 1000  # documents per batch read from corpus_splits
 
 
-class TermCheckConfig(Config):
+class TermCheckConfig(dg.Config):
     max_tokens_per_word: int = 2  # a term word split into more pieces is flagged (design 3.2)
     max_flagged_fraction: float = 0.20  # the check fails above this share of flagged terms
 
 
-@asset(group_name=GROUP, deps=["corpus_splits"],
+@dg.asset(group_name=GROUP, deps=["corpus_splits"],
        description="Byte-level BPE (HF tokenizers) trained on the train split: data/tokenizer/tokenizer.json.")
-def tokenizer(context: AssetExecutionContext, config: TokenizerConfig, duckdb: DuckDBResource) -> MaterializeResult:
+def tokenizer(context: dg.AssetExecutionContext, config: TokenizerConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         path, meta = train_tokenizer(con, paths.tokenizer_dir(), config.vocab_size, config.min_frequency,
                                      config.batch_rows, config.stats_max_mb, log=context.log.info)
     note = ("embedded default: 8,192 = the tiny model's vocab; set vocab_size 16384 for a full corpus"
             if config.vocab_size < 16384 else "design vocab size")
-    return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(path)),
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)),
         "vocab_size": meta["vocab_size"],
         "target_vocab_size": config.vocab_size,
         "vocab_note": note,
@@ -62,15 +52,15 @@ def tokenizer(context: AssetExecutionContext, config: TokenizerConfig, duckdb: D
         "fertility_tokens_per_word": round(meta["fertility"], 4),
         "compression_chars_per_token": round(meta["chars_per_token"], 4),
         "stats_split": meta["stats_split"],
-        "special_tokens": MetadataValue.json(meta["special_tokens"]),
+        "special_tokens": dg.MetadataValue.json(meta["special_tokens"]),
     })
 
 
-@asset_check(asset=tokenizer, description=(
+@dg.asset_check(asset=tokenizer, description=(
     "Medical-term coverage (design 3.2): each of the shipped ALS/medical terms is tokenized; a term whose "
     "word breaks into >2 tokens is flagged; fails above 20% flagged. On a corpus under 5M characters (the "
     "embedded default) a failure is a WARN: a small corpus cannot learn whole-word merges for rare terms."))
-def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheckConfig) -> AssetCheckResult:
+def medical_term_coverage(context: dg.AssetCheckExecutionContext, config: TermCheckConfig) -> dg.AssetCheckResult:
     tok = bpe.load_tokenizer(paths.tokenizer_dir())
     meta = json.loads((paths.tokenizer_dir() / bpe.META_FILE).read_text())
     results = validate.check_terms(tok, validate.load_terms(), config.max_tokens_per_word)
@@ -85,9 +75,9 @@ def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheck
     if not passed and small:
         desc += (f" — expected on a small corpus ({meta.get('train_chars', 0):,} chars < {SMALL_CORPUS_CHARS:,}); "
                  "train on the full corpus and/or raise vocab_size (design: 16K, then 32K)")
-    return AssetCheckResult(
+    return dg.AssetCheckResult(
         passed=passed,
-        severity=AssetCheckSeverity.WARN if small else AssetCheckSeverity.ERROR,
+        severity=dg.AssetCheckSeverity.WARN if small else dg.AssetCheckSeverity.ERROR,
         description=desc,
         metadata={
             "n_terms": s["n_terms"],
@@ -99,26 +89,26 @@ def medical_term_coverage(context: AssetCheckExecutionContext, config: TermCheck
             "fertility_tokens_per_word": round(meta.get("fertility", 0.0), 4),
             "compression_chars_per_token": round(meta.get("chars_per_token", 0.0), 4),
             "train_chars": meta.get("train_chars", 0),
-            "worst_terms": MetadataValue.md(validate.worst_terms_markdown(results)),
+            "worst_terms": dg.MetadataValue.md(validate.worst_terms_markdown(results)),
         },
     )
 
 
-class TokenizedCorpusConfig(Config):
+class TokenizedCorpusConfig(dg.Config):
     batch_rows: int = 1000  # documents encoded and appended per batch
     workers: int = 1  # worker processes encoding batches (2 on a 2-core machine at scale)
 
 
-@asset(group_name=GROUP, deps=[tokenizer, "corpus_splits"], description="Train/val token streams (uint16 memmaps, <|eos|> between documents): data/tokens/.")
-def tokenized_corpus(context: AssetExecutionContext, config: TokenizedCorpusConfig, duckdb: DuckDBResource) -> MaterializeResult:
+@dg.asset(group_name=GROUP, deps=[tokenizer, "corpus_splits"], description="Train/val token streams (uint16 memmaps, <|eos|> between documents): data/tokens/.")
+def tokenized_corpus(context: dg.AssetExecutionContext, config: TokenizedCorpusConfig, duckdb: DuckDBResource) -> dg.MaterializeResult:
     tok = bpe.load_tokenizer(paths.tokenizer_dir())
     out = paths.tokens_dir()
     with duckdb.get_connection() as con:
         meta = tokenize_splits(con, tok, out, paths.tokenizer_file(), config.batch_rows, config.workers)
     for name, info in meta["splits"].items():
         context.log.info(f"{name}: {info['documents']} documents -> {info['tokens']:,} tokens ({out / info['file']})")
-    return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(out)),
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(out)),
         "vocab_size": meta["vocab_size"],
         "train_tokens": meta["splits"]["train"]["tokens"],
         "val_tokens": meta["splits"]["val"]["tokens"],

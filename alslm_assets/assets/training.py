@@ -6,7 +6,7 @@ good checkpoint. Its output streams line by line into context.log. Logic: alslm_
 """
 
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+import dagster as dg
 
 from alslm_assets.metadata import as_metadata
 from alslm_ml.train.run import checkpoint_metadata, plan_run, run_training
@@ -14,7 +14,7 @@ from alslm_ml.train.run import checkpoint_metadata, plan_run, run_training
 GROUP = "training"
 
 
-class TrainingConfig(Config):
+class TrainingConfig(dg.Config):
     config: str = "tiny"  # preset (tiny | micro | 500m | 1b) or a .json/.yaml file; full scale: "500m"
     run_name: str = ""  # checkpoint directory name under data/checkpoints/ (default: the config name)
     overrides: list[str] = []  # key=value training options, e.g. ["max_steps=200"]
@@ -25,9 +25,9 @@ class TrainingConfig(Config):
     overwrite: bool = True  # a finished run in run_name is archived (<run>.archived-<time>), never deleted
 
 
-@asset(group_name=GROUP, deps=["tokenized_corpus"],
+@dg.asset(group_name=GROUP, deps=["tokenized_corpus"],
        description="GPT trained from scratch on the token streams; best/ and step_N/ checkpoints in data/checkpoints/<run>/.")
-def model_checkpoint(context: AssetExecutionContext, config: TrainingConfig) -> MaterializeResult:
+def model_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig) -> dg.MaterializeResult:
     launch = plan_run(config.config, config.run_name, config.overrides, gpus=config.gpus, hostfile=config.hostfile,
                       deepspeed_config=config.deepspeed_config, resume=config.resume, overwrite=config.overwrite)
     context.log.info(launch.describe())
@@ -36,10 +36,10 @@ def model_checkpoint(context: AssetExecutionContext, config: TrainingConfig) -> 
     if warning:
         context.log.warning(warning)
     run_dir = launch.run_dir
-    return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(run_dir)),
-        "best_model": MetadataValue.path(str(run_dir / "best" / "model")),
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(run_dir)),
+        "best_model": dg.MetadataValue.path(str(run_dir / "best" / "model")),
         **as_metadata(meta),
-        "loss_curve": MetadataValue.md(meta["loss_curve"]),
-        "loss_curve_png": MetadataValue.path(str(run_dir / "loss_curve.png")),
+        "loss_curve": dg.MetadataValue.md(meta["loss_curve"]),
+        "loss_curve_png": dg.MetadataValue.path(str(run_dir / "loss_curve.png")),
     })

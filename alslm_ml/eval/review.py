@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TextIO
 
+from alslm_ml import jsonl
 from alslm_ml.disclaimer import SHORT
 from alslm_ml.eval.taxonomy import FAILURE_MODES
 
@@ -62,13 +63,10 @@ def read_reviews(path: Path) -> dict[str, dict]:
     if not path.exists():
         return {}
     out = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rec = json.loads(line)
-                out[rec["key"]] = rec
-            except (json.JSONDecodeError, KeyError) as exc:
-                raise ValueError(f"{path}:{n}: not a review record ({exc})") from exc
+    for where, rec in jsonl.records(path):
+        if "key" not in rec:
+            raise ValueError(f"{where}: not a review record (no field 'key')")
+        out[rec["key"]] = rec
     return out
 
 

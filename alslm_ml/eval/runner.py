@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from alslm_ml import jsonl
 from alslm_ml.answer import Answer, System
 from alslm_ml.eval.benchmark import Question
 from alslm_ml.eval.entities import Registry
@@ -99,19 +100,16 @@ def read_cache(path: Path, key: str) -> dict[str, dict]:
     """Cached answers of the run `key`. A line that does not parse (a run killed mid-write leaves
     a cut-off last line) is skipped with a warning, and its question is asked again; the file is
     newline-terminated afterwards so the next answer starts a line of its own."""
+    def skipped(where: str) -> None:
+        log.warning(f"{where}: skipping a cut-off or unreadable cached answer (its question is asked again)")
+
     cached: dict[str, dict] = {}
+    for where, rec in jsonl.records(path, skip_bad=True, on_skip=skipped):
+        if "question_id" not in rec:
+            skipped(where)
+        elif rec.get("run_key") == key and not rec.get("error"):
+            cached[rec["question_id"]] = rec
     raw = path.read_bytes()
-    for n, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            qid = rec["question_id"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            log.warning(f"{path}:{n}: skipping a cut-off or unreadable cached answer (its question is asked again)")
-            continue
-        if rec.get("run_key") == key and not rec.get("error"):
-            cached[qid] = rec
     if raw and not raw.endswith(b"\n"):
         with path.open("ab") as fh:
             fh.write(b"\n")

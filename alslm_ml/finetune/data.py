@@ -21,7 +21,7 @@ from pathlib import Path
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
-from alslm_ml import markdown, paths
+from alslm_ml import jsonl, markdown, paths
 from alslm_ml.eval.benchmark import Question, load_benchmark
 from alslm_ml.sources.starter import load_starter
 
@@ -87,23 +87,13 @@ def starter_doc_ids(docs_dir: Path | None = None) -> set[str]:
 def load_qa_jsonl(path: Path, doc_ids: Iterable[str] | None = None) -> list[Example]:
     """Read {"question","answer","doc_id"} lines; a bad line stops with file:line and the field."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{where}: expected a JSON object, got {type(rec).__name__}")
-            for key in ("question", "answer", "doc_id"):
-                if not isinstance(rec.get(key), str) or not rec[key].strip():
-                    raise ValueError(f"{where}: field {key!r} is missing or not a non-empty string")
-            if doc_ids is not None and rec["doc_id"] not in doc_ids:
-                raise ValueError(f"{where}: field 'doc_id' = {rec['doc_id']!r} is not a starter document id")
-            out.append(Example(rec["question"], rec["answer"], rec["doc_id"], where))
+    for where, rec in jsonl.records(path):
+        for key in ("question", "answer", "doc_id"):
+            if not isinstance(rec.get(key), str) or not rec[key].strip():
+                raise ValueError(f"{where}: field {key!r} is missing or not a non-empty string")
+        if doc_ids is not None and rec["doc_id"] not in doc_ids:
+            raise ValueError(f"{where}: field 'doc_id' = {rec['doc_id']!r} is not a starter document id")
+        out.append(Example(rec["question"], rec["answer"], rec["doc_id"], where))
     return out
 
 
@@ -238,8 +228,7 @@ def read_split(out_dir: Path, name: str) -> list[Example]:
     path = Path(out_dir) / f"{name}.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: materialize the `instruction_dataset` asset first")
-    with open(path, encoding="utf-8") as f:
-        return [Example(**json.loads(line)) for line in f if line.strip()]
+    return [Example(**rec) for _, rec in jsonl.records(path)]
 
 
 def fingerprint(out_dir: Path) -> str:

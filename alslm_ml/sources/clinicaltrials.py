@@ -230,11 +230,14 @@ def _outcome_results(results: _Rec) -> str:
     return "\n\n".join(parts)
 
 
+def _lead(rec: _Rec, field: str) -> list[str]:
+    """A section's free-text lead paragraph, if the registry has one."""
+    return [rec.text(field)] if rec.text(field) else []
+
+
 def _participant_flow(flow: _Rec) -> str:
     groups = _groups(flow)
-    lines = []
-    if flow.text("recruitmentDetails"):
-        lines.append(flow.text("recruitmentDetails"))
+    lines = _lead(flow, "recruitmentDetails")
     for period in flow.objs("periods"):
         bits = []
         for ms in period.objs("milestones"):
@@ -250,9 +253,7 @@ def _participant_flow(flow: _Rec) -> str:
 
 def _baseline(base: _Rec) -> str:
     groups = _groups(base)
-    lines = []
-    if base.text("populationDescription"):
-        lines.append(base.text("populationDescription"))
+    lines = _lead(base, "populationDescription")
     for d in base.objs("denoms")[:1]:
         if n := _counts(d.objs("counts"), groups, "value"):
             lines.append(f"Participants: {n}.")

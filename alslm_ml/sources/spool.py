@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alslm_ml import jsonl
 from alslm_ml.documents import Document
 
 QUARANTINE_COLUMNS = ["source", "item_id", "reason", "excerpt", "time"]
@@ -84,12 +85,10 @@ class Spool:
         self.quarantine_path = self.dir / "_quarantine.jsonl"
         self._done: dict[str, dict] = {}
         if self.index_path.exists():
-            for line in self.index_path.read_text(encoding="utf-8").splitlines():
-                try:
-                    rec = json.loads(line)
+            # a line cut by a kill is passed over: that item is simply fetched again
+            for _, rec in jsonl.records(self.index_path, skip_bad=True):
+                if "item" in rec:
                     self._done[rec["item"]] = rec
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue  # a line cut by a kill: that item is simply fetched again
         # An item whose document file is gone (deleted because it was corrupt, or lost) is
         # fetched again: the index says what was fetched, the files say what is kept.
         for item, rec in list(self._done.items()):
