@@ -1,6 +1,6 @@
 """Shared resources. Table assets go through the DuckDB pandas IO manager (partitioned tables are
 replaced one partition at a time); file assets write under the data directory and return
-MaterializeResult. The `benchmark` asset's output (alslm_ml.eval.benchmark.Benchmarks) goes
+MaterializeResult. The `benchmark` asset's output (alslm_ml.benchmark.Benchmarks) goes
 through BenchmarkIOManager: written to and read from data/eval/benchmark.json (+ the blind one),
 so the assets that answer or avoid the benchmark take it as an input.
 
@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient, _get_cleanup_statement
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from alslm_ml.eval.benchmark import Benchmarks, read_benchmarks, write_benchmarks
+from alslm_ml.benchmark import Benchmarks, read_benchmarks, write_benchmarks
 from alslm_ml.paths import warehouse_path
 from alslm_ml.warehouse import SCHEMA, table_exists, transaction
 

@@ -64,7 +64,7 @@ def benchmark_in_chat(system, system_name: str, backend: str, first_n: int | Non
     from datetime import UTC, datetime
 
     from alslm_ml import paths
-    from alslm_ml.eval.benchmark import load_benchmark
+    from alslm_ml.benchmark import load_benchmark
     from alslm_ml.eval.registry_io import load_registry
     from alslm_ml.eval.runner import evaluate
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from alslm_ml import paths
-from alslm_ml.eval.benchmark import (
+from alslm_ml.benchmark import (
     BenchmarkError,
     Benchmarks,
     composition,

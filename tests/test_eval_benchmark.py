@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from alslm_ml.eval.benchmark import (
+from alslm_ml.benchmark import (
     CATEGORIES,
     BenchmarkError,
     load_benchmark,

@@ -6,8 +6,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from alslm_ml.benchmark import load_benchmark, stratified_sample
 from alslm_ml.eval import cli
-from alslm_ml.eval.benchmark import load_benchmark, stratified_sample
 from alslm_ml.eval.entities import Registry
 from alslm_ml.eval.runner import evaluate, load_eval_results, tables
 from alslm_ml.systems import Answer, GenerationConfig, System

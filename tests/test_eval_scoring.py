@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from alslm_ml.eval.benchmark import Question
+from alslm_ml.benchmark import Question
 from alslm_ml.eval.entities import Registry, build_registry, extract_entities
 from alslm_ml.eval.scoring import (
     coherence,

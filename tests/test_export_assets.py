@@ -7,7 +7,7 @@ import shutil
 import pytest
 from dagster import materialize
 
-from alslm_assets.assets import export as ex
+from alslm_assets.assets import export as export_assets
 from alslm_ml.export.toy import build_toy_exports
 
 
@@ -25,7 +25,7 @@ def test_export_assets_end_to_end(toy, tmp_path, monkeypatch):
     monkeypatch.setenv("ALSLM_DATA_DIR", str(data))
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens there
     result = materialize(
-        [ex.hf_model, ex.gguf_models, ex.ollama_model, ex.hf_logit_parity, ex.gguf_matches_torch],
+        [export_assets.hf_model, export_assets.gguf_models, export_assets.ollama_model, export_assets.hf_logit_parity, export_assets.gguf_matches_torch],
         run_config={"ops": {"gguf_models": {"config": {"quants": ["q8_0", "q5_k_m"]}},
                             "ollama_model": {"config": {"quant": "q8_0", "timeout_s": 0.5}}}},
     )
@@ -52,7 +52,7 @@ def test_export_assets_end_to_end(toy, tmp_path, monkeypatch):
 def test_gguf_asset_rejects_unknown_quant(toy, tmp_path, monkeypatch):
     monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path))
     with pytest.raises(Exception, match="unknown types"):
-        materialize([ex.gguf_models], run_config={"ops": {"gguf_models": {"config": {"quants": ["q3_xs"]}}}})
+        materialize([export_assets.gguf_models], run_config={"ops": {"gguf_models": {"config": {"quants": ["q3_xs"]}}}})
 
 
 def test_ollama_asset_registers_when_a_server_answers(toy, tmp_path, monkeypatch):
@@ -60,7 +60,7 @@ def test_ollama_asset_registers_when_a_server_answers(toy, tmp_path, monkeypatch
     import httpx
     from test_export_ollama import FakeOllama
 
-    from alslm_ml.export import ollama as oll
+    from alslm_ml.export import ollama
 
     folder = tmp_path / "data" / "export" / "gguf"
     folder.mkdir(parents=True)
@@ -68,10 +68,10 @@ def test_ollama_asset_registers_when_a_server_answers(toy, tmp_path, monkeypatch
     monkeypatch.setenv("ALSLM_DATA_DIR", str(tmp_path / "data"))
     fake = FakeOllama()
     transport = httpx.MockTransport(fake)
-    real_client, real_version = oll.client, oll.server_version
-    monkeypatch.setattr(oll, "client", lambda base=None, timeout=600.0, transport_=None: real_client(base, timeout, transport))
-    monkeypatch.setattr(oll, "server_version", lambda base=None, timeout=1.0: real_version(base, timeout, transport))
-    result = materialize([ex.ollama_model], run_config={"ops": {"ollama_model": {"config": {"quant": "q4_k_m"}}}})
+    real_client, real_version = ollama.client, ollama.server_version
+    monkeypatch.setattr(ollama, "client", lambda base=None, timeout=600.0, transport_=None: real_client(base, timeout, transport))
+    monkeypatch.setattr(ollama, "server_version", lambda base=None, timeout=1.0: real_version(base, timeout, transport))
+    result = materialize([export_assets.ollama_model], run_config={"ops": {"ollama_model": {"config": {"quant": "q4_k_m"}}}})
     meta = result.asset_materializations_for_node("ollama_model")[0].metadata
     assert meta["registered"].value is True and meta["ollama_version"].value == "0.6.5"
     assert meta["create_status"].value == "success"

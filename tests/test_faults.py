@@ -158,7 +158,7 @@ class EchoSystem(System):
 
 
 def test_eval_resume_cache_skips_a_torn_last_line(tmp_path, caplog):
-    from alslm_ml.eval.benchmark import load_benchmark
+    from alslm_ml.benchmark import load_benchmark
     from alslm_ml.eval.runner import evaluate
 
     qs = load_benchmark()[:3]
@@ -198,7 +198,7 @@ def test_eval_cli_bad_benchmark_and_missing_system(capsys, data_dir, tmp_path):
 
 
 def _eval_frames(system: str, n: int = 3):
-    from alslm_ml.eval.benchmark import load_benchmark
+    from alslm_ml.benchmark import load_benchmark
     from alslm_ml.eval.runner import evaluate, load_eval_results, tables
 
     class Named(EchoSystem):

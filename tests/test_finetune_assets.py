@@ -12,7 +12,7 @@ from dagster import build_asset_context
 from dagster_duckdb import DuckDBResource
 
 from alslm_assets.assets import finetune as fa
-from alslm_ml.eval.benchmark import Benchmarks, Question, load_benchmark
+from alslm_ml.benchmark import Benchmarks, Question, load_benchmark
 from alslm_ml.finetune import data as d
 
 

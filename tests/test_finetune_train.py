@@ -159,28 +159,28 @@ def test_base_system_streams_greedy_answer(base):
 
 @pytest.mark.slow
 def test_experiment_and_finalize_write_tables(base, data_dir):
-    from alslm_ml.finetune import experiments as ex
+    from alslm_ml.finetune import experiments
     from alslm_ml.finetune.system import load_finetuned
 
     rows = [Example(f"Question {i}: {e.question}", e.answer) for i, e in enumerate(EXAMPLES * 3)]
     dataset = data_dir / "finetune" / "dataset"
     write_splits({"train": rows[:8], "val": rows[8:10], "test": rows[10:]}, dataset)
-    ev = ex.EvalSettings(loss_examples=2, gen_examples=1, gen_max_tokens=8)
+    ev = experiments.EvalSettings(loss_examples=2, gen_examples=1, gen_max_tokens=8)
     small = {"max_steps_per_epoch": 1, "micro_batch": 2, "grad_accum": 1, "max_length": 128}
     for name in ("r8", "lr5e-5"):
-        res = ex.run_experiment(name, dataset, ev, **small)
-        assert res["steps"] == ex.EXPERIMENTS[name]["epochs"] and res["val_loss"] > 0
+        res = experiments.run_experiment(name, dataset, ev, **small)
+        assert res["steps"] == experiments.EXPERIMENTS[name]["epochs"] and res["val_loss"] > 0
         assert json.loads((data_dir / "finetune" / "experiments" / name / "results.json").read_text())["experiment"] == name
-    table = ex.table_markdown(ex.load_experiment_results())
+    table = experiments.table_markdown(experiments.load_experiment_results())
     assert table.count("\n| r8 |") == 1 and "| lr5e-5 | 16 | 5e-05 | 2 |" in table
-    report = ex.finalize(dataset, ev, max_length=128)
-    best = min(ex.load_experiment_results(), key=lambda r: r["val_loss"])["experiment"]
+    report = experiments.finalize(dataset, ev, max_length=128)
+    best = min(experiments.load_experiment_results(), key=lambda r: r["val_loss"])["experiment"]
     assert report["best_experiment"] == best
     comp = {c["metric"]: c for c in report["comparison"]}
     assert comp["perplexity"]["delta"] == pytest.approx(comp["perplexity"]["finetuned"] - comp["perplexity"]["base"])
     system = load_finetuned()
-    assert system.name == "finetuned" and system.answer("What is ALS?", ex.GenerationConfig.greedy(4)).completion_tokens > 0
+    assert system.name == "finetuned" and system.answer("What is ALS?", experiments.GenerationConfig.greedy(4)).completion_tokens > 0
     # a newer data set makes the old results stale
     write_splits({"train": rows[:7], "val": rows[8:10], "test": rows[10:]}, dataset)
     with pytest.raises(FileNotFoundError, match="lora_experiments"):
-        ex.finalize(dataset, ev, max_length=128)
+        experiments.finalize(dataset, ev, max_length=128)

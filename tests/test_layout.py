@@ -118,3 +118,57 @@ def test_every_command_resolves_to_its_main():
         assert callable(cli.command_main(name)), name
     with pytest.raises(ValueError, match="unknown command"):
         cli.command_main("nosuch")
+
+
+def package_cycles(root: Path) -> list[list[str]]:
+    """Cycles in the import graph of alslm_ml's top-level units (a package such as `eval`, or a
+    module such as `paths`), imports inside functions included; `__main__.py` entry points, which
+    nothing imports, are left out."""
+    lib = root / "alslm_ml"
+    unit = {}  # module path -> its unit
+    for p in lib.rglob("*.py"):
+        if p.name != "__main__.py":
+            unit[p] = p.relative_to(lib).parts[0].removesuffix(".py")
+    graph: dict[str, set[str]] = {u: set() for u in unit.values()}
+    for p, u in unit.items():
+        for name in imported(p):
+            parts = name.split(".")
+            if parts[0] == "alslm_ml" and len(parts) > 1 and parts[1] in graph and parts[1] != u:
+                graph[u].add(parts[1])
+    cycles, state, stack = [], {}, []
+
+    def visit(u: str) -> None:
+        state[u] = "open"
+        stack.append(u)
+        for v in sorted(graph[u]):
+            if state.get(v) == "open":
+                cycles.append([*stack[stack.index(v):], v])
+            elif v not in state:
+                visit(v)
+        stack.pop()
+        state[u] = "done"
+
+    for u in sorted(graph):
+        if u not in state:
+            visit(u)
+    return cycles
+
+
+def test_library_packages_form_no_import_cycle():
+    """Each stage sits above the ones it uses: no two packages import each other, even through a
+    third (move the shared piece down, as `terms.py` and `runtime/` were)."""
+    assert not package_cycles(ROOT), package_cycles(ROOT)
+
+
+def test_package_cycles_finds_a_cycle_through_a_third_package(tmp_path):
+    global ROOT
+    for rel, src in {"a/__init__.py": "", "a/x.py": "from alslm_ml.b import y\n",
+                     "b/__init__.py": "", "b/y.py": "def f():\n    from alslm_ml import c\n",
+                     "c.py": "import alslm_ml.a.x\n", "d.py": "from alslm_ml import c\n"}.items():
+        (tmp_path / "alslm_ml" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "alslm_ml" / rel).write_text(src)
+    old, ROOT = ROOT, tmp_path
+    try:
+        assert package_cycles(tmp_path) == [["a", "b", "c", "a"]]
+    finally:
+        ROOT = old

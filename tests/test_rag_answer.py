@@ -2,7 +2,7 @@
 
 import pytest
 
-from alslm_ml.rag import grounding as g
+from alslm_ml.rag import grounding
 from alslm_ml.rag.expand import alias_groups, aliases_of, expand_query
 
 
@@ -32,8 +32,8 @@ def test_alias_file_is_well_formed_and_bad_lines_are_named(tmp_path):
 
 
 def test_absent_entity_check_accepts_an_alias():
-    assert g.missing_entities("What does Qalsody target?", ["Tofersen lowers SOD1 protein."]) == []
-    assert g.missing_entities("What does Zentravir target?", ["Tofersen lowers SOD1 protein."]) == ["Zentravir"]
+    assert grounding.missing_entities("What does Qalsody target?", ["Tofersen lowers SOD1 protein."]) == []
+    assert grounding.missing_entities("What does Zentravir target?", ["Tofersen lowers SOD1 protein."]) == ["Zentravir"]
 
 
 @pytest.mark.parametrize("question,shape", [
@@ -45,7 +45,7 @@ def test_absent_entity_check_accepts_an_alias():
     ("How does riluzole work?", ""),
 ])
 def test_answer_shape(question, shape):
-    assert g.answer_shape(question) == shape
+    assert grounding.answer_shape(question) == shape
 
 
 PASSAGES = [
@@ -57,13 +57,13 @@ PASSAGES = [
 
 
 def test_selection_prefers_the_asked_shape_and_fits_the_budget():
-    chosen = g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 40, words)
+    chosen = grounding.select_sentences("When did the FDA approve edaravone?", PASSAGES, 40, words)
     assert chosen[0].text == "The FDA approved edaravone for ALS in May 2017."
     assert sum(words(f"{s.text} [{s.source}]") + 1 for s in chosen) <= 40
     assert {s.source for s in chosen} == {1, 2}  # across passages, not only the first
-    small = g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 12, words)
+    small = grounding.select_sentences("When did the FDA approve edaravone?", PASSAGES, 12, words)
     assert [s.text for s in small] == ["The FDA approved edaravone for ALS in May 2017."]
-    assert g.select_sentences("When did the FDA approve edaravone?", PASSAGES, 3, words) == []
+    assert grounding.select_sentences("When did the FDA approve edaravone?", PASSAGES, 3, words) == []
 
 
 def test_room_left_takes_the_start_of_the_next_sentence_marked_as_cut():
@@ -71,29 +71,29 @@ def test_room_left_takes_the_start_of_the_next_sentence_marked_as_cut():
                 "Tofersen is an antisense oligonucleotide given by lumbar puncture every 28 days after three loading doses "
                 "spaced two weeks apart, with monitoring for myelitis and raised intracranial pressure."]
     q = "What is tofersen and how does it lower SOD1?"
-    full = g.select_sentences(q, passages, 40, words, fill=False)
-    cut = g.select_sentences(q, passages, 40, words)
+    full = grounding.select_sentences(q, passages, 40, words, fill=False)
+    cut = grounding.select_sentences(q, passages, 40, words)
     assert len(cut) == len(full) + 1 and cut[-1].text.endswith(" …")
     assert passages[0].find(cut[-1].text[:-2]) >= 0  # the quoted words as they stand, in order
     assert sum(words(f"{s.text} [{s.source}]") + 1 for s in cut) <= 40
     # too little room: no fragment
-    assert len(g.select_sentences(q, passages, 20, words)) == len(g.select_sentences(q, passages, 20, words, fill=False))
+    assert len(grounding.select_sentences(q, passages, 20, words)) == len(grounding.select_sentences(q, passages, 20, words, fill=False))
 
 
 def test_selection_skips_near_repeats_and_unrelated_sentences():
     passages = ["Tofersen lowers SOD1 protein in the spinal fluid.", "Tofersen lowers the SOD1 protein in spinal fluid.",
                 "Physical therapy keeps joints mobile for longer."]
-    chosen = g.select_sentences("What does tofersen lower?", passages, 100, words)
+    chosen = grounding.select_sentences("What does tofersen lower?", passages, 100, words)
     assert len(chosen) == 1 and chosen[0].source == 1
-    answer = g.composed_answer(chosen)
+    answer = grounding.composed_answer(chosen)
     assert answer == "Tofersen lowers SOD1 protein in the spinal fluid. [1]"
 
 
 def test_similarity_scores_change_the_order():
     passages = ["Cramps are common in ALS. Muscle cramps respond to mexiletine."]
-    plain = g.select_sentences("What helps muscle cramps?", passages, 100, words)
+    plain = grounding.select_sentences("What helps muscle cramps?", passages, 100, words)
     assert plain[0].text.startswith("Muscle cramps")
-    boosted = g.select_sentences("What helps muscle cramps?", passages, 100, words,
+    boosted = grounding.select_sentences("What helps muscle cramps?", passages, 100, words,
                                  similarity=lambda texts: [5.0 if t.startswith("Cramps") else 0.0 for t in texts])
     assert boosted[0].text.startswith("Cramps are common")
 
@@ -105,16 +105,16 @@ def test_an_alias_in_a_passage_counts_as_the_name_once():
     assert "Radicava" in syn["edaravone"]
     passages = ["Radicava ORS is taken in the morning after an overnight fast.",
                 "Edaravone is a free radical scavenger, a kind of drug that may reduce oxidative stress."]
-    ranked = g.rank_sentences("What kind of drug is edaravone?", passages, syn)
+    ranked = grounding.rank_sentences("What kind of drug is edaravone?", passages, syn)
     assert ranked[0].source == 2  # the brand name alone does not outrank the asked-for content
     assert ranked[1].score > 0.5  # ... but it still counts as edaravone
-    assert g.rank_sentences("What kind of drug is edaravone?", passages)[1].score < 0.1
+    assert grounding.rank_sentences("What kind of drug is edaravone?", passages)[1].score < 0.1
 
 
 def test_sentences_a_lead_already_says_are_not_quoted_again():
     q = "When did the FDA approve edaravone?"
     lead = "The FDA approved edaravone for ALS in May 2017."
-    chosen = g.select_sentences(q, PASSAGES, 60, words, already=lead)
+    chosen = grounding.select_sentences(q, PASSAGES, 60, words, already=lead)
     assert chosen and all(s.text != lead for s in chosen)
 
 
@@ -125,22 +125,22 @@ def test_sentences_a_lead_already_says_are_not_quoted_again():
     ("What does tofersen target?", None),
 ])
 def test_premise_of_a_question(question, premise):
-    assert g.premise_of(question) == premise
+    assert grounding.premise_of(question) == premise
 
 
 def test_a_premise_no_passage_states_is_named_before_the_quotes():
     passages = ["Lithium carbonate was tested in ALS after a small study; larger trials found no benefit.",
                 "The FDA approved edaravone for ALS in May 2017."]
-    premise = g.unsupported_premise("Why was the trial that showed lithium cures ALS stopped?", passages)
+    premise = grounding.unsupported_premise("Why was the trial that showed lithium cures ALS stopped?", passages)
     assert premise == "the trial that showed lithium cures ALS stopped"
-    assert g.premise_note(premise).startswith("The retrieved sources do not say that the trial")
+    assert grounding.premise_note(premise).startswith("The retrieved sources do not say that the trial")
     from alslm_ml.eval.scoring import is_refusal
 
-    assert is_refusal(g.premise_note(premise))  # the evaluation reads it as denying the premise
-    assert g.unsupported_premise("When did the FDA approve edaravone?", passages) is None
-    assert g.unsupported_premise("What does tofersen target?", passages) is None
+    assert is_refusal(grounding.premise_note(premise))  # the evaluation reads it as denying the premise
+    assert grounding.unsupported_premise("When did the FDA approve edaravone?", passages) is None
+    assert grounding.unsupported_premise("What does tofersen target?", passages) is None
     # an alias in the passage supports a premise stated with the other name
-    assert g.unsupported_premise("When did the FDA approve Radicava?", passages, {"Radicava": ["edaravone"]}) is None
+    assert grounding.unsupported_premise("When did the FDA approve Radicava?", passages, {"Radicava": ["edaravone"]}) is None
 
 
 def test_premise_supported_across_two_sentences_and_an_agency_alias():
@@ -148,34 +148,34 @@ def test_premise_supported_across_two_sentences_and_an_agency_alias():
 
     q = "When did the FDA approve riluzole?"
     passages = ["Riluzole was the first drug approved for ALS. The US Food and Drug Administration approved it in 1995."]
-    assert g.unsupported_premise(q, passages, synonyms_in(q)) is None
+    assert grounding.unsupported_premise(q, passages, synonyms_in(q)) is None
 
 
 def test_a_premise_the_passages_negate_or_never_word_is_unsupported():
     passages = ["Masitinib was tested in a phase 3 trial. Masitinib has not been approved for ALS by the FDA or the EMA.",
                 "Riluzole was approved by the US FDA in December 1995. It is taken twice a day."]
     # the only passage holding the premise's words negates it
-    assert g.unsupported_premise("Since the FDA approved masitinib for ALS, what dose is used?", passages) \
+    assert grounding.unsupported_premise("Since the FDA approved masitinib for ALS, what dose is used?", passages) \
         == "the FDA approved masitinib for ALS"
     # an event no passage names at all ("lose"), though every other word is there
-    assert g.unsupported_premise("Which year did riluzole lose its FDA approval?", passages) \
+    assert grounding.unsupported_premise("Which year did riluzole lose its FDA approval?", passages) \
         == "riluzole lose its FDA approval"
     # a positive statement supports it; hyphenated words and light verbs are no obstacle
-    assert g.unsupported_premise("When did the FDA approve riluzole?", passages) is None
-    assert g.unsupported_premise("When did riluzole become FDA-approved?", passages) is None
-    assert g.premise_of("What year was riluzole approved?") == "riluzole approved"
+    assert grounding.unsupported_premise("When did the FDA approve riluzole?", passages) is None
+    assert grounding.unsupported_premise("When did riluzole become FDA-approved?", passages) is None
+    assert grounding.premise_of("What year was riluzole approved?") == "riluzole approved"
 
 
 def test_a_form_of_a_drug_the_passages_never_name_with_it():
     passages = ["Tofersen is given by intrathecal injection. A 100 mg dose lowered SOD1 protein.",
                 "Edaravone is available as an oral suspension and as an intravenous infusion."]
-    assert g.unsupported_modifier("What is the dose of oral tofersen?", passages) == "oral tofersen"
-    assert g.unsupported_modifier("What is the dose of intrathecal tofersen?", passages) is None
-    assert g.unsupported_modifier("What is the dose of oral edaravone?", passages) is None
-    assert g.unsupported_modifier("What did the first four tofersen trials show?", passages) is None  # a numeral
+    assert grounding.unsupported_modifier("What is the dose of oral tofersen?", passages) == "oral tofersen"
+    assert grounding.unsupported_modifier("What is the dose of intrathecal tofersen?", passages) is None
+    assert grounding.unsupported_modifier("What is the dose of oral edaravone?", passages) is None
+    assert grounding.unsupported_modifier("What did the first four tofersen trials show?", passages) is None  # a numeral
     from alslm_ml.eval.scoring import is_refusal
 
-    assert is_refusal(g.modifier_note("oral tofersen"))
+    assert is_refusal(grounding.modifier_note("oral tofersen"))
 
 
 def test_a_cited_answer_over_the_limit_keeps_whole_sentences_and_citations():

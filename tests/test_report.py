@@ -2,8 +2,8 @@
 
 import json
 
+from alslm_ml.benchmark import load_benchmark, stratified_sample
 from alslm_ml.disclaimer import FULL
-from alslm_ml.eval.benchmark import load_benchmark, stratified_sample
 from alslm_ml.eval.entities import Registry
 from alslm_ml.eval.runner import evaluate
 from alslm_ml.report.comparison import write_eval_comparison
@@ -54,7 +54,7 @@ def test_report_with_no_results(tmp_path):
 def test_report_shows_both_benchmarks_side_by_side(tmp_path):
     from pathlib import Path
 
-    from alslm_ml.eval.benchmark import fact_coverage
+    from alslm_ml.benchmark import fact_coverage
 
     qs = stratified_sample(load_benchmark(), 2)
     blind = load_benchmark(Path(__file__).parent / "fixtures" / "eval" / "blind_fixture.json")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from alslm_ml.benchmark import load_benchmark, stratified_sample
 from alslm_ml.eval import review
-from alslm_ml.eval.benchmark import load_benchmark, stratified_sample
 from alslm_ml.eval.entities import Registry
 from alslm_ml.eval.runner import evaluate
 from alslm_ml.systems import Answer, System

@@ -15,7 +15,18 @@ import pandas as pd
 import pytest
 from dagster import materialize, mem_io_manager
 
-from alslm_ml import tokenizer as tk
+from alslm_ml.terms import load_terms
+from alslm_ml.tokenizer import (
+    check_terms,
+    load_tokenizer,
+    save_tokenizer,
+    special_ids,
+    summarize_terms,
+    tokenization_stats,
+    train_bpe,
+    worst_terms_markdown,
+    write_token_streams,
+)
 from alslm_ml.tokenizer.encode import open_stream, read_meta
 
 WORDS = ("report", "patient", "study", "measure", "clinic", "score", "weekly", "group", "note", "review",
@@ -30,11 +41,11 @@ def synthetic_texts(n: int, seed: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tok():
-    return tk.train_bpe(synthetic_texts(200, 0), vocab_size=400, min_frequency=2)
+    return train_bpe(synthetic_texts(200, 0), vocab_size=400, min_frequency=2)
 
 
 def test_special_tokens_first_and_unique(tok):
-    ids = tk.special_ids(tok)
+    ids = special_ids(tok)
     assert ids == {"<|bos|>": 0, "<|eos|>": 1, "<|pad|>": 2, "<|unk|>": 3}
     assert tok.encode("<|eos|>").ids == [1]  # a special token is never split
     assert tok.get_vocab_size() <= 400
@@ -47,21 +58,21 @@ def test_byte_level_round_trip_and_learned_terms(tok):
 
 
 def test_save_load_and_missing_tokenizer(tok, tmp_path):
-    tk.save_tokenizer(tok, tmp_path, {"vocab_size": tok.get_vocab_size()})
-    again = tk.load_tokenizer(tmp_path)
+    save_tokenizer(tok, tmp_path, {"vocab_size": tok.get_vocab_size()})
+    again = load_tokenizer(tmp_path)
     assert again.encode(" riluzole study").ids == tok.encode(" riluzole study").ids
     with pytest.raises(FileNotFoundError, match="materialize the `tokenizer` asset"):
-        tk.load_tokenizer(tmp_path / "nowhere")
+        load_tokenizer(tmp_path / "nowhere")
 
 
 def test_vocab_size_bounds():
     with pytest.raises(ValueError, match="uint16"):
-        tk.train_bpe(["abc"], vocab_size=70000)
+        train_bpe(["abc"], vocab_size=70000)
 
 
 def test_token_streams_eos_separated_uint16_round_trip(tok, tmp_path):
     train, val = synthetic_texts(20, 1), synthetic_texts(3, 2)
-    meta = tk.write_token_streams(tok, {"train": train, "val": val}, tmp_path)
+    meta = write_token_streams(tok, {"train": train, "val": val}, tmp_path)
     stream = open_stream(tmp_path / "train.bin")
     assert stream.dtype == np.uint16 and len(stream) == meta["splits"]["train"]["tokens"]
     assert read_meta(tmp_path)["vocab_size"] == tok.get_vocab_size()
@@ -78,7 +89,7 @@ def test_streamed_batches_and_worker_processes_write_the_same_stream(tok, tmp_pa
     from alslm_ml.tokenizer.encode import encode_batches
 
     texts = synthetic_texts(40, 3)
-    tk.write_token_streams(tok, {"train": texts}, tmp_path / "list")
+    write_token_streams(tok, {"train": texts}, tmp_path / "list")
     batches = (texts[i : i + 7] for i in range(0, len(texts), 7))
     docs, n = encode_batches(tok, batches, tmp_path / "w.bin", workers=2)
     assert (tmp_path / "w.bin").read_bytes() == (tmp_path / "list" / "train.bin").read_bytes()
@@ -94,7 +105,7 @@ def test_open_stream_errors(tmp_path):
 
 
 def test_medical_terms_list():
-    terms = tk.load_terms()
+    terms = load_terms()
     assert len(terms) >= 200
     cats = {c for c, _ in terms}
     assert {"drugs and therapies", "genes", "proteins and molecular biology", "diagnostics and measures", "anatomy"} <= cats
@@ -107,23 +118,23 @@ def test_duplicate_terms_rejected(tmp_path):
     f = tmp_path / "terms.txt"
     f.write_text("# genes\nSOD1\nsod1\n")
     with pytest.raises(ValueError, match="duplicate term 'sod1'"):
-        tk.load_terms(f)
+        load_terms(f)
 
 
 def test_check_terms_flags_fragmented_words(tok):
-    results = tk.check_terms(tok, [("drugs", "riluzole"), ("genes", "HNRNPA2B1"), ("anatomy", "upper motor neuron")])
+    results = check_terms(tok, [("drugs", "riluzole"), ("genes", "HNRNPA2B1"), ("anatomy", "upper motor neuron")])
     by = {r.term: r for r in results}
     assert not by["riluzole"].flagged and by["riluzole"].max_word_tokens == 1
     assert by["HNRNPA2B1"].flagged and len(by["HNRNPA2B1"].tokens) > 2  # never seen: falls apart
-    s = tk.summarize_terms(results)
+    s = summarize_terms(results)
     assert s["n_flagged"] == sum(r.flagged for r in results) and s["n_terms"] == 3
-    md = tk.worst_terms_markdown(results)
+    md = worst_terms_markdown(results)
     assert md.splitlines()[2].startswith("| HNRNPA2B1 |")
 
 
 def test_tokenization_stats(tok):
     texts = synthetic_texts(5, 3)
-    st = tk.tokenization_stats(tok, texts)
+    st = tokenization_stats(tok, texts)
     n_tok = sum(len(tok.encode(t).ids) for t in texts)
     assert st["tokens"] == n_tok
     assert st["chars_per_token"] == pytest.approx(sum(map(len, texts)) / n_tok)

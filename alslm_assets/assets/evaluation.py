@@ -21,7 +21,7 @@ from dagster_duckdb import DuckDBResource
 
 from alslm_assets.metadata import as_metadata
 from alslm_ml import paths
-from alslm_ml.eval.benchmark import Benchmarks, composition, counts, counts_markdown, fact_coverage, prepare_benchmarks
+from alslm_ml.benchmark import Benchmarks, composition, counts, counts_markdown, fact_coverage, prepare_benchmarks
 from alslm_ml.eval.cli import validate_settings
 from alslm_ml.eval.entities import build_registry
 from alslm_ml.eval.registry_io import load_registry, save_registry

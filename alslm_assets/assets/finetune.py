@@ -13,7 +13,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
-from alslm_ml.eval.benchmark import Benchmarks
+from alslm_ml.benchmark import Benchmarks
 from alslm_ml.finetune import data as instruction_data
 from alslm_ml.finetune import experiments
 from alslm_ml.processing import store

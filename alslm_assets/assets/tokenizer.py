@@ -14,6 +14,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from alslm_ml import paths
+from alslm_ml.terms import load_terms
 from alslm_ml.tokenizer import bpe, validate
 from alslm_ml.tokenizer.from_table import tokenize_splits, train_tokenizer
 
@@ -63,7 +64,7 @@ def tokenizer(context: dg.AssetExecutionContext, config: TokenizerConfig, duckdb
 def medical_term_coverage(context: dg.AssetCheckExecutionContext, config: TermCheckConfig) -> dg.AssetCheckResult:
     tok = bpe.load_tokenizer(paths.tokenizer_dir())
     meta = json.loads((paths.tokenizer_dir() / bpe.META_FILE).read_text())
-    results = validate.check_terms(tok, validate.load_terms(), config.max_tokens_per_word)
+    results = validate.check_terms(tok, load_terms(), config.max_tokens_per_word)
     for r in results:
         context.log.debug(f"{r.term!r}: {len(r.tokens)} tokens {r.tokens}{'  FLAGGED' if r.flagged else ''}")
     s = validate.summarize_terms(results)

@@ -12,10 +12,10 @@ import argparse
 import json
 import sys
 
+from alslm_ml.benchmark import BenchmarkError, load_benchmark, stratified_sample
 from alslm_ml.config_values import parse_assignment
 from alslm_ml.disclaimer import SHORT
 from alslm_ml.errors import UserError, describe_os_error
-from alslm_ml.eval.benchmark import BenchmarkError, load_benchmark, stratified_sample
 from alslm_ml.eval.registry_io import load_registry
 from alslm_ml.eval.runner import evaluate
 from alslm_ml.eval.scoring import THRESHOLD

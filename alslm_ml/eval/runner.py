@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from alslm_ml import jsonl
 from alslm_ml.answer import Answer, System
-from alslm_ml.eval.benchmark import Question
+from alslm_ml.benchmark import Question
 from alslm_ml.eval.entities import Registry
 from alslm_ml.eval.scoring import THRESHOLD, score_answer
 from alslm_ml.eval.taxonomy import LABELS, classify

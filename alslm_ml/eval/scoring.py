@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
-from alslm_ml.eval.benchmark import Question
+from alslm_ml.benchmark import Question
 from alslm_ml.eval.entities import Registry, extract_entities
 
 THRESHOLD = 80.0

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alslm_ml import paths
-from alslm_ml.eval.benchmark import BLIND_TAG, Benchmarks, Question, stratified_sample
+from alslm_ml.benchmark import BLIND_TAG, Benchmarks, Question, stratified_sample
 from alslm_ml.eval.entities import Registry
 from alslm_ml.eval.runner import evaluate, load_eval_results
-from alslm_ml.systems import GenerationConfig
+from alslm_ml.runtime.base import GenerationConfig
 
 Log = Callable[[str], None]
 

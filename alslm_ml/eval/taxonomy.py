@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from alslm_ml.eval.benchmark import Question
+from alslm_ml.benchmark import Question
 from alslm_ml.eval.scoring import Score
 
 FAILURE_MODES = (

@@ -22,7 +22,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
 from alslm_ml import jsonl, markdown, paths
-from alslm_ml.eval.benchmark import Question, load_benchmark
+from alslm_ml.benchmark import Question, load_benchmark
 from alslm_ml.sources.starter import load_starter
 
 STARTER_QA = paths.STARTER_QA

@@ -23,7 +23,7 @@ from alslm_ml.finetune.metrics import perplexity, text_metrics
 from alslm_ml.finetune.model import device_and_dtype, load_base, save_hf
 from alslm_ml.finetune.system import generate
 from alslm_ml.finetune.train import LoraSettings, add_lora, eval_loss, peak_memory_gb, train_lora
-from alslm_ml.systems import GenerationConfig
+from alslm_ml.runtime.base import GenerationConfig
 
 # The seed's four runs; everything not named here is the LoraSettings default (alpha 32,
 # dropout 0.05, q_proj/v_proj, effective batch 16, cosine schedule with 3% warmup).

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 
 from alslm_ml import markdown
-from alslm_ml.tokenizer.validate import load_terms as load_term_entries
+from alslm_ml.terms import load_terms as load_term_entries
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']+")
 

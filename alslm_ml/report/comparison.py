@@ -17,8 +17,8 @@ import json
 from itertools import permutations
 from pathlib import Path
 
+from alslm_ml.benchmark import BLIND_TAG, CATEGORIES
 from alslm_ml.disclaimer import FULL
-from alslm_ml.eval.benchmark import BLIND_TAG, CATEGORIES
 from alslm_ml.eval.taxonomy import LABELS
 from alslm_ml.markdown import pyplot
 from alslm_ml.markdown import table as _table

@@ -14,7 +14,6 @@ from alslm_ml.tokenizer.bpe import (
 from alslm_ml.tokenizer.encode import open_stream, read_meta, write_token_streams
 from alslm_ml.tokenizer.validate import (
     check_terms,
-    load_terms,
     stats_from_counts,
     summarize_terms,
     tokenization_counts,
@@ -25,5 +24,5 @@ from alslm_ml.tokenizer.validate import (
 __all__ = [
     "BOS", "EOS", "PAD", "UNK", "SPECIAL_TOKENS", "train_bpe", "save_tokenizer", "load_tokenizer",
     "special_ids", "write_token_streams", "open_stream", "read_meta", "check_terms", "tokenization_stats",
-    "load_terms", "summarize_terms", "worst_terms_markdown", "tokenization_counts", "stats_from_counts",
+    "summarize_terms", "worst_terms_markdown", "tokenization_counts", "stats_from_counts",
 ]

@@ -12,32 +12,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from alslm_ml import markdown, paths
-
-TERMS_FILE = paths.MEDICAL_TERMS
-
-
-def load_terms(path: str | Path = TERMS_FILE) -> list[tuple[str, str]]:
-    """(category, term) pairs from the terms file: `# category` headers, one term per line."""
-    terms, category = [], "uncategorised"
-    for raw in Path(path).read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            category = line.lstrip("#").strip() or category
-            continue
-        terms.append((category, line))
-    seen = set()
-    for _, t in terms:
-        if t.lower() in seen:
-            raise ValueError(f"{path}: duplicate term {t!r}")
-        seen.add(t.lower())
-    return terms
+from alslm_ml import markdown
 
 
 @dataclass

@@ -61,7 +61,7 @@ def run_training(launch: Launch, on_line: Callable[[str], None]) -> dict:
     return json.loads(summary_path.read_text())
 
 
-def _r(x, nd=4):
+def _round(x, nd=4):
     return None if x is None else round(float(x), nd)
 
 
@@ -83,22 +83,22 @@ def checkpoint_metadata(launch: Launch, summary: dict) -> tuple[dict, str | None
         "steps": summary["steps"],
         "tokens_seen": summary["tokens"],
         "train_tokens": summary["train_tokens"],
-        "epochs": _r(summary["tokens"] / max(summary["train_tokens"], 1), 2),
+        "epochs": _round(summary["tokens"] / max(summary["train_tokens"], 1), 2),
         "stop_reason": summary["stop_reason"],
-        "final_train_loss": _r(rep["final_train_loss"]),
-        "final_val_loss": _r(rep["final_val_loss"]),
-        "best_val_loss": _r(rep["best_val_loss"]),
+        "final_train_loss": _round(rep["final_train_loss"]),
+        "final_val_loss": _round(rep["final_val_loss"]),
+        "best_val_loss": _round(rep["best_val_loss"]),
         "best_step": rep["best_step"],
-        "unigram_baseline_val_loss": _r(rep["unigram_val_loss"]),
-        "beats_unigram_by_nats": _r(rep["beats_unigram_by"]),
+        "unigram_baseline_val_loss": _round(rep["unigram_val_loss"]),
+        "beats_unigram_by_nats": _round(rep["beats_unigram_by"]),
         "overfitting": rep["overfitting"],
-        "tokens_per_s_median": _r(rep["tokens_per_s_median"], 1),
-        "gflops_per_s_median": _r(rep["gflops_per_s_median"], 2),
-        "mfu_median": _r(rep["mfu_median"], 5),
+        "tokens_per_s_median": _round(rep["tokens_per_s_median"], 1),
+        "gflops_per_s_median": _round(rep["gflops_per_s_median"], 2),
+        "mfu_median": _round(rep["mfu_median"], 5),
         "peak_flops": f"{summary['peak_flops'] / 1e12:.3f} TFLOP/s ({summary['peak_source']})",
         "device": summary["device"] + (" + DeepSpeed" if summary["deepspeed"] else ""),
-        "wall_s": _r(summary["elapsed_s"], 1),
-        "eval_and_checkpoint_s": _r(summary.get("eval_s", 0) + summary.get("checkpoint_s", 0), 1),
+        "wall_s": _round(summary["elapsed_s"], 1),
+        "eval_and_checkpoint_s": _round(summary.get("eval_s", 0) + summary.get("checkpoint_s", 0), 1),
         "fit_plan": summary.get("fit_plan") or {"device": summary["device"], "plan": "CPU: config as given"},
         "compiled": summary.get("compiled", False),
         "loss_curve": png_markdown(png, "loss curves"),
