@@ -131,40 +131,51 @@ def part_build(docs, args, out):
     out["build"] = res
 
 
-def part_latency(docs, args, out):
+def synthetic_records(docs, out, n: int, seed: int = 0):
+    """Batches of 2,000 synthetic chunks: a real chunk vector plus Gaussian noise (re-normalized)
+    and a real BM25 vector of a random mix of 4-8 corpus sentences. Embedding n real 256-token
+    chunks would take hours on 2 cores. Seconds spent on BM25 go to out["bm25_s"]."""
     from alslm_ml.rag import embed
     from alslm_ml.rag.grounding import split_sentences
-    from alslm_ml.rag.index import EdgeStore, Record, build_edge
+    from alslm_ml.rag.index import Record
 
-    chunks, batches = out["pools"]["256/32"]
+    _, batches = out["pools"]["256/32"]
     pool = np.array([r.dense for b in batches for r in b], dtype=np.float32)
     sentences = [s for t in docs["text"] for s in split_sentences(t)]
     sparse = embed.sparse_embedder()
-    rng, rnd = np.random.default_rng(0), random.Random(0)
+    rng, rnd = np.random.default_rng(seed), random.Random(seed)
+    next_id, out["bm25_s"] = 0, 0.0
+    while next_id < n:
+        m = min(2000, n - next_id)
+        texts = [" ".join(rnd.sample(sentences, rnd.randint(4, 8))) for _ in range(m)]
+        ts = time.perf_counter()
+        sp = list(sparse.embed(texts, batch_size=256))
+        out["bm25_s"] += time.perf_counter() - ts
+        base = pool[rng.integers(0, len(pool), m)]
+        vecs = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        yield [Record(next_id + i, vecs[i], sp[i].indices.tolist(), sp[i].values.tolist(),
+                      {"doc_id": f"syn-{(next_id + i) // 8}", "source": "starter" if i % 3 else "pubmed",
+                       "title": "synthetic", "url": "", "license": "", "start": 0, "end": len(texts[i]), "text": texts[i]})
+               for i in range(m)]
+        next_id += m
+
+
+def part_latency(docs, args, out):
+    from alslm_ml.rag import embed
+    from alslm_ml.rag.index import EdgeStore, build_edge
+
     n = args.chunks
     vec_file = Path(tempfile.mkdtemp(prefix="bench_rag_vecs_")) / "dense.npy"
     spooled = open(vec_file, "wb")  # for Chroma; written, not mapped, so it stays out of this RSS
     np.lib.format.write_array_header_1_0(spooled, {"descr": "<f4", "fortran_order": False, "shape": (n, 384)})
 
     def records():
-        next_id, t_sp = 0, 0.0
-        while next_id < n:
-            m = min(2000, n - next_id)
-            texts = [" ".join(rnd.sample(sentences, rnd.randint(4, 8))) for _ in range(m)]
-            ts = time.perf_counter()
-            sp = list(sparse.embed(texts, batch_size=256))
-            t_sp += time.perf_counter() - ts
-            base = pool[rng.integers(0, len(pool), m)]
-            vecs = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
-            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            spooled.write(vecs.tobytes())
-            yield [Record(next_id + i, vecs[i], sp[i].indices.tolist(), sp[i].values.tolist(),
-                          {"doc_id": f"syn-{(next_id + i) // 8}", "source": "starter" if i % 3 else "pubmed",
-                           "title": "synthetic", "url": "", "license": "", "start": 0, "end": len(texts[i]), "text": texts[i]})
-                   for i in range(m)]
-            next_id += m
-        out["bm25_s"] = t_sp
+        for b in synthetic_records(docs, out, n, seed=0):
+            spooled.write(np.array([r.dense for r in b], np.float32).tobytes())
+            yield b
 
+    sparse = embed.sparse_embedder()
     root = Path(tempfile.mkdtemp(prefix="bench_rag50k_"))
     reset_peak_rss()
     rss0 = current_rss_mb()
@@ -257,6 +268,88 @@ def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
                "rss_anon_open_mb": _status_mb("RssAnon")})
     del col, client
     shutil.rmtree(path, ignore_errors=True)
+
+
+SETTINGS_VARIANTS = {  # name -> IndexSettings overrides, measured side by side by --parts settings
+    "default (m16 ef100)": {},
+    "payload_m 0": {"payload_m": 0},
+    "payload_m 0, ef_construct 64": {"payload_m": 0, "ef_construct": 64},
+    "payload_m 0, m 12 ef 64": {"payload_m": 0, "m": 12, "ef_construct": 64},
+    "payload_m 0, int8": {"payload_m": 0, "int8": True},
+    "payload_m 0, on-disk vectors": {"payload_m": 0, "on_disk_vectors": True},
+    "payload_m 0, upsert 10000": {"payload_m": 0, "upsert_batch": 10_000},
+}
+
+
+def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> list[set]:
+    """Brute-force cosine top-k (vectors are unit length): the ground truth for recall@k."""
+    out = [np.empty(0, np.int64)] * len(queries)
+    best = np.full((len(queries), k), -np.inf, np.float32)
+    ids = np.zeros((len(queries), k), np.int64)
+    for i in range(0, len(vecs), 100_000):
+        s = queries @ vecs[i : i + 100_000].T
+        cand = np.concatenate([best, s], axis=1)
+        cid = np.concatenate([ids, np.arange(i, i + s.shape[1])[None].repeat(len(queries), 0)], axis=1)
+        top = np.argpartition(-cand, k, axis=1)[:, :k]
+        best, ids = np.take_along_axis(cand, top, 1), np.take_along_axis(cid, top, 1)
+    out = [set(r.tolist()) for r in ids]
+    return out
+
+
+def part_settings(docs, args, out):
+    """Index settings side by side on the same synthetic records (held in memory, so BM25 of the
+    texts is not in the build time): build chunks/s (upsert / HNSW optimize), recall@10 of dense
+    search against exact, and search p50 per mode."""
+    from alslm_ml.rag import embed
+    from alslm_ml.rag.index import EdgeStore, IndexSettings, build_edge
+
+    n = args.settings_chunks
+    gen = synthetic_records(docs, out, n, seed=1)
+    batches, vecs = [], np.empty((n, 384), np.float32)
+    for b in gen:
+        batches.append(b)
+        for r in b:
+            vecs[r.id] = r.dense
+    qs = [q["question"] for q in load_qa(args.queries)]
+    qd = np.array(list(embed.dense_embedder(args.dense_model, threads=args.threads).query_embed(qs)), np.float32)
+    qsp = [(s.indices.tolist(), s.values.tolist()) for s in embed.sparse_embedder().query_embed(qs)]
+    truth = exact_top(vecs, qd, 10)
+    print(f"[settings] {n} synthetic chunks, {len(qs)} real questions; load average {os.getloadavg()[0]:.1f}", flush=True)
+    names = [v for v in args.variants.split(";")] if args.variants else list(SETTINGS_VARIANTS)
+    res = {}
+    for name in names:
+        settings = IndexSettings(**SETTINGS_VARIANTS[name])
+        root = Path(tempfile.mkdtemp(prefix="bench_settings_"))
+        t0 = time.perf_counter()
+        live = build_edge(iter(batches), 384, {"synthetic": True}, root=root, settings=settings)
+        build_s = time.perf_counter() - t0
+        store = EdgeStore(live)
+        bt = store.meta["build_timings"]
+        rec = []
+        for q, tr in zip(qd, truth):
+            hits = store.search(q, None, k=10, mode="dense")
+            rec.append(len({h.id for h in hits} & tr) / 10)
+        r = {"build_chunks_per_s": n / build_s, **bt, "recall@10": float(np.mean(rec)),
+             "disk_mb": sum(f.stat().st_size for f in live.resolve().rglob("*") if f.is_file()) / 2**20}
+        for mode in ("dense", "sparse", "hybrid"):
+            for flt in (None, ["pubmed"]):
+                lat = []
+                for _ in range(2):
+                    lat = []
+                    for d, sp in zip(qd, qsp):
+                        t = time.perf_counter()
+                        store.search(d, sp, k=5, mode=mode, sources=flt)
+                        lat.append(time.perf_counter() - t)
+                r[mode + ("+filter" if flt else "") + "_p50_ms"] = pct(lat, 50)
+        store.close()
+        shutil.rmtree(root, ignore_errors=True)
+        res[name] = r
+        print(f"[settings] {name:<32} build {r['build_chunks_per_s']:6.0f}/s (upsert {bt['upsert_s']:.1f}s, optimize "
+              f"{bt['optimize_s']:.1f}s, records {bt['records_s']:.1f}s) recall@10 {r['recall@10']:.3f} | p50 ms dense "
+              f"{r['dense_p50_ms']:.2f} +filter {r['dense+filter_p50_ms']:.2f} sparse {r['sparse_p50_ms']:.2f} hybrid "
+              f"{r['hybrid_p50_ms']:.2f} +filter {r['hybrid+filter_p50_ms']:.2f} | disk {r['disk_mb']:.0f} MB; "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
+    out["settings"] = res
 
 
 def part_chroma(docs, args, out):
@@ -397,6 +490,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dense-model", default="auto", help="auto (int8 MiniLM on a CPU) or a dense model name")
     ap.add_argument("--parts", default="build,latency,quality,answer", help="comma list; add chunks512 to compare 512/64 chunks")
     ap.add_argument("--compare-chunks", type=int, default=10_000)
+    ap.add_argument("--settings-chunks", type=int, default=100_000)
+    ap.add_argument("--variants", default="", help="settings part: ';'-separated names from SETTINGS_VARIANTS")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
     from alslm_ml.rag import embed
@@ -414,6 +509,8 @@ def main(argv=None) -> int:
         part_latency(docs, args, out)
         if "chroma" in args.parts:
             part_chroma(docs, args, out)
+    if "settings" in args.parts:
+        part_settings(docs, args, out)
     if "quality" in args.parts:
         part_quality(docs, args, out)
     if "answer" in args.parts:
