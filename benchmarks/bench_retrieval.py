@@ -194,14 +194,34 @@ def part_latency(docs, args, out):
     qs = [q["question"] for q in load_qa(args.queries)]
     qd = list(dense.query_embed(qs))
     qsp = [(s.indices.tolist(), s.values.tolist()) for s in sparse.query_embed(qs)]
-    t_emb = []
-    for q in qs[:20]:
-        t = time.perf_counter()
-        next(iter(dense.query_embed([q])))
-        next(iter(sparse.query_embed([q])))
-        t_emb.append(time.perf_counter() - t)
+    tok = dense.model.tokenizer if hasattr(dense, "model") else None  # fastembed's own tokenizer
+    stages = {"tokenize": [], "dense": [], "sparse": [], "search": [], "total": []}
+    for _ in range(2):  # warm pass + measured pass: one question at a time, as the app asks
+        stages = {k: [] for k in stages}
+        for q in qs:
+            t0 = time.perf_counter()
+            if tok is not None:
+                tok.encode_batch([q])
+            t1 = time.perf_counter()
+            d = next(iter(dense.query_embed([q])))  # tokenizes again: dense = this minus tokenize
+            t2 = time.perf_counter()
+            s = next(iter(sparse.query_embed([q])))
+            t3 = time.perf_counter()
+            store.search(d, (s.indices.tolist(), s.values.tolist()), k=5, mode="hybrid")
+            t4 = time.perf_counter()
+            stages["tokenize"].append(t1 - t0)
+            stages["dense"].append(t2 - t1 - (t1 - t0))
+            stages["sparse"].append(t3 - t2)
+            stages["search"].append(t4 - t3)
+            stages["total"].append(t4 - t1)
+    t_emb = [a + b + c for a, b, c in zip(stages["tokenize"], stages["dense"], stages["sparse"])]
     res = {"chunks": n, "ingest_hnsw_chunks_per_s": n / index_s, "query_embed_p50_ms": pct(t_emb, 50),
-           "query_embed_p95_ms": pct(t_emb, 95), "dense_model": args.dense_model, "build_s": t_build}
+           "query_embed_p95_ms": pct(t_emb, 95), "dense_model": args.dense_model, "build_s": t_build,
+           "build_timings": store.meta.get("build_timings"), "index_settings": store.meta.get("index_settings"),
+           "stages": {k: {"p50_ms": pct(v, 50), "p95_ms": pct(v, 95)} for k, v in stages.items()}}
+    print("[latency] hybrid query incl. embedding, per stage p50 / p95 ms: " + ", ".join(
+        f"{k} {v['p50_ms']:.2f} / {v['p95_ms']:.2f}" for k, v in res["stages"].items())
+          + f" ({len(qs)} questions, one at a time; load {os.getloadavg()[0]:.1f})", flush=True)
     out["queries"] = (qd, qs)
     for mode in ("hybrid", "dense", "sparse"):
         for flt in (None, ["pubmed"]):
@@ -227,10 +247,14 @@ def part_latency(docs, args, out):
           f"build +{res['rss_growth_per_million_mb']:.0f} MB per million chunks; with the index open after the queries "
           f"{res['rss_open_mb']:.0f} MB (+{res['rss_open_growth_per_million_mb']:.0f} MB per million; anonymous "
           f"{res['rss_anon_open_mb']:.0f} MB, the rest is the shard's files mapped, reclaimable page cache)", flush=True)
+    truth = exact_top(np.load(vec_file, mmap_mode="r"), np.array(qd, np.float32), 10)
+    res["recall@10"] = float(np.mean([len({h.id for h in store.search(d, None, k=10, mode="dense")} & tr) / 10
+                                      for d, tr in zip(qd, truth)]))
+    print(f"[latency] dense recall@10 against exact search: {res['recall@10']:.3f}", flush=True)
     store.close()
     shutil.rmtree(root, ignore_errors=True)
     out["latency"] = res
-    out["vec_file"] = vec_file
+    out["vec_file"], out["truth"] = vec_file, truth
 
 
 def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
@@ -261,7 +285,8 @@ def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
             t = time.perf_counter()
             col.query(query_embeddings=[q], n_results=5)
             lat.append(time.perf_counter() - t)
-    conn.send({"chunks": n, "build_s": build_s, "build_chunks_per_s": n / build_s, "dense_p50_ms": pct(lat, 50),
+    top10 = [[int(i) for i in col.query(query_embeddings=[q], n_results=10)["ids"][0]] for q in queries]
+    conn.send({"top10": top10, "chunks": n, "build_s": build_s, "build_chunks_per_s": n / build_s, "dense_p50_ms": pct(lat, 50),
                "dense_p95_ms": pct(lat, 95), "rss_before_mb": rss0, "peak_rss_mb": peak_rss_mb(),
                "rss_growth_per_million_mb": (peak_rss_mb() - rss0) / (n / 1e6),
                "rss_open_growth_per_million_mb": (current_rss_mb() - rss0) / (n / 1e6),
@@ -283,7 +308,6 @@ SETTINGS_VARIANTS = {  # name -> IndexSettings overrides, measured side by side 
 
 def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> list[set]:
     """Brute-force cosine top-k (vectors are unit length): the ground truth for recall@k."""
-    out = [np.empty(0, np.int64)] * len(queries)
     best = np.full((len(queries), k), -np.inf, np.float32)
     ids = np.zeros((len(queries), k), np.int64)
     for i in range(0, len(vecs), 100_000):
@@ -292,8 +316,7 @@ def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> list[set]:
         cid = np.concatenate([ids, np.arange(i, i + s.shape[1])[None].repeat(len(queries), 0)], axis=1)
         top = np.argpartition(-cand, k, axis=1)[:, :k]
         best, ids = np.take_along_axis(cand, top, 1), np.take_along_axis(cid, top, 1)
-    out = [set(r.tolist()) for r in ids]
-    return out
+    return [set(r.tolist()) for r in ids]
 
 
 def part_settings(docs, args, out):
@@ -368,10 +391,13 @@ def part_chroma(docs, args, out):
     res = parent.recv()
     p.join()
     Path(out["vec_file"]).unlink(missing_ok=True)
+    if "truth" in out:
+        res["recall@10"] = float(np.mean([len(set(t) & tr) / 10 for t, tr in zip(res.pop("top10"), out["truth"])]))
+    res.pop("top10", None)
     out["chroma"] = res
     lat = out.get("latency", {})
     print(f"[chroma] {res['chunks']} chunks: build {res['build_chunks_per_s']:.0f} chunks/s ({res['build_s']:.0f}s), dense p50 "
-          f"{res['dense_p50_ms']:.2f} ms p95 {res['dense_p95_ms']:.2f} ms, peak RSS {res['peak_rss_mb']:.0f} MB "
+          f"{res['dense_p50_ms']:.2f} ms p95 {res['dense_p95_ms']:.2f} ms, recall@10 {res.get('recall@10', float('nan')):.3f}, peak RSS {res['peak_rss_mb']:.0f} MB "
           f"(+{res['rss_growth_per_million_mb']:.0f} MB per million chunks; "
           f"+{res['rss_open_growth_per_million_mb']:.0f} MB/M after the queries, anonymous {res.get('rss_anon_open_mb') or 0:.0f} MB)",
           flush=True)
@@ -517,7 +543,7 @@ def main(argv=None) -> int:
         part_answer(docs, args, out)
     if "compare" in args.parts:
         part_compare(docs, args, out)
-    for k in ("pools", "queries"):
+    for k in ("pools", "queries", "truth"):
         out.pop(k, None)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str))
