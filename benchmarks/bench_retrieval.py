@@ -139,8 +139,10 @@ def synthetic_records(docs, out, n: int, seed: int = 0):
     from alslm_ml.rag.grounding import split_sentences
     from alslm_ml.rag.index import Record
 
-    _, batches = out["pools"]["256/32"]
-    pool = np.array([r.dense for b in batches for r in b], dtype=np.float32)
+    pool = out.get("pool_vecs")
+    if pool is None:
+        _, batches = out["pools"]["256/32"]
+        pool = np.array([r.dense for b in batches for r in b], dtype=np.float32)
     sentences = [s for t in docs["text"] for s in split_sentences(t)]
     sparse = embed.sparse_embedder()
     rng, rnd = np.random.default_rng(seed), random.Random(seed)
@@ -248,9 +250,20 @@ def part_latency(docs, args, out):
           f"{res['rss_open_mb']:.0f} MB (+{res['rss_open_growth_per_million_mb']:.0f} MB per million; anonymous "
           f"{res['rss_anon_open_mb']:.0f} MB, the rest is the shard's files mapped, reclaimable page cache)", flush=True)
     truth = exact_top(np.load(vec_file, mmap_mode="r"), np.array(qd, np.float32), 10)
-    res["recall@10"] = float(np.mean([len({h.id for h in store.search(d, None, k=10, mode="dense")} & tr) / 10
-                                      for d, tr in zip(qd, truth)]))
-    print(f"[latency] dense recall@10 against exact search: {res['recall@10']:.3f}", flush=True)
+    chosen = store.hnsw_ef
+    for ef in (chosen, *[e for e in (*SEARCH_EF, 512, 1024) if e != chosen]):  # the index's own ef first
+        store.hnsw_ef = ef
+        rec, lat = [], []
+        for d, tr in zip(qd, truth):
+            t = time.perf_counter()
+            hits = store.search(d, None, k=10, mode="dense")
+            lat.append(time.perf_counter() - t)
+            rec.append(len({h.id for h in hits} & tr) / 10)
+        res.setdefault("recall_by_ef", {})[str(ef)] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50)}
+    res["recall@10"] = res["recall_by_ef"][str(chosen)]["recall@10"]
+    store.hnsw_ef = chosen
+    print(f"[latency] dense recall@10 against exact search (hnsw_ef {chosen}): {res['recall@10']:.3f}; by search ef "
+          + " ".join(f"{k}: {v['recall@10']:.3f} / {v['dense_k10_p50_ms']:.2f} ms" for k, v in res["recall_by_ef"].items()), flush=True)
     store.close()
     shutil.rmtree(root, ignore_errors=True)
     out["latency"] = res
@@ -296,14 +309,15 @@ def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
 
 
 SETTINGS_VARIANTS = {  # name -> IndexSettings overrides, measured side by side by --parts settings
-    "default (m16 ef100)": {},
+    "qdrant default (m16 efc100)": {},
     "payload_m 0": {"payload_m": 0},
-    "payload_m 0, ef_construct 64": {"payload_m": 0, "ef_construct": 64},
-    "payload_m 0, m 12 ef 64": {"payload_m": 0, "m": 12, "ef_construct": 64},
+    "payload_m 0, efc 64": {"payload_m": 0, "ef_construct": 64},
+    "payload_m 0, m 12 efc 64": {"payload_m": 0, "m": 12, "ef_construct": 64},
     "payload_m 0, int8": {"payload_m": 0, "int8": True},
     "payload_m 0, on-disk vectors": {"payload_m": 0, "on_disk_vectors": True},
     "payload_m 0, upsert 10000": {"payload_m": 0, "upsert_batch": 10_000},
 }
+SEARCH_EF = (None, 64, 128, 256)  # search-time hnsw_ef tried on every variant (None: Qdrant's default)
 
 
 def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> list[set]:
@@ -348,12 +362,18 @@ def part_settings(docs, args, out):
         build_s = time.perf_counter() - t0
         store = EdgeStore(live)
         bt = store.meta["build_timings"]
-        rec = []
-        for q, tr in zip(qd, truth):
-            hits = store.search(q, None, k=10, mode="dense")
-            rec.append(len({h.id for h in hits} & tr) / 10)
-        r = {"build_chunks_per_s": n / build_s, **bt, "recall@10": float(np.mean(rec)),
+        r = {"build_chunks_per_s": n / build_s, **bt,
              "disk_mb": sum(f.stat().st_size for f in live.resolve().rglob("*") if f.is_file()) / 2**20}
+        for ef in SEARCH_EF:
+            store.hnsw_ef = ef
+            rec, lat = [], []
+            for q, tr in zip(qd, truth):
+                t = time.perf_counter()
+                hits = store.search(q, None, k=10, mode="dense")
+                lat.append(time.perf_counter() - t)
+                rec.append(len({h.id for h in hits} & tr) / 10)
+            r[f"ef {ef or 'default'}"] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50)}
+        store.hnsw_ef = args.hnsw_ef or store.meta["index_settings"]["hnsw_ef"]
         for mode in ("dense", "sparse", "hybrid"):
             for flt in (None, ["pubmed"]):
                 lat = []
@@ -364,14 +384,15 @@ def part_settings(docs, args, out):
                         store.search(d, sp, k=5, mode=mode, sources=flt)
                         lat.append(time.perf_counter() - t)
                 r[mode + ("+filter" if flt else "") + "_p50_ms"] = pct(lat, 50)
+        efs = " ".join(f"{k.split()[1]}:{v['recall@10']:.3f}/{v['dense_k10_p50_ms']:.2f}ms" for k, v in r.items() if k.startswith("ef "))
+        print(f"[settings] {name:<30} build {r['build_chunks_per_s']:5.0f}/s (upsert {bt['upsert_s']:.1f}s, optimize "
+              f"{bt['optimize_s']:.1f}s, records {bt['records_s']:.1f}s), disk {r['disk_mb']:.0f} MB | recall@10/p50 by "
+              f"search ef {efs} | p50 ms at ef {store.hnsw_ef}: dense {r['dense_p50_ms']:.2f} +filter "
+              f"{r['dense+filter_p50_ms']:.2f} sparse {r['sparse_p50_ms']:.2f} hybrid {r['hybrid_p50_ms']:.2f} +filter "
+              f"{r['hybrid+filter_p50_ms']:.2f}; load {os.getloadavg()[0]:.1f}", flush=True)
         store.close()
         shutil.rmtree(root, ignore_errors=True)
         res[name] = r
-        print(f"[settings] {name:<32} build {r['build_chunks_per_s']:6.0f}/s (upsert {bt['upsert_s']:.1f}s, optimize "
-              f"{bt['optimize_s']:.1f}s, records {bt['records_s']:.1f}s) recall@10 {r['recall@10']:.3f} | p50 ms dense "
-              f"{r['dense_p50_ms']:.2f} +filter {r['dense+filter_p50_ms']:.2f} sparse {r['sparse_p50_ms']:.2f} hybrid "
-              f"{r['hybrid_p50_ms']:.2f} +filter {r['hybrid+filter_p50_ms']:.2f} | disk {r['disk_mb']:.0f} MB; "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
     out["settings"] = res
 
 
@@ -517,8 +538,12 @@ def main(argv=None) -> int:
     ap.add_argument("--parts", default="build,latency,quality,answer", help="comma list; add chunks512 to compare 512/64 chunks")
     ap.add_argument("--compare-chunks", type=int, default=10_000)
     ap.add_argument("--settings-chunks", type=int, default=100_000)
+    ap.add_argument("--hnsw-ef", type=int, default=None, help="settings part: search ef for the per-mode latencies "
+                    "(default: what the index records)")
     ap.add_argument("--variants", default="", help="settings part: ';'-separated names from SETTINGS_VARIANTS")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--pool", type=Path, help="a .npy of the starter chunk vectors: written by the build part, "
+                    "read instead of re-embedding the corpus when only latency/chroma/settings run")
     args = ap.parse_args(argv)
     from alslm_ml.rag import embed
 
@@ -530,7 +555,15 @@ def main(argv=None) -> int:
     if args.parts.strip() == "compare":
         part_compare(docs, args, out)
         return 0
-    part_build(docs, args, out)
+    needs_build = any(p in args.parts for p in ("build", "quality", "answer"))
+    if args.pool and args.pool.exists() and not needs_build:
+        out["pool_vecs"] = np.load(args.pool)  # the starter chunk vectors of an earlier run
+        print(f"[build] skipped: {len(out['pool_vecs'])} chunk vectors from {args.pool}", flush=True)
+    else:
+        part_build(docs, args, out)
+        if args.pool:
+            _, batches = out["pools"]["256/32"]
+            np.save(args.pool, np.array([r.dense for b in batches for r in b], dtype=np.float32))
     if "latency" in args.parts:
         part_latency(docs, args, out)
         if "chroma" in args.parts:

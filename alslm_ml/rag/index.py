@@ -124,6 +124,8 @@ class EdgeStore(Store):
         # removed by close(), or when the store is garbage-collected / the process exits
         self._drop_view = weakref.finalize(self, shutil.rmtree, str(self.view), True)
         self.shard = qe.EdgeShard.load(str(self.view))
+        # search-time HNSW candidates the index was built for (bench_retrieval may override it)
+        self.hnsw_ef = (self.meta.get("index_settings") or {}).get("hnsw_ef")
 
     def _filter(self, sources):
         if not sources:
@@ -134,7 +136,8 @@ class EdgeStore(Store):
     def search(self, dense, sparse, k=5, mode="hybrid", sources=None, prefetch=20, rrf_k=60):
         _check_mode(mode, dense, sparse)
         qe, flt = self.qe, self._filter(sources)
-        dq = qe.Query.Nearest(list(map(float, dense)), using=DENSE) if dense is not None else None
+        dense_params = qe.SearchParams(hnsw_ef=max(self.hnsw_ef, prefetch, k)) if self.hnsw_ef else None
+        dq = qe.Query.Nearest(_floats(dense), using=DENSE) if dense is not None else None
         sq = (
             qe.Query.Nearest(qe.SparseVector(indices=list(map(int, sparse[0])), values=list(map(float, sparse[1]))), using=SPARSE)
             if sparse is not None
@@ -143,12 +146,14 @@ class EdgeStore(Store):
         if mode == "hybrid":
             req = qe.QueryRequest(
                 limit=k,
-                prefetches=[qe.Prefetch(limit=max(prefetch, k), query=q, filter=flt) for q in (dq, sq)],
+                prefetches=[qe.Prefetch(limit=max(prefetch, k), query=dq, filter=flt, params=dense_params),
+                            qe.Prefetch(limit=max(prefetch, k), query=sq, filter=flt)],
                 query=qe.Fusion.Rrf(k=rrf_k),
                 with_payload=True,
             )
         else:
-            req = qe.QueryRequest(limit=k, query=dq if mode == "dense" else sq, filter=flt, with_payload=True)
+            req = qe.QueryRequest(limit=k, query=dq if mode == "dense" else sq, filter=flt, with_payload=True,
+                                  params=dense_params if mode == "dense" else None)
         return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self.shard.query(req)]
 
     def count(self) -> int:
@@ -226,6 +231,7 @@ class IndexSettings:
     on_disk_payload: bool = True  # payload pages read on demand (Qdrant's default)
     upsert_batch: int = 0  # regroup points into upserts of this size; 0: as the caller batched them
     indexing_threads: int = 0  # HNSW build threads; 0: all cores
+    hnsw_ef: int | None = None  # search-time HNSW candidates, recorded in the shard (None: Qdrant's default)
 
     def edge_kwargs(self) -> dict:
         import qdrant_edge as qe
