@@ -270,9 +270,11 @@ def part_latency(docs, args, out):
     out["vec_file"], out["truth"] = vec_file, truth
 
 
-def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
+def _chroma_child(vec_file: str, queries: list, batch: int, conn, extra_path: str | None = None) -> None:
     """Runs in a spawned process: build a Chroma collection from the spooled vectors, time dense
     queries, report its own RSS."""
+    if extra_path:
+        sys.path.append(extra_path)
     import chromadb
 
     f = open(vec_file, "rb")  # read per batch, not mapped: only Chroma's own memory counts
@@ -309,13 +311,14 @@ def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
 
 
 SETTINGS_VARIANTS = {  # name -> IndexSettings overrides, measured side by side by --parts settings
-    "qdrant default (m16 efc100)": {},
-    "payload_m 0": {"payload_m": 0},
+    "qdrant default (m16 efc100)": {"ef_construct": 100, "hnsw_ef": None},
+    "payload_m 0": {"payload_m": 0, "ef_construct": 100},
     "payload_m 0, efc 64": {"payload_m": 0, "ef_construct": 64},
     "payload_m 0, m 12 efc 64": {"payload_m": 0, "m": 12, "ef_construct": 64},
-    "payload_m 0, int8": {"payload_m": 0, "int8": True},
-    "payload_m 0, on-disk vectors": {"payload_m": 0, "on_disk_vectors": True},
-    "payload_m 0, upsert 10000": {"payload_m": 0, "upsert_batch": 10_000},
+    "payload_m 0, int8": {"payload_m": 0, "int8": True, "ef_construct": 100},
+    "payload_m 0, on-disk vectors": {"payload_m": 0, "on_disk_vectors": True, "ef_construct": 100},
+    "payload_m 0, upsert 10000": {"payload_m": 0, "upsert_batch": 10_000, "ef_construct": 100},
+    "chosen (efc 64, search ef 256)": {},
 }
 SEARCH_EF = (None, 64, 128, 256)  # search-time hnsw_ef tried on every variant (None: Qdrant's default)
 
@@ -399,6 +402,8 @@ def part_settings(docs, args, out):
 def part_chroma(docs, args, out):
     import multiprocessing as mp
 
+    if args.chroma_path:
+        sys.path.append(str(args.chroma_path))
     try:
         import chromadb  # noqa: F401
     except ImportError:
@@ -407,7 +412,8 @@ def part_chroma(docs, args, out):
     qd, _ = out["queries"]
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    p = ctx.Process(target=_chroma_child, args=(str(out["vec_file"]), [list(map(float, q)) for q in qd], 5000, child))
+    p = ctx.Process(target=_chroma_child, args=(str(out["vec_file"]), [list(map(float, q)) for q in qd], 5000, child,
+                                                str(args.chroma_path) if args.chroma_path else None))
     p.start()
     res = parent.recv()
     p.join()
@@ -542,6 +548,8 @@ def main(argv=None) -> int:
                     "(default: what the index records)")
     ap.add_argument("--variants", default="", help="settings part: ';'-separated names from SETTINGS_VARIANTS")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--chroma-path", type=Path, help="a folder appended to sys.path where chromadb was installed "
+                    "(pip install --target DIR chromadb), to keep it out of the project venv")
     ap.add_argument("--pool", type=Path, help="a .npy of the starter chunk vectors: written by the build part, "
                     "read instead of re-embedding the corpus when only latency/chroma/settings run")
     args = ap.parse_args(argv)
