@@ -235,16 +235,20 @@ class IndexSettings:
     on_disk_payload: bool = True  # payload pages read on demand (Qdrant's default)
     upsert_batch: int = 0  # regroup points into upserts of this size; 0: as the caller batched them
     indexing_threads: int = 0  # HNSW build threads; 0: all cores
+    full_scan_kb: int = 10_000  # below this many KB of vectors a segment is searched exactly (no HNSW)
+    indexing_threshold_kb: int | None = None  # segments above this get an HNSW graph (None: Qdrant's 10,000)
     hnsw_ef: int | None = 256  # search-time HNSW candidates, recorded in the shard (None: Qdrant's, = ef_construct)
 
     def edge_kwargs(self) -> dict:
         import qdrant_edge as qe
 
         kw = {
-            "hnsw_config": qe.HnswIndexConfig(m=self.m, ef_construct=self.ef_construct, full_scan_threshold=10_000,
+            "hnsw_config": qe.HnswIndexConfig(m=self.m, ef_construct=self.ef_construct, full_scan_threshold=self.full_scan_kb,
                                               max_indexing_threads=self.indexing_threads, payload_m=self.payload_m),
             "on_disk_payload": self.on_disk_payload,
         }
+        if self.indexing_threshold_kb is not None:
+            kw["optimizers"] = qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
         if self.int8:
             kw["quantization_config"] = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, always_ram=True)
         return kw
