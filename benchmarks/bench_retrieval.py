@@ -4,6 +4,10 @@ side with Chroma, peak RSS, end-to-end answer time, and retrieval/answer quality
     .venv/bin/python benchmarks/bench_retrieval.py                 # everything (~15 min on 2 busy cores)
     .venv/bin/python benchmarks/bench_retrieval.py --parts latency # only the 50K-chunk latency part
     .venv/bin/python benchmarks/bench_retrieval.py --parts latency,chroma --chunks 1000000  # the scale run
+    .venv/bin/python benchmarks/bench_retrieval.py --parts settings --settings-chunks 100000  # index settings side by side
+
+`--pool FILE.npy` keeps the starter chunk vectors of the first run and reuses them when only
+latency/chroma/settings run (skips re-embedding the corpus, ~3 min on busy cores).
 
 Parts:
 - build: chunk the starter corpus (alslm_ml/sources/starter/docs; any folder of .md/.txt with
@@ -11,12 +15,18 @@ Parts:
 - latency: a ~50K-chunk shard. Embedding 50K x 256-token chunks takes hours on 2 CPU cores, so the
   synthetic chunks reuse the real chunk vectors with small Gaussian noise (re-normalized) and get
   real BM25 vectors of synthetic texts (random mixes of corpus sentences). Query vectors are real
-  embeddings of real questions. Reports ingest+HNSW chunks/s, query p50/p95 for hybrid and dense
-  (search only, and embed+search), peak RSS and its growth per million chunks.
+  embeddings of real questions. Reports ingest+HNSW chunks/s (upsert / optimize seconds), query
+  p50/p95 for hybrid, dense and sparse (search only), one question at a time per stage (tokenize /
+  dense model / BM25 / hybrid search, p50/p95), peak RSS and its growth per million chunks, and
+  dense recall@10 against exact numpy search at several search ef values.
 - chroma (with latency): the same dense vectors (spooled to a .npy) and query vectors into a
   Chroma PersistentClient collection (cosine HNSW, batches of 5,000), in a child process so its
-  RSS is its own: build chunks/s, dense p50/p95, peak RSS. Needs `pip install chromadb`
-  (the `bench` extra); skipped with a note when it is missing.
+  RSS is its own: build chunks/s, dense p50/p95, recall@10 (same exact truth), peak RSS. Needs
+  `pip install chromadb` (the `bench` extra), or `--chroma-path DIR` for a `pip install --target
+  DIR` copy kept out of the venv; skipped with a note when it is missing.
+- settings: IndexSettings variants (SETTINGS_VARIANTS; `--variants "a;b"`) built from the same
+  synthetic records held in memory: build chunks/s with upsert / optimize seconds, recall@10 and
+  dense p50 by search ef, per-mode search p50.
 - quality: gold-document hit rate @k for hybrid/dense/sparse on the starter Q&A questions.
 - compare: qdrant-edge vs qdrant-client's pure-Python local mode on the same 10K random records
   (`--parts compare` runs only this).
