@@ -27,7 +27,8 @@ Parts:
 - settings: IndexSettings variants (SETTINGS_VARIANTS; `--variants "a;b"`) built from the same
   synthetic records held in memory: build chunks/s with upsert / optimize seconds, recall@10 and
   dense p50 by search ef, per-mode search p50.
-- quality: gold-document hit rate @k for hybrid/dense/sparse on the starter Q&A questions.
+- quality: gold-document hit rate @k for hybrid/dense/sparse on the starter Q&A questions
+  (add `oldsettings` to also score the same chunks indexed with Qdrant's default HNSW settings).
 - compare: qdrant-edge vs qdrant-client's pure-Python local mode on the same 10K random records
   (`--parts compare` runs only this).
 - answer: end-to-end answers (retrieve + SmolLM2 up to 128 tokens, greedy) for the answer modes
@@ -136,6 +137,13 @@ def part_build(docs, args, out):
                              "index_chunks_per_s": len(chunks) / t_index, "end_to_end_chunks_per_s": len(chunks) / (t_embed + t_index),
                              "root": str(root)}
         out.setdefault("pools", {})[f"{ct}/{ov}"] = (chunks, batches)
+        if "oldsettings" in args.parts:  # the same chunks under Qdrant's defaults, for the quality part
+            from alslm_ml.rag.index import IndexSettings
+
+            old = Path(tempfile.mkdtemp(prefix="bench_rag_"))
+            build_edge(iter(batches), 384, {"dense_model": args.dense_model, "bm25_path": str(embed.build_bm25_dir())},
+                       root=old, settings=IndexSettings(ef_construct=100, hnsw_ef=None))
+            res[f"{ct}/{ov} qdrant-defaults"] = {"chunks": len(chunks), "root": str(old)}
         print(f"[build {ct}/{ov}] {len(docs)} docs -> {len(chunks)} chunks; embed (dense+BM25) {len(chunks)/t_embed:.1f} chunks/s, "
               f"Qdrant ingest+optimize {len(chunks)/t_index:.0f} chunks/s, end-to-end {len(chunks)/(t_embed+t_index):.1f} chunks/s", flush=True)
     out["build"] = res
