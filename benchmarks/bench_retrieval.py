@@ -267,21 +267,24 @@ def part_latency(docs, args, out):
           f"build +{res['rss_growth_per_million_mb']:.0f} MB per million chunks; with the index open after the queries "
           f"{res['rss_open_mb']:.0f} MB (+{res['rss_open_growth_per_million_mb']:.0f} MB per million; anonymous "
           f"{res['rss_anon_open_mb']:.0f} MB, the rest is the shard's files mapped, reclaimable page cache)", flush=True)
-    truth = exact_top(np.load(vec_file, mmap_mode="r"), np.array(qd, np.float32), 10)
+    truth, kth = exact_top(np.load(vec_file, mmap_mode="r"), np.array(qd, np.float32), 10)
     chosen = store.hnsw_ef
     for ef in (chosen, *[e for e in (*SEARCH_EF, 512, 1024) if e != chosen]):  # the index's own ef first
         store.hnsw_ef = ef
-        rec, lat = [], []
-        for d, tr in zip(qd, truth):
+        rec, lat, gap = [], [], []
+        for d, tr, kt in zip(qd, truth, kth):
             t = time.perf_counter()
             hits = store.search(d, None, k=10, mode="dense")
             lat.append(time.perf_counter() - t)
             rec.append(len({h.id for h in hits} & tr) / 10)
-        res.setdefault("recall_by_ef", {})[str(ef)] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50)}
+            gap.append(float(kt) - min(h.score for h in hits))
+        res.setdefault("recall_by_ef", {})[str(ef)] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50),
+                                                       "cos_gap_10th": float(np.mean(gap))}
     res["recall@10"] = res["recall_by_ef"][str(chosen)]["recall@10"]
     store.hnsw_ef = chosen
     print(f"[latency] dense recall@10 against exact search (hnsw_ef {chosen}): {res['recall@10']:.3f}; by search ef "
-          + " ".join(f"{k}: {v['recall@10']:.3f} / {v['dense_k10_p50_ms']:.2f} ms" for k, v in res["recall_by_ef"].items()), flush=True)
+          + " ".join(f"{k}: {v['recall@10']:.3f} / {v['dense_k10_p50_ms']:.2f} ms / 10th cos gap {v['cos_gap_10th']:.4f}"
+                   for k, v in res["recall_by_ef"].items()), flush=True)
     store.close()
     shutil.rmtree(root, ignore_errors=True)
     out["latency"] = res
@@ -341,8 +344,9 @@ SETTINGS_VARIANTS = {  # name -> IndexSettings overrides, measured side by side 
 SEARCH_EF = (None, 64, 128, 256)  # search-time hnsw_ef tried on every variant (None: Qdrant's default)
 
 
-def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> list[set]:
-    """Brute-force cosine top-k (vectors are unit length): the ground truth for recall@k."""
+def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> tuple[list[set], np.ndarray]:
+    """Brute-force cosine top-k (vectors are unit length): the ground truth for recall@k, and each
+    query's k-th best cosine (a miss whose stand-in scores within a hair of it is a near-tie)."""
     best = np.full((len(queries), k), -np.inf, np.float32)
     ids = np.zeros((len(queries), k), np.int64)
     for i in range(0, len(vecs), 100_000):
@@ -351,7 +355,7 @@ def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> list[set]:
         cid = np.concatenate([ids, np.arange(i, i + s.shape[1])[None].repeat(len(queries), 0)], axis=1)
         top = np.argpartition(-cand, k, axis=1)[:, :k]
         best, ids = np.take_along_axis(cand, top, 1), np.take_along_axis(cid, top, 1)
-    return [set(r.tolist()) for r in ids]
+    return [set(r.tolist()) for r in ids], best.min(axis=1)
 
 
 def part_settings(docs, args, out):
@@ -371,7 +375,7 @@ def part_settings(docs, args, out):
     qs = [q["question"] for q in load_qa(args.queries)]
     qd = np.array(list(embed.dense_embedder(args.dense_model, threads=args.threads).query_embed(qs)), np.float32)
     qsp = [(s.indices.tolist(), s.values.tolist()) for s in embed.sparse_embedder().query_embed(qs)]
-    truth = exact_top(vecs, qd, 10)
+    truth, kth = exact_top(vecs, qd, 10)
     print(f"[settings] {n} synthetic chunks, {len(qs)} real questions; load average {os.getloadavg()[0]:.1f}", flush=True)
     names = [v for v in args.variants.split(";")] if args.variants else list(SETTINGS_VARIANTS)
     res = {}
@@ -387,13 +391,15 @@ def part_settings(docs, args, out):
              "disk_mb": sum(f.stat().st_size for f in live.resolve().rglob("*") if f.is_file()) / 2**20}
         for ef in SEARCH_EF:
             store.hnsw_ef = ef
-            rec, lat = [], []
-            for q, tr in zip(qd, truth):
+            rec, lat, gap = [], [], []
+            for q, tr, kt in zip(qd, truth, kth):
                 t = time.perf_counter()
                 hits = store.search(q, None, k=10, mode="dense")
                 lat.append(time.perf_counter() - t)
                 rec.append(len({h.id for h in hits} & tr) / 10)
-            r[f"ef {ef or 'default'}"] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50)}
+                gap.append(float(kt) - min(h.score for h in hits))
+            r[f"ef {ef or 'default'}"] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50),
+                                          "cos_gap_10th": float(np.mean(gap))}
         store.hnsw_ef = args.hnsw_ef or store.meta["index_settings"]["hnsw_ef"]
         for mode in ("dense", "sparse", "hybrid"):
             for flt in (None, ["pubmed"]):
@@ -405,7 +411,7 @@ def part_settings(docs, args, out):
                         store.search(d, sp, k=5, mode=mode, sources=flt)
                         lat.append(time.perf_counter() - t)
                 r[mode + ("+filter" if flt else "") + "_p50_ms"] = pct(lat, 50)
-        efs = " ".join(f"{k.split()[1]}:{v['recall@10']:.3f}/{v['dense_k10_p50_ms']:.2f}ms" for k, v in r.items() if k.startswith("ef "))
+        efs = " ".join(f"{k.split()[1]}:{v['recall@10']:.3f}/{v['dense_k10_p50_ms']:.2f}ms/gap {v['cos_gap_10th']:.4f}" for k, v in r.items() if k.startswith("ef "))
         print(f"[settings] {name:<30} build {r['build_chunks_per_s']:5.0f}/s (upsert {bt['upsert_s']:.1f}s, optimize "
               f"{bt['optimize_s']:.1f}s, records {bt['records_s']:.1f}s), disk {r['disk_mb']:.0f} MB | recall@10/p50 by "
               f"search ef {efs} | p50 ms at ef {store.hnsw_ef}: dense {r['dense_p50_ms']:.2f} +filter "
