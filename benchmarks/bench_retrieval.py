@@ -584,7 +584,8 @@ def main(argv=None) -> int:
     docs = load_docs(args.docs)
     out: dict = {}
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (figures taken under this contention)", flush=True)
-    if args.parts.strip() == "compare":
+    args.parts = {x.strip() for x in args.parts.split(",")}  # whole names: "oldsettings" is not "settings"
+    if args.parts == {"compare"}:
         part_compare(docs, args, out)
         return 0
     needs_build = any(p in args.parts for p in ("build", "quality", "answer"))
