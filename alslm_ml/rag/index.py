@@ -223,8 +223,8 @@ class IndexSettings:
     """How the shard is built, and the search ef it is queried with. bench_retrieval.py --parts
     settings measures the alternatives side by side (build chunks/s, recall@10 against exact
     search, query latency); docs/retrieval.md has the table. Against Qdrant's defaults: an HNSW
-    build with 64 candidates instead of 100 (the optimize step 1.7-2.5x faster at 100K chunks,
-    recall unchanged at equal search ef) and a search ef of 256 instead of 100 (recall@10 0.92
+    build with 64 candidates instead of 100 (the optimize step 1.2-2.6x faster at 100K chunks,
+    recall no worse at equal search ef) and a search ef of 256 instead of 100 (recall@10 0.90-0.92
     vs 0.71-0.81 on the clustered synthetic set, +0.5 ms)."""
 
     m: int = 16  # HNSW edges per node
