@@ -4,6 +4,10 @@ side with Chroma, peak RSS, end-to-end answer time, and retrieval/answer quality
     .venv/bin/python benchmarks/bench_retrieval.py                 # everything (~15 min on 2 busy cores)
     .venv/bin/python benchmarks/bench_retrieval.py --parts latency # only the 50K-chunk latency part
     .venv/bin/python benchmarks/bench_retrieval.py --parts latency,chroma --chunks 1000000  # the scale run
+    .venv/bin/python benchmarks/bench_retrieval.py --parts settings --settings-chunks 100000  # index settings side by side
+
+`--pool FILE.npy` keeps the starter chunk vectors of the first run and reuses them when only
+latency/chroma/settings run (skips re-embedding the corpus, ~3 min on busy cores).
 
 Parts:
 - build: chunk the starter corpus (alslm_ml/sources/starter/docs; any folder of .md/.txt with
@@ -11,13 +15,20 @@ Parts:
 - latency: a ~50K-chunk shard. Embedding 50K x 256-token chunks takes hours on 2 CPU cores, so the
   synthetic chunks reuse the real chunk vectors with small Gaussian noise (re-normalized) and get
   real BM25 vectors of synthetic texts (random mixes of corpus sentences). Query vectors are real
-  embeddings of real questions. Reports ingest+HNSW chunks/s, query p50/p95 for hybrid and dense
-  (search only, and embed+search), peak RSS and its growth per million chunks.
+  embeddings of real questions. Reports ingest+HNSW chunks/s (upsert / optimize seconds), query
+  p50/p95 for hybrid, dense and sparse (search only), one question at a time per stage (tokenize /
+  dense model / BM25 / hybrid search, p50/p95), peak RSS and its growth per million chunks, and
+  dense recall@10 against exact numpy search at several search ef values.
 - chroma (with latency): the same dense vectors (spooled to a .npy) and query vectors into a
   Chroma PersistentClient collection (cosine HNSW, batches of 5,000), in a child process so its
-  RSS is its own: build chunks/s, dense p50/p95, peak RSS. Needs `pip install chromadb`
-  (the `bench` extra); skipped with a note when it is missing.
-- quality: gold-document hit rate @k for hybrid/dense/sparse on the starter Q&A questions.
+  RSS is its own: build chunks/s, dense p50/p95, recall@10 (same exact truth), peak RSS. Needs
+  `pip install chromadb` (the `bench` extra), or `--chroma-path DIR` for a `pip install --target
+  DIR` copy kept out of the venv; skipped with a note when it is missing.
+- settings: IndexSettings variants (SETTINGS_VARIANTS; `--variants "a;b"`) built from the same
+  synthetic records held in memory: build chunks/s with upsert / optimize seconds, recall@10 and
+  dense p50 by search ef, per-mode search p50.
+- quality: gold-document hit rate @k for hybrid/dense/sparse on the starter Q&A questions
+  (add `oldsettings` to also score the same chunks indexed with Qdrant's default HNSW settings).
 - compare: qdrant-edge vs qdrant-client's pure-Python local mode on the same 10K random records
   (`--parts compare` runs only this).
 - answer: end-to-end answers (retrieve + SmolLM2 up to 128 tokens, greedy) for the answer modes
@@ -126,45 +137,65 @@ def part_build(docs, args, out):
                              "index_chunks_per_s": len(chunks) / t_index, "end_to_end_chunks_per_s": len(chunks) / (t_embed + t_index),
                              "root": str(root)}
         out.setdefault("pools", {})[f"{ct}/{ov}"] = (chunks, batches)
+        if "oldsettings" in args.parts:  # the same chunks under Qdrant's defaults, for the quality part
+            from alslm_ml.rag.index import IndexSettings
+
+            old = Path(tempfile.mkdtemp(prefix="bench_rag_"))
+            build_edge(iter(batches), 384, {"dense_model": args.dense_model, "bm25_path": str(embed.build_bm25_dir())},
+                       root=old, settings=IndexSettings(ef_construct=100, hnsw_ef=None))
+            res[f"{ct}/{ov} qdrant-defaults"] = {"chunks": len(chunks), "root": str(old)}
         print(f"[build {ct}/{ov}] {len(docs)} docs -> {len(chunks)} chunks; embed (dense+BM25) {len(chunks)/t_embed:.1f} chunks/s, "
               f"Qdrant ingest+optimize {len(chunks)/t_index:.0f} chunks/s, end-to-end {len(chunks)/(t_embed+t_index):.1f} chunks/s", flush=True)
     out["build"] = res
 
 
-def part_latency(docs, args, out):
+def synthetic_records(docs, out, n: int, seed: int = 0):
+    """Batches of 2,000 synthetic chunks: a real chunk vector plus Gaussian noise (re-normalized)
+    and a real BM25 vector of a random mix of 4-8 corpus sentences. Embedding n real 256-token
+    chunks would take hours on 2 cores. Seconds spent on BM25 go to out["bm25_s"]."""
     from alslm_ml.rag import embed
     from alslm_ml.rag.grounding import split_sentences
-    from alslm_ml.rag.index import EdgeStore, Record, build_edge
+    from alslm_ml.rag.index import Record
 
-    chunks, batches = out["pools"]["256/32"]
-    pool = np.array([r.dense for b in batches for r in b], dtype=np.float32)
+    pool = out.get("pool_vecs")
+    if pool is None:
+        _, batches = out["pools"]["256/32"]
+        pool = np.array([r.dense for b in batches for r in b], dtype=np.float32)
     sentences = [s for t in docs["text"] for s in split_sentences(t)]
     sparse = embed.sparse_embedder()
-    rng, rnd = np.random.default_rng(0), random.Random(0)
+    rng, rnd = np.random.default_rng(seed), random.Random(seed)
+    next_id, out["bm25_s"] = 0, 0.0
+    while next_id < n:
+        m = min(2000, n - next_id)
+        texts = [" ".join(rnd.sample(sentences, rnd.randint(4, 8))) for _ in range(m)]
+        ts = time.perf_counter()
+        sp = list(sparse.embed(texts, batch_size=256))
+        out["bm25_s"] += time.perf_counter() - ts
+        base = pool[rng.integers(0, len(pool), m)]
+        vecs = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        yield [Record(next_id + i, vecs[i], sp[i].indices.tolist(), sp[i].values.tolist(),
+                      {"doc_id": f"syn-{(next_id + i) // 8}", "source": "starter" if i % 3 else "pubmed",
+                       "title": "synthetic", "url": "", "license": "", "start": 0, "end": len(texts[i]), "text": texts[i]})
+               for i in range(m)]
+        next_id += m
+
+
+def part_latency(docs, args, out):
+    from alslm_ml.rag import embed
+    from alslm_ml.rag.index import EdgeStore, build_edge
+
     n = args.chunks
     vec_file = Path(tempfile.mkdtemp(prefix="bench_rag_vecs_")) / "dense.npy"
     spooled = open(vec_file, "wb")  # for Chroma; written, not mapped, so it stays out of this RSS
     np.lib.format.write_array_header_1_0(spooled, {"descr": "<f4", "fortran_order": False, "shape": (n, 384)})
 
     def records():
-        next_id, t_sp = 0, 0.0
-        while next_id < n:
-            m = min(2000, n - next_id)
-            texts = [" ".join(rnd.sample(sentences, rnd.randint(4, 8))) for _ in range(m)]
-            ts = time.perf_counter()
-            sp = list(sparse.embed(texts, batch_size=256))
-            t_sp += time.perf_counter() - ts
-            base = pool[rng.integers(0, len(pool), m)]
-            vecs = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
-            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            spooled.write(vecs.tobytes())
-            yield [Record(next_id + i, vecs[i], sp[i].indices.tolist(), sp[i].values.tolist(),
-                          {"doc_id": f"syn-{(next_id + i) // 8}", "source": "starter" if i % 3 else "pubmed",
-                           "title": "synthetic", "url": "", "license": "", "start": 0, "end": len(texts[i]), "text": texts[i]})
-                   for i in range(m)]
-            next_id += m
-        out["bm25_s"] = t_sp
+        for b in synthetic_records(docs, out, n, seed=0):
+            spooled.write(np.array([r.dense for r in b], np.float32).tobytes())
+            yield b
 
+    sparse = embed.sparse_embedder()
     root = Path(tempfile.mkdtemp(prefix="bench_rag50k_"))
     reset_peak_rss()
     rss0 = current_rss_mb()
@@ -183,14 +214,34 @@ def part_latency(docs, args, out):
     qs = [q["question"] for q in load_qa(args.queries)]
     qd = list(dense.query_embed(qs))
     qsp = [(s.indices.tolist(), s.values.tolist()) for s in sparse.query_embed(qs)]
-    t_emb = []
-    for q in qs[:20]:
-        t = time.perf_counter()
-        next(iter(dense.query_embed([q])))
-        next(iter(sparse.query_embed([q])))
-        t_emb.append(time.perf_counter() - t)
+    tok = dense.model.tokenizer if hasattr(dense, "model") else None  # fastembed's own tokenizer
+    stages = {"tokenize": [], "dense": [], "sparse": [], "search": [], "total": []}
+    for _ in range(2):  # warm pass + measured pass: one question at a time, as the app asks
+        stages = {k: [] for k in stages}
+        for q in qs:
+            t0 = time.perf_counter()
+            if tok is not None:
+                tok.encode_batch([q])
+            t1 = time.perf_counter()
+            d = next(iter(dense.query_embed([q])))  # tokenizes again: dense = this minus tokenize
+            t2 = time.perf_counter()
+            s = next(iter(sparse.query_embed([q])))
+            t3 = time.perf_counter()
+            store.search(d, (s.indices.tolist(), s.values.tolist()), k=5, mode="hybrid")
+            t4 = time.perf_counter()
+            stages["tokenize"].append(t1 - t0)
+            stages["dense"].append(t2 - t1 - (t1 - t0))
+            stages["sparse"].append(t3 - t2)
+            stages["search"].append(t4 - t3)
+            stages["total"].append(t4 - t1)
+    t_emb = [a + b + c for a, b, c in zip(stages["tokenize"], stages["dense"], stages["sparse"])]
     res = {"chunks": n, "ingest_hnsw_chunks_per_s": n / index_s, "query_embed_p50_ms": pct(t_emb, 50),
-           "query_embed_p95_ms": pct(t_emb, 95), "dense_model": args.dense_model, "build_s": t_build}
+           "query_embed_p95_ms": pct(t_emb, 95), "dense_model": args.dense_model, "build_s": t_build,
+           "build_timings": store.meta.get("build_timings"), "index_settings": store.meta.get("index_settings"),
+           "stages": {k: {"p50_ms": pct(v, 50), "p95_ms": pct(v, 95)} for k, v in stages.items()}}
+    print("[latency] hybrid query incl. embedding, per stage p50 / p95 ms: " + ", ".join(
+        f"{k} {v['p50_ms']:.2f} / {v['p95_ms']:.2f}" for k, v in res["stages"].items())
+          + f" ({len(qs)} questions, one at a time; load {os.getloadavg()[0]:.1f})", flush=True)
     out["queries"] = (qd, qs)
     for mode in ("hybrid", "dense", "sparse"):
         for flt in (None, ["pubmed"]):
@@ -216,15 +267,35 @@ def part_latency(docs, args, out):
           f"build +{res['rss_growth_per_million_mb']:.0f} MB per million chunks; with the index open after the queries "
           f"{res['rss_open_mb']:.0f} MB (+{res['rss_open_growth_per_million_mb']:.0f} MB per million; anonymous "
           f"{res['rss_anon_open_mb']:.0f} MB, the rest is the shard's files mapped, reclaimable page cache)", flush=True)
+    truth, kth = exact_top(np.load(vec_file, mmap_mode="r"), np.array(qd, np.float32), 10)
+    chosen = store.hnsw_ef
+    for ef in (chosen, *[e for e in (*SEARCH_EF, 512, 1024) if e != chosen]):  # the index's own ef first
+        store.hnsw_ef = ef
+        rec, lat, gap = [], [], []
+        for d, tr, kt in zip(qd, truth, kth):
+            t = time.perf_counter()
+            hits = store.search(d, None, k=10, mode="dense")
+            lat.append(time.perf_counter() - t)
+            rec.append(len({h.id for h in hits} & tr) / 10)
+            gap.append(float(kt) - min(h.score for h in hits))
+        res.setdefault("recall_by_ef", {})[str(ef)] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50),
+                                                       "cos_gap_10th": float(np.mean(gap))}
+    res["recall@10"] = res["recall_by_ef"][str(chosen)]["recall@10"]
+    store.hnsw_ef = chosen
+    print(f"[latency] dense recall@10 against exact search (hnsw_ef {chosen}): {res['recall@10']:.3f}; by search ef "
+          + " ".join(f"{k}: {v['recall@10']:.3f} / {v['dense_k10_p50_ms']:.2f} ms / 10th cos gap {v['cos_gap_10th']:.4f}"
+                   for k, v in res["recall_by_ef"].items()), flush=True)
     store.close()
     shutil.rmtree(root, ignore_errors=True)
     out["latency"] = res
-    out["vec_file"] = vec_file
+    out["vec_file"], out["truth"] = vec_file, truth
 
 
-def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
+def _chroma_child(vec_file: str, queries: list, batch: int, conn, extra_path: str | None = None) -> None:
     """Runs in a spawned process: build a Chroma collection from the spooled vectors, time dense
     queries, report its own RSS."""
+    if extra_path:
+        sys.path.append(extra_path)
     import chromadb
 
     f = open(vec_file, "rb")  # read per batch, not mapped: only Chroma's own memory counts
@@ -250,7 +321,8 @@ def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
             t = time.perf_counter()
             col.query(query_embeddings=[q], n_results=5)
             lat.append(time.perf_counter() - t)
-    conn.send({"chunks": n, "build_s": build_s, "build_chunks_per_s": n / build_s, "dense_p50_ms": pct(lat, 50),
+    top10 = [[int(i) for i in col.query(query_embeddings=[q], n_results=10)["ids"][0]] for q in queries]
+    conn.send({"top10": top10, "chunks": n, "build_s": build_s, "build_chunks_per_s": n / build_s, "dense_p50_ms": pct(lat, 50),
                "dense_p95_ms": pct(lat, 95), "rss_before_mb": rss0, "peak_rss_mb": peak_rss_mb(),
                "rss_growth_per_million_mb": (peak_rss_mb() - rss0) / (n / 1e6),
                "rss_open_growth_per_million_mb": (current_rss_mb() - rss0) / (n / 1e6),
@@ -259,9 +331,103 @@ def _chroma_child(vec_file: str, queries: list, batch: int, conn) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+SETTINGS_VARIANTS = {  # name -> IndexSettings overrides, measured side by side by --parts settings
+    "qdrant default (m16 efc100)": {"ef_construct": 100, "hnsw_ef": None},
+    "payload_m 0": {"payload_m": 0, "ef_construct": 100},
+    "payload_m 0, efc 64": {"payload_m": 0, "ef_construct": 64},
+    "payload_m 0, m 12 efc 64": {"payload_m": 0, "m": 12, "ef_construct": 64},
+    "payload_m 0, int8": {"payload_m": 0, "int8": True, "ef_construct": 100},
+    "payload_m 0, on-disk vectors": {"payload_m": 0, "on_disk_vectors": True, "ef_construct": 100},
+    "payload_m 0, upsert 10000": {"payload_m": 0, "upsert_batch": 10_000, "ef_construct": 100},
+    "chosen (efc 64, search ef 256)": {},
+}
+SEARCH_EF = (None, 64, 128, 256)  # search-time hnsw_ef tried on every variant (None: Qdrant's default)
+
+
+def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> tuple[list[set], np.ndarray]:
+    """Brute-force cosine top-k (vectors are unit length): the ground truth for recall@k, and each
+    query's k-th best cosine (a miss whose stand-in scores within a hair of it is a near-tie)."""
+    best = np.full((len(queries), k), -np.inf, np.float32)
+    ids = np.zeros((len(queries), k), np.int64)
+    for i in range(0, len(vecs), 100_000):
+        s = queries @ vecs[i : i + 100_000].T
+        cand = np.concatenate([best, s], axis=1)
+        cid = np.concatenate([ids, np.arange(i, i + s.shape[1])[None].repeat(len(queries), 0)], axis=1)
+        top = np.argpartition(-cand, k, axis=1)[:, :k]
+        best, ids = np.take_along_axis(cand, top, 1), np.take_along_axis(cid, top, 1)
+    return [set(r.tolist()) for r in ids], best.min(axis=1)
+
+
+def part_settings(docs, args, out):
+    """Index settings side by side on the same synthetic records (held in memory, so BM25 of the
+    texts is not in the build time): build chunks/s (upsert / HNSW optimize), recall@10 of dense
+    search against exact, and search p50 per mode."""
+    from alslm_ml.rag import embed
+    from alslm_ml.rag.index import EdgeStore, IndexSettings, build_edge
+
+    n = args.settings_chunks
+    gen = synthetic_records(docs, out, n, seed=1)
+    batches, vecs = [], np.empty((n, 384), np.float32)
+    for b in gen:
+        batches.append(b)
+        for r in b:
+            vecs[r.id] = r.dense
+    qs = [q["question"] for q in load_qa(args.queries)]
+    qd = np.array(list(embed.dense_embedder(args.dense_model, threads=args.threads).query_embed(qs)), np.float32)
+    qsp = [(s.indices.tolist(), s.values.tolist()) for s in embed.sparse_embedder().query_embed(qs)]
+    truth, kth = exact_top(vecs, qd, 10)
+    print(f"[settings] {n} synthetic chunks, {len(qs)} real questions; load average {os.getloadavg()[0]:.1f}", flush=True)
+    names = [v for v in args.variants.split(";")] if args.variants else list(SETTINGS_VARIANTS)
+    res = {}
+    for name in names:
+        settings = IndexSettings(**SETTINGS_VARIANTS[name])
+        root = Path(tempfile.mkdtemp(prefix="bench_settings_"))
+        t0 = time.perf_counter()
+        live = build_edge(iter(batches), 384, {"synthetic": True}, root=root, settings=settings)
+        build_s = time.perf_counter() - t0
+        store = EdgeStore(live)
+        bt = store.meta["build_timings"]
+        r = {"build_chunks_per_s": n / build_s, **bt,
+             "disk_mb": sum(f.stat().st_size for f in live.resolve().rglob("*") if f.is_file()) / 2**20}
+        for ef in SEARCH_EF:
+            store.hnsw_ef = ef
+            rec, lat, gap = [], [], []
+            for q, tr, kt in zip(qd, truth, kth):
+                t = time.perf_counter()
+                hits = store.search(q, None, k=10, mode="dense")
+                lat.append(time.perf_counter() - t)
+                rec.append(len({h.id for h in hits} & tr) / 10)
+                gap.append(float(kt) - min(h.score for h in hits))
+            r[f"ef {ef or 'default'}"] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50),
+                                          "cos_gap_10th": float(np.mean(gap))}
+        store.hnsw_ef = args.hnsw_ef or store.meta["index_settings"]["hnsw_ef"]
+        for mode in ("dense", "sparse", "hybrid"):
+            for flt in (None, ["pubmed"]):
+                lat = []
+                for _ in range(2):
+                    lat = []
+                    for d, sp in zip(qd, qsp):
+                        t = time.perf_counter()
+                        store.search(d, sp, k=5, mode=mode, sources=flt)
+                        lat.append(time.perf_counter() - t)
+                r[mode + ("+filter" if flt else "") + "_p50_ms"] = pct(lat, 50)
+        efs = " ".join(f"{k.split()[1]}:{v['recall@10']:.3f}/{v['dense_k10_p50_ms']:.2f}ms/gap {v['cos_gap_10th']:.4f}" for k, v in r.items() if k.startswith("ef "))
+        print(f"[settings] {name:<30} build {r['build_chunks_per_s']:5.0f}/s (upsert {bt['upsert_s']:.1f}s, optimize "
+              f"{bt['optimize_s']:.1f}s, records {bt['records_s']:.1f}s), disk {r['disk_mb']:.0f} MB | recall@10/p50 by "
+              f"search ef {efs} | p50 ms at ef {store.hnsw_ef}: dense {r['dense_p50_ms']:.2f} +filter "
+              f"{r['dense+filter_p50_ms']:.2f} sparse {r['sparse_p50_ms']:.2f} hybrid {r['hybrid_p50_ms']:.2f} +filter "
+              f"{r['hybrid+filter_p50_ms']:.2f}; load {os.getloadavg()[0]:.1f}", flush=True)
+        store.close()
+        shutil.rmtree(root, ignore_errors=True)
+        res[name] = r
+    out["settings"] = res
+
+
 def part_chroma(docs, args, out):
     import multiprocessing as mp
 
+    if args.chroma_path:
+        sys.path.append(str(args.chroma_path))
     try:
         import chromadb  # noqa: F401
     except ImportError:
@@ -270,15 +436,19 @@ def part_chroma(docs, args, out):
     qd, _ = out["queries"]
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    p = ctx.Process(target=_chroma_child, args=(str(out["vec_file"]), [list(map(float, q)) for q in qd], 5000, child))
+    p = ctx.Process(target=_chroma_child, args=(str(out["vec_file"]), [list(map(float, q)) for q in qd], 5000, child,
+                                                str(args.chroma_path) if args.chroma_path else None))
     p.start()
     res = parent.recv()
     p.join()
     Path(out["vec_file"]).unlink(missing_ok=True)
+    if "truth" in out:
+        res["recall@10"] = float(np.mean([len(set(t) & tr) / 10 for t, tr in zip(res.pop("top10"), out["truth"])]))
+    res.pop("top10", None)
     out["chroma"] = res
     lat = out.get("latency", {})
     print(f"[chroma] {res['chunks']} chunks: build {res['build_chunks_per_s']:.0f} chunks/s ({res['build_s']:.0f}s), dense p50 "
-          f"{res['dense_p50_ms']:.2f} ms p95 {res['dense_p95_ms']:.2f} ms, peak RSS {res['peak_rss_mb']:.0f} MB "
+          f"{res['dense_p50_ms']:.2f} ms p95 {res['dense_p95_ms']:.2f} ms, recall@10 {res.get('recall@10', float('nan')):.3f}, peak RSS {res['peak_rss_mb']:.0f} MB "
           f"(+{res['rss_growth_per_million_mb']:.0f} MB per million chunks; "
           f"+{res['rss_open_growth_per_million_mb']:.0f} MB/M after the queries, anonymous {res.get('rss_anon_open_mb') or 0:.0f} MB)",
           flush=True)
@@ -397,7 +567,15 @@ def main(argv=None) -> int:
     ap.add_argument("--dense-model", default="auto", help="auto (int8 MiniLM on a CPU) or a dense model name")
     ap.add_argument("--parts", default="build,latency,quality,answer", help="comma list; add chunks512 to compare 512/64 chunks")
     ap.add_argument("--compare-chunks", type=int, default=10_000)
+    ap.add_argument("--settings-chunks", type=int, default=100_000)
+    ap.add_argument("--hnsw-ef", type=int, default=None, help="settings part: search ef for the per-mode latencies "
+                    "(default: what the index records)")
+    ap.add_argument("--variants", default="", help="settings part: ';'-separated names from SETTINGS_VARIANTS")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--chroma-path", type=Path, help="a folder appended to sys.path where chromadb was installed "
+                    "(pip install --target DIR chromadb), to keep it out of the project venv")
+    ap.add_argument("--pool", type=Path, help="a .npy of the starter chunk vectors: written by the build part, "
+                    "read instead of re-embedding the corpus when only latency/chroma/settings run")
     args = ap.parse_args(argv)
     from alslm_ml.rag import embed
 
@@ -406,21 +584,32 @@ def main(argv=None) -> int:
     docs = load_docs(args.docs)
     out: dict = {}
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (figures taken under this contention)", flush=True)
-    if args.parts.strip() == "compare":
+    args.parts = {x.strip() for x in args.parts.split(",")}  # whole names: "oldsettings" is not "settings"
+    if args.parts == {"compare"}:
         part_compare(docs, args, out)
         return 0
-    part_build(docs, args, out)
+    needs_build = any(p in args.parts for p in ("build", "quality", "answer"))
+    if args.pool and args.pool.exists() and not needs_build:
+        out["pool_vecs"] = np.load(args.pool)  # the starter chunk vectors of an earlier run
+        print(f"[build] skipped: {len(out['pool_vecs'])} chunk vectors from {args.pool}", flush=True)
+    else:
+        part_build(docs, args, out)
+        if args.pool:
+            _, batches = out["pools"]["256/32"]
+            np.save(args.pool, np.array([r.dense for b in batches for r in b], dtype=np.float32))
     if "latency" in args.parts:
         part_latency(docs, args, out)
         if "chroma" in args.parts:
             part_chroma(docs, args, out)
+    if "settings" in args.parts:
+        part_settings(docs, args, out)
     if "quality" in args.parts:
         part_quality(docs, args, out)
     if "answer" in args.parts:
         part_answer(docs, args, out)
     if "compare" in args.parts:
         part_compare(docs, args, out)
-    for k in ("pools", "queries"):
+    for k in ("pools", "queries", "truth"):
         out.pop(k, None)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str))

@@ -179,3 +179,21 @@ def test_spool_keeps_complete_parts_and_ignores_a_cut_one(tmp_path):
     assert found.all() and np.array_equal(got[2], vecs[2] + 1)
     with pytest.raises(ValueError, match="4-d vectors, the model gives 8-d"):
         Spool(tmp_path / "sp", dim=8)
+
+
+def test_cpu_session_without_spinning_gives_fastembeds_vectors(dense):
+    """dense_embedder swaps fastembed's CPU session for one that does not busy-wait (the query
+    latency fix for shared cores); the vectors must be those of fastembed's own session."""
+    import onnxruntime as ort
+
+    sess = dense.model.model
+    cfg = sess.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+    assert cfg == "0"
+    fe = ort.InferenceSession(sess._model_path, providers=["CPUExecutionProvider"])  # ORT's default: spinning on
+    ours = np.array(list(dense.query_embed(TEXTS)))
+    dense.model.model = fe
+    try:
+        ref = np.array(list(dense.query_embed(TEXTS)))
+    finally:
+        dense.model.model = sess
+    assert np.allclose(ours, ref, atol=1e-6)
