@@ -479,7 +479,7 @@ def part_quality(docs, args, out):
 def part_answer(docs, args, out):
     from rouge_score import rouge_scorer
 
-    from alslm_ml.rag import grounding as g
+    from alslm_ml.rag import grounding
     from alslm_ml.rag.index import EdgeStore
     from alslm_ml.rag.retriever import RetrievalSettings, Retriever
     from alslm_ml.rag.system import RagSystem
@@ -499,8 +499,8 @@ def part_answer(docs, args, out):
             secs.append(a.seconds)
             ptoks.append(a.prompt_tokens)
             rouge.append(scorer.score(q["answer"], a.text)["rougeL"].fmeasure)
-            ctx = [g.Sentence(i + 1, 0, s, 1.0) for i, p in enumerate(a.meta["retrieved_text"]) for s in g.split_sentences(p)]
-            sp = g.support(a.text, ctx)
+            ctx = [grounding.Sentence(i + 1, 0, s, 1.0) for i, p in enumerate(a.meta["retrieved_text"]) for s in grounding.split_sentences(p)]
+            sp = grounding.support(a.text, ctx)
             sup.append(sum(x is not None for _, x in sp) / len(sp) if sp else 0.0)
             how.append(a.meta.get("answer_mode"))
         res[mode] = {"p50_s": statistics.median(secs), "max_s": max(secs), "prompt_tokens_mean": statistics.mean(ptoks),

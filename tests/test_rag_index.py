@@ -15,8 +15,10 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "rag"))
 import ragkit  # noqa: E402
 
 from alslm_ml.rag import build as build_mod  # noqa: E402
-from alslm_ml.rag import embed  # noqa: E402
-from alslm_ml.rag import index as ix  # noqa: E402
+from alslm_ml.rag import (
+    embed,  # noqa: E402
+    index,  # noqa: E402
+)
 from alslm_ml.rag.build import build_vector_index  # noqa: E402
 from alslm_ml.rag.retriever import RetrievalSettings, Retriever  # noqa: E402
 
@@ -89,9 +91,9 @@ def test_source_filter(retriever, mode):
 def test_atomic_replace_keeps_previous_index_on_failure(data_dir, tmp_path, monkeypatch, corpus):
     small = corpus[corpus["id"].isin(["sample-log", "fus-mutations"])]
     build_vector_index(small, chunk_tokens=128, overlap=16, root=tmp_path, progress=False)
-    live = tmp_path / ix.COLLECTION
+    live = tmp_path / index.COLLECTION
     first_target = os.readlink(live)
-    n_first = ix.open_store(root=tmp_path).count()
+    n_first = index.open_store(root=tmp_path).count()
 
     real = build_mod.embed_chunks
 
@@ -104,8 +106,8 @@ def test_atomic_replace_keeps_previous_index_on_failure(data_dir, tmp_path, monk
     with pytest.raises(RuntimeError, match="mid-build"):
         build_vector_index(corpus, chunk_tokens=64, overlap=8, root=tmp_path, progress=False)
     assert os.readlink(live) == first_target  # still the old shard
-    assert [p.name for p in tmp_path.glob(f"{ix.COLLECTION}.*")] == [first_target]  # partial build removed
-    store = ix.open_store(root=tmp_path)
+    assert [p.name for p in tmp_path.glob(f"{index.COLLECTION}.*")] == [first_target]  # partial build removed
+    store = index.open_store(root=tmp_path)
     assert store.count() == n_first
     r = Retriever(store=store)
     assert r.search("QZX-4471")[0].payload["doc_id"] == "sample-log"
@@ -115,7 +117,7 @@ def test_atomic_replace_keeps_previous_index_on_failure(data_dir, tmp_path, monk
     build_vector_index(corpus, chunk_tokens=128, overlap=16, root=tmp_path, progress=False)
     assert os.readlink(live) != first_target
     assert not (tmp_path / first_target).exists()  # old version pruned
-    assert ix.open_store(root=tmp_path).count() > n_first
+    assert index.open_store(root=tmp_path).count() > n_first
 
 
 def test_server_store_alias_swap_with_qdrant_client(retriever):
@@ -124,26 +126,26 @@ def test_server_store_alias_swap_with_qdrant_client(retriever):
 
     client = QdrantClient(":memory:")
     d, s = retriever.embed_query("tofersen SOD1")
-    rec = [ix.Record(i, d, s[0], s[1], {"doc_id": f"d{i}", "source": "starter" if i % 2 else "pubmed", "text": ""}) for i in range(6)]
-    ix.build_server(client, [rec], len(d), {"chunk_tokens": 1})
-    second = ix.build_server(client, [rec[:3]], len(d), {"chunk_tokens": 2})
+    rec = [index.Record(i, d, s[0], s[1], {"doc_id": f"d{i}", "source": "starter" if i % 2 else "pubmed", "text": ""}) for i in range(6)]
+    index.build_server(client, [rec], len(d), {"chunk_tokens": 1})
+    second = index.build_server(client, [rec[:3]], len(d), {"chunk_tokens": 2})
     assert [c.name for c in client.get_collections().collections] == [second]
-    store = ix.ServerStore(client)
+    store = index.ServerStore(client)
     assert store.count() == 3
     hits = store.search(d, s, k=3, sources=["pubmed"])
     assert {h.payload["source"] for h in hits} == {"pubmed"}
 
 
 def test_missing_index_names_the_asset_to_materialize(tmp_path):
-    with pytest.raises(ix.IndexMissingError, match="dagster asset materialize -m alslm_assets --select vector_index"):
-        ix.open_store(root=tmp_path)
+    with pytest.raises(index.IndexMissingError, match="dagster asset materialize -m alslm_assets --select vector_index"):
+        index.open_store(root=tmp_path)
 
 
 def test_dead_qdrant_server_fails_fast(monkeypatch):
     monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     t0 = time.perf_counter()
-    with pytest.raises(ix.QdrantUnavailableError, match="127.0.0.1:9.*does not answer"):
-        ix.open_store()
+    with pytest.raises(index.QdrantUnavailableError, match="127.0.0.1:9.*does not answer"):
+        index.open_store()
     assert time.perf_counter() - t0 < 15
 
 
@@ -186,7 +188,7 @@ def test_killed_build_resumes_embedding_only_the_missing_chunks(data_dir, tmp_pa
     monkeypatch.setattr(embed, "dense_embedder", wrapped(20))
     with pytest.raises(RuntimeError, match="killed mid-embedding"):
         build_vector_index(corpus, chunk_tokens=64, overlap=8, root=tmp_path / "q", spool_root=spool, progress=False)
-    assert not (tmp_path / "q" / ix.COLLECTION).exists()  # no index from the killed run
+    assert not (tmp_path / "q" / index.COLLECTION).exists()  # no index from the killed run
     kept = sum(len(np.load(p)) for p in spool.glob("*/part-*.keys.npy"))
     assert kept == 16  # two finished windows of 8
 
@@ -198,7 +200,7 @@ def test_killed_build_resumes_embedding_only_the_missing_chunks(data_dir, tmp_pa
     fresh = build_vector_index(corpus, chunk_tokens=64, overlap=8, root=tmp_path / "q2", spool_root=tmp_path / "spool2",
                                progress=False, keep_spool=False)
     assert fresh.chunks == stats.chunks and not any((tmp_path / "spool2").glob("*/part-*"))
-    a, b = ix.open_store(root=tmp_path / "q"), ix.open_store(root=tmp_path / "q2")
+    a, b = index.open_store(root=tmp_path / "q"), index.open_store(root=tmp_path / "q2")
     r = Retriever(store=a)
     d, sp = r.embed_query("What does tofersen target?")
     ha, hb = a.search(d, sp, k=5, mode="dense"), b.search(d, sp, k=5, mode="dense")
@@ -217,7 +219,7 @@ def test_streamed_batches_and_max_chunks(data_dir, tmp_path, corpus):
     batches = (corpus.iloc[i : i + 3] for i in range(0, len(corpus), 3))  # as read from DuckDB in batches
     stats = build_vector_index(batches, chunk_tokens=128, overlap=16, root=tmp_path, progress=False, max_chunks=7)
     assert stats.chunks == 7
-    store = ix.open_store(root=tmp_path)
+    store = index.open_store(root=tmp_path)
     assert store.count() == 7 and store.meta["max_chunks"] == 7
     store.close()
     rows = [corpus.iloc[:4].to_dict("records"), corpus.iloc[4:].to_dict("records")]  # lists of row dicts
@@ -226,7 +228,7 @@ def test_streamed_batches_and_max_chunks(data_dir, tmp_path, corpus):
     dup = [corpus.iloc[:3], corpus.iloc[2:4]]
     with pytest.raises(ValueError, match="duplicate document id"):
         build_vector_index(iter(dup), chunk_tokens=128, overlap=16, root=tmp_path, progress=False)
-    assert ix.open_store(root=tmp_path).count() == full.chunks  # the failed build left the index alone
+    assert index.open_store(root=tmp_path).count() == full.chunks  # the failed build left the index alone
     with pytest.raises(ValueError, match="max_chunks"):
         build_vector_index(corpus, root=tmp_path, max_chunks=-1)
 
@@ -240,14 +242,14 @@ def test_index_settings_build_a_real_hnsw_with_high_recall(tmp_path):
     n, dim = 3000, 32
     vecs = rng.normal(size=(n, dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    recs = [ix.Record(i, vecs[i], [i % 50], [1.0], {"doc_id": f"d{i}", "source": "a" if i % 3 else "b", "text": ""})
+    recs = [index.Record(i, vecs[i], [i % 50], [1.0], {"doc_id": f"d{i}", "source": "a" if i % 3 else "b", "text": ""})
             for i in range(n)]
-    settings = ix.IndexSettings(m=8, ef_construct=32, full_scan_kb=1, indexing_threshold_kb=1, hnsw_ef=128)
-    store = ix.EdgeStore(ix.build_edge([recs[:1000], recs[1000:]], dim, {}, root=tmp_path / "hnsw", settings=settings))
+    settings = index.IndexSettings(m=8, ef_construct=32, full_scan_kb=1, indexing_threshold_kb=1, hnsw_ef=128)
+    store = index.EdgeStore(index.build_edge([recs[:1000], recs[1000:]], dim, {}, root=tmp_path / "hnsw", settings=settings))
     meta = store.meta
     assert meta["index_settings"]["ef_construct"] == 32 and store.hnsw_ef == 128
     assert set(meta["build_timings"]) == {"records_s", "upsert_s", "optimize_s"} and meta["points"] == n
-    shard_files = [p.name for p in (tmp_path / "hnsw" / ix.COLLECTION).resolve().rglob("*")]
+    shard_files = [p.name for p in (tmp_path / "hnsw" / index.COLLECTION).resolve().rglob("*")]
     assert any("graph" in f or "links" in f for f in shard_files), shard_files  # an HNSW graph on disk
     queries = rng.normal(size=(50, dim)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
@@ -256,6 +258,31 @@ def test_index_settings_build_a_real_hnsw_with_high_recall(tmp_path):
                       for q, e in zip(queries, exact)])
     assert recall >= 0.95, recall
     store.close()
-    plain = ix.EdgeStore(ix.build_edge([recs[:100]], dim, {}, root=tmp_path / "plain"))
-    assert plain.meta["index_settings"] == dataclasses.asdict(ix.DEFAULT_SETTINGS) and plain.count() == 100
+    plain = index.EdgeStore(index.build_edge([recs[:100]], dim, {}, root=tmp_path / "plain"))
+    assert plain.meta["index_settings"] == dataclasses.asdict(index.DEFAULT_SETTINGS) and plain.count() == 100
     plain.close()
+
+
+def test_hybrid_ties_come_back_in_one_fixed_order(tmp_path):
+    """Chunks whose dense and sparse ranks are swapped get the same fused (RRF) score; the engine
+    orders such ties arbitrarily, so the store breaks them by chunk id: the same query gives the
+    same top k, in the same order, every time."""
+    rng = np.random.default_rng(1)
+    dim, n = 16, 40
+    q = rng.normal(size=dim).astype(np.float32)
+    q /= np.linalg.norm(q)
+    u = rng.normal(size=dim).astype(np.float32)
+    u -= (u @ q) * q
+    u /= np.linalg.norm(u)
+    recs = []
+    for i in range(n):  # dense similarity falls with i, the BM25 weight rises with i: ranks mirror
+        v = q + (0.05 * (i + 1)) * u
+        recs.append(index.Record(n - i, v / np.linalg.norm(v), [7], [float(i + 1)], {"doc_id": f"d{i}", "text": ""}))
+    store = index.EdgeStore(index.build_edge([recs], dim, {}, root=tmp_path / "ties"))
+    runs = [[h.id for h in store.search(q, ([7], [1.0]), k=6, mode="hybrid", prefetch=n)] for _ in range(5)]
+    scores = [h.score for h in store.search(q, ([7], [1.0]), k=6, mode="hybrid", prefetch=n)]
+    store.close()
+    assert len(set(scores)) < len(scores)  # the setup really ties
+    assert all(r == runs[0] for r in runs)
+    hits = list(zip(scores, runs[0]))
+    assert hits == sorted(hits, key=lambda t: (-t[0], t[1]))  # ties in id order

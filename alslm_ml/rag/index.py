@@ -98,6 +98,15 @@ class Store(ABC):
         pass
 
 
+def _stable_top(points, k: int) -> list[Hit]:
+    """The k best hits, ties broken by chunk id. Fused (RRF) scores tie often — two chunks whose
+    dense and sparse ranks are swapped score the same — and the engine orders ties arbitrarily, so
+    the same shard once gave another top 5 for 22 of 100 questions. Fusion is therefore asked for
+    every candidate and the order fixed here."""
+    hits = [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in points]
+    return sorted(hits, key=lambda h: (-h.score, h.id))[:k]
+
+
 def _check_mode(mode: str, dense, sparse) -> None:
     if mode not in ("hybrid", "dense", "sparse"):
         raise ValueError(f"search mode {mode!r}: expected hybrid, dense or sparse")
@@ -145,7 +154,7 @@ class EdgeStore(Store):
         )
         if mode == "hybrid":
             req = qe.QueryRequest(
-                limit=k,
+                limit=2 * max(prefetch, k),  # every fused candidate: _stable_top fixes the order of ties
                 prefetches=[qe.Prefetch(limit=max(prefetch, k), query=dq, filter=flt, params=dense_params),
                             qe.Prefetch(limit=max(prefetch, k), query=sq, filter=flt)],
                 query=qe.Fusion.Rrf(k=rrf_k),
@@ -154,7 +163,7 @@ class EdgeStore(Store):
         else:
             req = qe.QueryRequest(limit=k, query=dq if mode == "dense" else sq, filter=flt, with_payload=True,
                                   params=dense_params if mode == "dense" else None)
-        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in self.shard.query(req)]
+        return _stable_top(self.shard.query(req), k)
 
     def count(self) -> int:
         return int(self.shard.count(self.qe.CountRequest(exact=True)))
@@ -397,7 +406,7 @@ class ServerStore(Store):
                         m.Prefetch(query=sq, using=SPARSE, limit=max(prefetch, k), filter=flt),
                     ],
                     query=m.RrfQuery(rrf=m.Rrf(k=rrf_k)),
-                    limit=k,
+                    limit=2 * max(prefetch, k),  # every fused candidate: _stable_top fixes the order of ties
                     with_payload=True,
                 )
             else:
@@ -409,7 +418,7 @@ class ServerStore(Store):
             if _is_connection_error(e):
                 raise QdrantUnavailableError(f"Qdrant server at {_url_of(self.client)} does not answer ({e})") from e
             raise
-        return [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in res.points]
+        return _stable_top(res.points, k)
 
     def count(self) -> int:
         return int(self.client.count(self.name, exact=True).count)
