@@ -98,6 +98,9 @@ class Store(ABC):
         pass
 
 
+TIE_MARGIN = 8  # extra hits a single-list search asks for, so ties at the k-th place are seen whole
+
+
 def _stable_top(points, k: int) -> list[Hit]:
     """The k best hits, ties broken by chunk id. Fused (RRF) scores tie often — two chunks whose
     dense and sparse ranks are swapped score the same — and the engine orders ties arbitrarily, so
@@ -105,6 +108,20 @@ def _stable_top(points, k: int) -> list[Hit]:
     every candidate and the order fixed here."""
     hits = [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in points]
     return sorted(hits, key=lambda h: (-h.score, h.id))[:k]
+
+
+def fuse_rrf(ranked: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60) -> list[Hit]:
+    """Reciprocal-rank fusion of ranked lists, as the engine computes it (sum of 1 / (rrf_k + rank),
+    rank from 0), ties broken by chunk id: lets the retriever run the dense and the BM25 search
+    apart (the BM25 search overlaps the query's embedding) and fuse them itself."""
+    best: dict[int, Hit] = {}
+    score: dict[int, float] = {}
+    for hits in ranked:
+        for rank, h in enumerate(hits):
+            best.setdefault(h.id, h)
+            score[h.id] = score.get(h.id, 0.0) + 1.0 / (rrf_k + rank)
+    fused = [Hit(i, score[i], best[i].payload) for i in best]
+    return sorted(fused, key=lambda h: (-h.score, h.id))[:k]
 
 
 def _check_mode(mode: str, dense, sparse) -> None:
@@ -161,7 +178,7 @@ class EdgeStore(Store):
                 with_payload=True,
             )
         else:
-            req = qe.QueryRequest(limit=k, query=dq if mode == "dense" else sq, filter=flt, with_payload=True,
+            req = qe.QueryRequest(limit=k + TIE_MARGIN, query=dq if mode == "dense" else sq, filter=flt, with_payload=True,
                                   params=dense_params if mode == "dense" else None)
         return _stable_top(self.shard.query(req), k)
 
@@ -412,7 +429,7 @@ class ServerStore(Store):
             else:
                 res = self.client.query_points(
                     self.name, query=dq if mode == "dense" else sq, using=DENSE if mode == "dense" else SPARSE,
-                    query_filter=flt, limit=k, with_payload=True,
+                    query_filter=flt, limit=k + TIE_MARGIN, with_payload=True,
                 )
         except Exception as e:
             if _is_connection_error(e):
