@@ -10,13 +10,14 @@ from alslm_ml.rag.rerank import PROMPTS, LMJudge, rerank, zscores
 
 pytest.importorskip("llama_cpp")
 
-# Sentences of tests/fixtures/rag/mini_corpus.jsonl (riluzole, tofersen, C9orf72 documents).
-APPROVAL = ("The US Food and Drug Administration approved it in December 1995 under the brand name Rilutek, "
-            "and European approval followed in 1996.")
-MECHANISM = ("In laboratory studies riluzole inhibits the presynaptic release of glutamate, blocks voltage-gated "
-             "sodium channels (in particular the persistent sodium current), and interferes with intracellular "
-             "events that follow the binding of excitatory amino acids to their receptors.")
-CHEMISTRY = "Riluzole belongs to the benzothiazole class of compounds."
+# Sentences of tests/fixtures/rag/mini_corpus.jsonl (the tofersen document).
+BINDS = ("Tofersen binds SOD1 mRNA and triggers its degradation by the enzyme RNase H, which reduces "
+         "production of the SOD1 protein.")
+INJECTED = ("Because such molecules do not cross the blood-brain barrier in useful amounts, tofersen is injected "
+            "directly into the cerebrospinal fluid by lumbar puncture, an intrathecal injection.")
+ENROLLED = "It enrolled 108 adults with SOD1 ALS, randomized 2:1 to tofersen 100 mg or placebo for 28 weeks."
+ENDPOINT = ("In that group the difference between tofersen and placebo was small and not statistically "
+            "significant, so VALOR did not meet its primary endpoint.")
 
 
 @pytest.fixture(scope="module")
@@ -28,35 +29,31 @@ def judge():
 
 @pytest.mark.slow
 def test_the_sentence_that_answers_makes_the_question_likelier(judge):
-    when = judge.question_logprob("When did the FDA approve riluzole?", [CHEMISTRY, APPROVAL, MECHANISM])
-    assert when[1] > max(when[0], when[2])
-    how = judge.question_logprob("How does riluzole act on glutamate release?", [APPROVAL, CHEMISTRY, MECHANISM])
-    assert how[2] > max(how[0], how[1])
-    assert all(-20 < x < 0 for x in when + how)  # mean log-probabilities per token
+    how = judge.question_logprob("How is tofersen given to patients?", [BINDS, INJECTED, ENROLLED, ENDPOINT])
+    assert how[1] == max(how)
+    what = judge.question_logprob("What does tofersen bind?", [ENROLLED, INJECTED, BINDS, ENDPOINT])
+    assert what[2] == max(what)
+    assert all(-20 < x < 0 for x in how + what)  # mean log-probabilities per token
 
 
 @pytest.mark.slow
 def test_scores_do_not_depend_on_the_order_or_the_cache(judge):
     """The kept prompt prefix (llama.cpp cache) must not leak from one sentence into the next."""
-    q = "When did the FDA approve riluzole?"
-    a = judge.question_logprob(q, [CHEMISTRY, APPROVAL, MECHANISM])
+    q = "How many adults did the VALOR trial enrol?"
+    a = judge.question_logprob(q, [BINDS, ENROLLED, ENDPOINT])
     judge.cache.clear()
-    b = judge.question_logprob(q, [MECHANISM, APPROVAL, CHEMISTRY])[::-1]
+    b = judge.question_logprob(q, [ENDPOINT, ENROLLED, BINDS])[::-1]
     assert a == pytest.approx(b, abs=1e-3)
 
 
 @pytest.mark.slow
-def test_the_judge_moves_the_answering_sentence_first(judge):
-    """Term overlap ranks the sentences that name riluzole above the approval sentence (it says
-    "it"); the judge puts the approval first."""
-    q = "Which agency approved riluzole in the United States?"
-    passages = [f"{CHEMISTRY} {MECHANISM}", APPROVAL]
+def test_select_sentences_quotes_the_judges_choice_first(judge):
+    q = "How is tofersen given to patients?"
+    passages = [f"{ENROLLED} {ENDPOINT}", f"{BINDS} {INJECTED}"]
     count = judge._tok
-    plain = g.select_sentences(q, passages, 200, lambda t: len(count(t)), fill=False)
     judged = g.select_sentences(q, passages, 200, lambda t: len(count(t)), fill=False,
                                 judge=judge.reranker(q, weight=math.inf, top=4))
-    assert "Food and Drug" not in plain[0].text
-    assert "Food and Drug" in judged[0].text
+    assert judged[0].text == INJECTED
 
 
 def test_rerank_adds_the_weighted_z_score_to_the_top_sentences_only():
