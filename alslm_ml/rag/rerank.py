@@ -10,7 +10,7 @@ term score with weight `weight` (`weight=inf`: the judge alone orders them).
 
     judge = LMJudge()                                   # SmolLM2-135M-Instruct GGUF
     judge.question_logprob("What does tofersen target?", ["Tofersen targets SOD1 mRNA.", "..."])
-    select_sentences(q, passages, 128, count, judge=judge.reranker(q, weight=1.0, top=16))
+    select_sentences(q, passages, 128, count, judge=judge.reranker(q, weight=math.inf, top=4))
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class RagSystem(System):
     def __init__(self, retriever: Retriever, generator: Generator, settings: RetrievalSettings,
                  context_tokens: int = 1024, answer_mode: str = "extractive", min_support: float = 0.5,
                  expand: bool = True, lead_tokens: int = 40, dense_sentences: float = 0.0,
-                 lm_judge: float = 0.0, judge_top: int = 12, judge_prompt: str = "plain"):
+                 lm_judge: float = 0.0, judge_top: int = 4, judge_prompt: str = "plain"):
         if answer_mode not in ANSWER_MODES:
             raise ValueError(f"answer_mode {answer_mode!r}: expected one of {ANSWER_MODES}")
         self.retriever, self.gen, self.settings = retriever, generator, settings
@@ -294,7 +294,7 @@ def load_rag(**opts: Any) -> RagSystem:
     ("hybrid" | "dense" | "sparse"), sources (list of source names to filter on), context_tokens
     (1024, generate mode), answer_mode ("extractive" | "auto" | "generate"), expand (True: query
     expansion with aliases.txt), lead_tokens (40, auto mode), lm_judge (0: off; a weight, or inf,
-    for SmolLM2's judgement of the top judge_top (12) sentences, rag.rerank), judge_prompt ("plain"), collection, index_root, n_threads,
+    for SmolLM2's judgement of the top judge_top (4) sentences, rag.rerank; inf measured best), judge_prompt ("plain"), collection, index_root, n_threads,
     n_ctx. Other options (e.g. quant) are ignored."""
     settings = RetrievalSettings(k=int(opts.get("k", 5)), mode=opts.get("mode", "hybrid"),
                                  prefetch=int(opts.get("prefetch", 20)), sources=opts.get("sources") or None)
@@ -308,7 +308,7 @@ def load_rag(**opts: Any) -> RagSystem:
                      opts.get("answer_mode", "extractive"), float(opts.get("min_support", 0.5)),
                      bool(opts.get("expand", True)), int(opts.get("lead_tokens", 40)),
                      float(opts.get("dense_sentences", 0.0)), float(opts.get("lm_judge", 0.0)),
-                     int(opts.get("judge_top", 12)), opts.get("judge_prompt", "plain"))
+                     int(opts.get("judge_top", 4)), opts.get("judge_prompt", "plain"))
 
 
 def load_baseline(**opts: Any) -> BaselineSystem:
