@@ -172,3 +172,12 @@ def test_package_cycles_finds_a_cycle_through_a_third_package(tmp_path):
         assert package_cycles(tmp_path) == [["a", "b", "c", "a"]]
     finally:
         ROOT = old
+
+
+def test_llama_cpp_is_run_only_by_the_runtime():
+    """Generating or scoring with a GGUF goes through alslm_ml/runtime (export/ may open one to
+    verify the file it wrote)."""
+    allowed = ("alslm_ml/runtime/", "alslm_ml/export/")
+    bad = [str(p.relative_to(ROOT)) for p in modules("alslm_ml", "alslm_assets")
+           if reaches(imported(p), "llama_cpp") and not str(p.relative_to(ROOT)).startswith(allowed)]
+    assert not bad, f"modules running llama.cpp outside alslm_ml/runtime: {bad}"

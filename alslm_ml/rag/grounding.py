@@ -220,7 +220,7 @@ def _shape_bonus(shape: str, text: str) -> float:
 def select_sentences(question: str, passages: list[str], budget_tokens: int, count_tokens,
                      similarity=None, redundancy: float = 0.5, shape_weight: float = 1.0,
                      length_norm: float = 0.0, synonyms: dict[str, list[str]] | None = None,
-                     already: str = "", fill: bool = True) -> list[Sentence]:
+                     already: str = "", fill: bool = True, judge=None) -> list[Sentence]:
     """Query-focused selection across all passages: sentences ranked by the question's weighted
     terms (`rank_sentences`), plus a bonus when they have the shape the question asks for (a
     year for "when", a number for "how many", an enumeration for "which genes") and, when given,
@@ -228,7 +228,8 @@ def select_sentences(question: str, passages: list[str], budget_tokens: int, cou
     (with their " [n]" citation), skipping near-repeats of a sentence already taken and sentences
     that `already` (e.g. a generated lead) mostly says (partial_ratio >= 80, at most 1.5x as long).
     With `fill`, room of 16 tokens or more left at the end takes the first words of the best
-    sentence that did not fit, ending in " …" (a quote marked as cut, never reworded)."""
+    sentence that did not fit, ending in " …" (a quote marked as cut, never reworded). `judge(ranked)`,
+    when given, adjusts the final scores in place (rag.rerank: a language model's judgement)."""
     ranked = rank_sentences(question, passages, synonyms)
     shape = answer_shape(question)
     if similarity is not None and ranked:
@@ -239,6 +240,8 @@ def select_sentences(question: str, passages: list[str], budget_tokens: int, cou
             s.score += _shape_bonus(shape, s.text) * shape_weight
             # Facts per token: with length_norm > 0 a long sentence must score higher to be taken.
             s.score /= 1.0 + length_norm * count_tokens(s.text) / 32
+    if judge is not None:
+        judge(ranked)
     ranked.sort(key=lambda s: (-s.score, s.source, s.position))
     chosen, used, seen, left = [], 0, [], []
     for s in ranked:

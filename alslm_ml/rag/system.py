@@ -60,12 +60,15 @@ class RagSystem(System):
 
     def __init__(self, retriever: Retriever, generator: Runtime, settings: RetrievalSettings,
                  context_tokens: int = 1024, answer_mode: str = "extractive", min_support: float = 0.5,
-                 expand: bool = True, lead_tokens: int = 40, dense_sentences: float = 0.0):
+                 expand: bool = True, lead_tokens: int = 40, dense_sentences: float = 0.0,
+                 lm_judge: float = 0.0, judge_top: int = 4, judge_prompt: str = "plain"):
         if answer_mode not in ANSWER_MODES:
             raise ValueError(f"answer_mode {answer_mode!r}: expected one of {ANSWER_MODES}")
         self.retriever, self.gen, self.settings = retriever, generator, settings
         self.context_tokens, self.answer_mode, self.min_support = context_tokens, answer_mode, min_support
         self.expand, self.lead_tokens, self.dense_sentences = expand, lead_tokens, dense_sentences
+        # lm_judge > 0: SmolLM2 rescores the top judge_top sentences (rag.rerank; off by default)
+        self.lm_judge, self.judge_top, self.judge_prompt, self.judge = lm_judge, judge_top, judge_prompt, None
 
     def answer(self, question: str, cfg: GenerationConfig, on_token: TokenCallback | None = None) -> Answer:
         t0 = time.perf_counter()
@@ -166,6 +169,15 @@ class RagSystem(System):
 
         return score
 
+    def _judge(self, question: str):
+        if not self.lm_judge:
+            return None
+        if self.judge is None:
+            from alslm_ml.rag.rerank import LMJudge
+
+            self.judge = LMJudge(prompt=self.judge_prompt)
+        return self.judge.reranker(question, self.lm_judge, self.judge_top)
+
     def _rare(self, word: str) -> bool:
         """A word the generator's tokenizer cuts into many pieces for its length: a name rare
         in ordinary text (motoxaprine, tirasemtiv), which the sources must then contain."""
@@ -191,7 +203,8 @@ class RagSystem(System):
         if note:
             budget -= self.gen.count_tokens(note) + 1
         sim = self._similarity(ans.question) if self.dense_sentences else None
-        chosen = grounding.select_sentences(ans.question, passages, budget, self.gen.count_tokens, sim, synonyms=syn)
+        chosen = grounding.select_sentences(ans.question, passages, budget, self.gen.count_tokens, sim, synonyms=syn,
+                                            judge=self._judge(ans.question))
         if not chosen and not note:
             return self._fixed(ans, grounding.NO_ANSWER, "no_overlap", on_token, t0)
         text, how = " ".join(x for x in (note, grounding.composed_answer(chosen)) if x), "extractive"
@@ -231,11 +244,15 @@ class RagSystem(System):
         return {"system": self.name, **self.gen.describe(), "index": self.retriever.store.meta,
                 "k": self.settings.k, "mode": self.settings.mode, "context_tokens": self.context_tokens,
                 "answer_mode": self.answer_mode, "expand": self.expand, "lead_tokens": self.lead_tokens,
-                "dense_sentences": self.dense_sentences}
+                "dense_sentences": self.dense_sentences,
+                **({"lm_judge": self.lm_judge, "judge_top": self.judge_top, "judge_prompt": self.judge_prompt}
+                   if self.lm_judge else {})}
 
     def close(self) -> None:
         self.retriever.close()
         self.gen.close()
+        if self.judge is not None:
+            self.judge.close()
 
 
 class BaselineSystem(System):
@@ -289,8 +306,10 @@ def load_rag(**opts: Any) -> RagSystem:
     """Options: backend ("llama.cpp" | "ollama"), model (GGUF path or Ollama name), k (5), mode
     ("hybrid" | "dense" | "sparse"), sources (list of source names to filter on), context_tokens
     (1024, generate mode), answer_mode ("extractive" | "auto" | "generate"), expand (True: query
-    expansion with aliases.txt), lead_tokens (40, auto mode), collection, index_root, n_threads,
-    n_ctx. Other options (e.grounding. quant) are ignored."""
+    expansion with aliases.txt), lead_tokens (40, auto mode), lm_judge (0: off; a weight, or inf,
+    for SmolLM2's judgement of the top judge_top (4) sentences, rag.rerank; inf measured best),
+    judge_prompt ("plain"), collection, index_root, n_threads, n_ctx. Other options (e.g. quant)
+    are ignored."""
     settings = RetrievalSettings(k=int(opts.get("k", 5)), mode=opts.get("mode", "hybrid"),
                                  prefetch=int(opts.get("prefetch", 20)), sources=opts.get("sources") or None)
     retriever = opts.get("retriever") or Retriever(name=opts.get("collection", "alslm_chunks"), root=opts.get("index_root"))
@@ -302,7 +321,8 @@ def load_rag(**opts: Any) -> RagSystem:
     return RagSystem(retriever, gen, settings, int(opts.get("context_tokens", 1024)),
                      opts.get("answer_mode", "extractive"), float(opts.get("min_support", 0.5)),
                      bool(opts.get("expand", True)), int(opts.get("lead_tokens", 40)),
-                     float(opts.get("dense_sentences", 0.0)))
+                     float(opts.get("dense_sentences", 0.0)), float(opts.get("lm_judge", 0.0)),
+                     int(opts.get("judge_top", 4)), opts.get("judge_prompt", "plain"))
 
 
 def load_baseline(**opts: Any) -> BaselineSystem:

@@ -127,3 +127,61 @@ class LlamaCpp(Runtime):
         if getattr(self, "llm", None) is not None:
             self.llm.close()
             self.llm = None
+
+
+class LlamaCppScorer:
+    """Log-probabilities of a text after a prefix, for judging rather than generating (rag.rerank's
+    sentence judge). Its own small llama.cpp context, so scoring never disturbs a generator's cache;
+    the prefix tokens shared with the previous call stay cached, and output rows are requested only
+    at the target's positions (the vocabulary projection of the prefix would cost a quarter of the
+    pass; llama.cpp's batch flags allow it)."""
+
+    def __init__(self, path: str | Path | None = None, n_ctx: int = 512, n_threads: int | None = None):
+        from llama_cpp import Llama
+
+        self.path = Path(path) if path else smollm2_gguf()
+        self.n_ctx = n_ctx
+        self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_batch=n_ctx, verbose=False,
+                         n_threads=n_threads or llama_threads(self.path))
+        self._kv: list[int] = []  # the tokens in llama.cpp's cache
+
+    def encode(self, text: str, special: bool = True) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.llm.detokenize(ids).decode("utf-8", errors="ignore")
+
+    def mean_logprob(self, prefix: str, target: str) -> float:
+        """Mean log-probability of `target`'s tokens after `prefix` (one decode of both)."""
+        import numpy as np
+
+        head, tail = self.encode(prefix), self.encode(target)
+        if not tail:
+            return 0.0
+        toks = (head + tail)[-self.n_ctx:]
+        n_head = len(toks) - len(tail)
+        if n_head < 1:
+            raise ValueError(f"a target of {len(tail)} tokens does not fit the scorer's {self.n_ctx}-token context")
+        llm = self.llm
+        keep = min(n_head - 1, next((i for i, (a, b) in enumerate(zip(self._kv, toks)) if a != b), len(self._kv)))
+        llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+        llm._batch.set_batch(toks[keep:], n_past=keep, logits_all=False)
+        first = n_head - 1 - keep  # the row that predicts the target's first token
+        for i in range(first, len(toks) - keep):
+            llm._batch.batch.logits[i] = True
+        llm._ctx.decode(llm._batch)
+        self._kv = toks
+        n_vocab = llm.n_vocab()
+        rows = np.stack([np.ctypeslib.as_array(llm._ctx.get_logits_ith(i), shape=(n_vocab,))
+                         for i in range(first, len(toks) - 1 - keep)]).astype(np.float64)
+        m = rows.max(axis=1, keepdims=True)
+        lse = m[:, 0] + np.log(np.exp(rows - m).sum(axis=1))
+        return float((rows[np.arange(len(tail)), tail] - lse).mean())
+
+    def describe(self) -> dict:
+        return {"backend": "llamacpp", "model": self.path.name, "n_ctx": self.n_ctx}
+
+    def close(self) -> None:
+        if getattr(self, "llm", None) is not None:
+            self.llm.close()
+            self.llm = None
