@@ -244,7 +244,7 @@ def part_latency(docs, args, out):
           + f" ({len(qs)} questions, one at a time; load {os.getloadavg()[0]:.1f})", flush=True)
     from alslm_ml.rag.retriever import Retriever
 
-    retriever = Retriever(store=store, dense_model=args.dense_model)  # what the app calls: BM25 search overlaps the embedding
+    retriever = Retriever(store=store, dense_model=args.dense_model)  # what the app calls, end to end
     for _ in range(2):  # warm pass + measured pass
         lat = []
         for q in qs:
@@ -252,8 +252,8 @@ def part_latency(docs, args, out):
             retriever.search(q)
             lat.append(time.perf_counter() - t)
     res["retriever"] = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)}
-    print(f"[latency] Retriever.search (hybrid incl. embedding, BM25 search overlapping the dense embedding, fused "
-          f"here) p50 {pct(lat, 50):.2f} ms, p95 {pct(lat, 95):.2f} ms; load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"[latency] Retriever.search (what the app calls: hybrid incl. embedding) p50 {pct(lat, 50):.2f} ms, "
+          f"p95 {pct(lat, 95):.2f} ms; load {os.getloadavg()[0]:.1f}", flush=True)
     out["queries"] = (qd, qs)
     for mode in ("hybrid", "dense", "sparse"):
         for flt in (None, ["pubmed"]):

@@ -110,20 +110,6 @@ def _stable_top(points, k: int) -> list[Hit]:
     return sorted(hits, key=lambda h: (-h.score, h.id))[:k]
 
 
-def fuse_rrf(ranked: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60) -> list[Hit]:
-    """Reciprocal-rank fusion of ranked lists, as the engine computes it (sum of 1 / (rrf_k + rank),
-    rank from 0), ties broken by chunk id: lets the retriever run the dense and the BM25 search
-    apart (the BM25 search overlaps the query's embedding) and fuse them itself."""
-    best: dict[int, Hit] = {}
-    score: dict[int, float] = {}
-    for hits in ranked:
-        for rank, h in enumerate(hits):
-            best.setdefault(h.id, h)
-            score[h.id] = score.get(h.id, 0.0) + 1.0 / (rrf_k + rank)
-    fused = [Hit(i, score[i], best[i].payload) for i in best]
-    return sorted(fused, key=lambda h: (-h.score, h.id))[:k]
-
-
 def _check_mode(mode: str, dense, sparse) -> None:
     if mode not in ("hybrid", "dense", "sparse"):
         raise ValueError(f"search mode {mode!r}: expected hybrid, dense or sparse")

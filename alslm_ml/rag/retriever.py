@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from alslm_ml.rag import embed
-from alslm_ml.rag.index import COLLECTION, Hit, Store, fuse_rrf, open_store
+from alslm_ml.rag.index import COLLECTION, Hit, Store, open_store
 
 MAX_QUESTION_CHARS = 20000  # a hard cap before tokenizing; the context-window cut comes later
 
@@ -46,33 +45,16 @@ class Retriever:
                                           dense_model_path or meta.get("dense_model_path"))
         bm25 = meta.get("bm25_path")  # recorded at build time; rebuilt under data/ if moved
         self.sparse = embed.sparse_embedder(bm25 if bm25 and Path(bm25).exists() else None)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="alslm-embed")
-
-    def embed_dense(self, question: str):
-        return next(iter(self.dense.query_embed([question])))
-
-    def embed_sparse(self, question: str) -> tuple[list[int], list[float]]:
-        s = next(iter(self.sparse.query_embed([question])))
-        return s.indices.tolist(), s.values.tolist()
 
     def embed_query(self, question: str):
-        return self.embed_dense(question), self.embed_sparse(question)
+        d = next(iter(self.dense.query_embed([question])))
+        s = next(iter(self.sparse.query_embed([question])))
+        return d, (s.indices.tolist(), s.values.tolist())
 
     def search(self, question: str, settings: RetrievalSettings | None = None) -> list[Hit]:
-        """Hybrid: the question's dense embedding (onnxruntime, which releases the GIL) runs in a
-        worker while the BM25 search runs here; the dense search follows and the two lists are
-        fused by RRF exactly as the engine would (index.fuse_rrf), so only the latency changes."""
         st = settings or RetrievalSettings()
-        q = check_question(question)
-        if st.mode != "hybrid":
-            d, s = (self.embed_dense(q), None) if st.mode == "dense" else (None, self.embed_sparse(q))
-            return self.store.search(d, s, k=st.k, mode=st.mode, sources=st.sources)
-        dense = self._pool.submit(self.embed_dense, q)
-        n = max(st.prefetch, st.k)
-        sparse_hits = self.store.search(None, self.embed_sparse(q), k=n, mode="sparse", sources=st.sources)
-        dense_hits = self.store.search(dense.result(), None, k=n, mode="dense", sources=st.sources)
-        return fuse_rrf([dense_hits, sparse_hits], st.k, st.rrf_k)
+        d, s = self.embed_query(check_question(question))
+        return self.store.search(d, s, k=st.k, mode=st.mode, sources=st.sources, prefetch=st.prefetch, rrf_k=st.rrf_k)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
         self.store.close()
