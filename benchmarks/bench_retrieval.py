@@ -181,6 +181,20 @@ def synthetic_records(docs, out, n: int, seed: int = 0):
         next_id += m
 
 
+def recall_at_ef(store, ef, queries, truth, kth) -> dict:
+    """Dense top-10 at search ef `ef`: recall against the exact top 10, p50 latency, and how far the
+    10th returned neighbour's cosine falls below the exact 10th's (near-ties vs real misses)."""
+    store.hnsw_ef = ef
+    rec, lat, gap = [], [], []
+    for q, tr, kt in zip(queries, truth, kth):
+        t = time.perf_counter()
+        hits = store.search(q, None, k=10, mode="dense")
+        lat.append(time.perf_counter() - t)
+        rec.append(len({h.id for h in hits} & tr) / 10)
+        gap.append(float(kt) - min(h.score for h in hits))
+    return {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50), "cos_gap_10th": float(np.mean(gap))}
+
+
 def part_latency(docs, args, out):
     from alslm_ml.rag import embed
     from alslm_ml.rag.index import EdgeStore, build_edge
@@ -282,16 +296,7 @@ def part_latency(docs, args, out):
     truth, kth = exact_top(np.load(vec_file, mmap_mode="r"), np.array(qd, np.float32), 10)
     chosen = store.hnsw_ef
     for ef in (chosen, *[e for e in (*SEARCH_EF, 512, 1024) if e != chosen]):  # the index's own ef first
-        store.hnsw_ef = ef
-        rec, lat, gap = [], [], []
-        for d, tr, kt in zip(qd, truth, kth):
-            t = time.perf_counter()
-            hits = store.search(d, None, k=10, mode="dense")
-            lat.append(time.perf_counter() - t)
-            rec.append(len({h.id for h in hits} & tr) / 10)
-            gap.append(float(kt) - min(h.score for h in hits))
-        res.setdefault("recall_by_ef", {})[str(ef)] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50),
-                                                       "cos_gap_10th": float(np.mean(gap))}
+        res.setdefault("recall_by_ef", {})[str(ef)] = recall_at_ef(store, ef, qd, truth, kth)
     res["recall@10"] = res["recall_by_ef"][str(chosen)]["recall@10"]
     store.hnsw_ef = chosen
     print(f"[latency] dense recall@10 against exact search (hnsw_ef {chosen}): {res['recall@10']:.3f}; by search ef "
@@ -402,16 +407,7 @@ def part_settings(docs, args, out):
         r = {"build_chunks_per_s": n / build_s, **bt,
              "disk_mb": sum(f.stat().st_size for f in live.resolve().rglob("*") if f.is_file()) / 2**20}
         for ef in SEARCH_EF:
-            store.hnsw_ef = ef
-            rec, lat, gap = [], [], []
-            for q, tr, kt in zip(qd, truth, kth):
-                t = time.perf_counter()
-                hits = store.search(q, None, k=10, mode="dense")
-                lat.append(time.perf_counter() - t)
-                rec.append(len({h.id for h in hits} & tr) / 10)
-                gap.append(float(kt) - min(h.score for h in hits))
-            r[f"ef {ef or 'default'}"] = {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50),
-                                          "cos_gap_10th": float(np.mean(gap))}
+            r[f"ef {ef or 'default'}"] = recall_at_ef(store, ef, qd, truth, kth)
         store.hnsw_ef = args.hnsw_ef or store.meta["index_settings"]["hnsw_ef"]
         for mode in ("dense", "sparse", "hybrid"):
             for flt in (None, ["pubmed"]):
