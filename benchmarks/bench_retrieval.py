@@ -609,6 +609,7 @@ def main(argv=None) -> int:
         part_latency(docs, args, out)
         if "chroma" in args.parts:
             part_chroma(docs, args, out)
+        shutil.rmtree(Path(out.pop("vec_file")).parent, ignore_errors=True)  # 1.5 GB at a million chunks
     if "settings" in args.parts:
         part_settings(docs, args, out)
     if "quality" in args.parts:
