@@ -101,13 +101,15 @@ class Store(ABC):
 TIE_MARGIN = 8  # extra hits a single-list search asks for, so ties at the k-th place are seen whole
 
 
-def _stable_top(points, k: int) -> list[Hit]:
+def _stable_top(points, k: int, payloads) -> list[Hit]:
     """The k best hits, ties broken by chunk id. Fused (RRF) scores tie often — two chunks whose
     dense and sparse ranks are swapped score the same — and the engine orders ties arbitrarily, so
     the same shard once gave another top 5 for 22 of 100 questions. Fusion is therefore asked for
-    every candidate and the order fixed here."""
-    hits = [Hit(int(p.id), float(p.score), dict(p.payload or {})) for p in points]
-    return sorted(hits, key=lambda h: (-h.score, h.id))[:k]
+    every candidate (ids and scores only) and the order fixed here; `payloads(ids)` -> {id: payload}
+    then fetches the texts of the k kept."""
+    top = sorted(((float(p.score), int(p.id)) for p in points), key=lambda t: (-t[0], t[1]))[:k]
+    found = payloads([i for _, i in top]) if top else {}
+    return [Hit(i, score, found.get(i, {})) for score, i in top]
 
 
 def _check_mode(mode: str, dense, sparse) -> None:
@@ -161,12 +163,15 @@ class EdgeStore(Store):
                 prefetches=[qe.Prefetch(limit=max(prefetch, k), query=dq, filter=flt, params=dense_params),
                             qe.Prefetch(limit=max(prefetch, k), query=sq, filter=flt)],
                 query=qe.Fusion.Rrf(k=rrf_k),
-                with_payload=True,
+                with_payload=False,
             )
         else:
-            req = qe.QueryRequest(limit=k + TIE_MARGIN, query=dq if mode == "dense" else sq, filter=flt, with_payload=True,
-                                  params=dense_params if mode == "dense" else None)
-        return _stable_top(self.shard.query(req), k)
+            req = qe.QueryRequest(limit=k + TIE_MARGIN, query=dq if mode == "dense" else sq, filter=flt,
+                                  with_payload=False, params=dense_params if mode == "dense" else None)
+        return _stable_top(self.shard.query(req), k, self._payloads)
+
+    def _payloads(self, ids: list[int]) -> dict[int, dict]:
+        return {int(p.id): dict(p.payload or {}) for p in self.shard.retrieve(ids, True, False)}
 
     def count(self) -> int:
         return int(self.shard.count(self.qe.CountRequest(exact=True)))
@@ -421,7 +426,8 @@ class ServerStore(Store):
             if _is_connection_error(e):
                 raise QdrantUnavailableError(f"Qdrant server at {_url_of(self.client)} does not answer ({e})") from e
             raise
-        return _stable_top(res.points, k)
+        # one round trip: the server sends the payloads with the candidates
+        return _stable_top(res.points, k, lambda ids: {int(p.id): dict(p.payload or {}) for p in res.points})
 
     def count(self) -> int:
         return int(self.client.count(self.name, exact=True).count)
