@@ -109,10 +109,12 @@ def read_cache(path: Path, key: str) -> dict[str, dict]:
             skipped(where)
         elif rec.get("run_key") == key and not rec.get("error"):
             cached[rec["question_id"]] = rec
-    raw = path.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        with path.open("ab") as fh:
-            fh.write(b"\n")
+    with path.open("rb+") as fh:  # only its last byte is read again: does the file end a line?
+        end = fh.seek(0, 2)
+        if end:
+            fh.seek(end - 1)
+            if fh.read(1) != b"\n":
+                fh.write(b"\n")
     return cached
 
 
