@@ -494,18 +494,17 @@ def _figures(text: str) -> set[str]:
 def _figure_context(question: str, m: re.Match) -> tuple[str, set[str], set[str]]:
     """The words a figure counts or dates: the first two content terms after it, the content term
     just before it (within three words), and the phrase to name ("four body regions")."""
-    after = [w for w in WORD.findall(question[m.end():]) if not FIGURE.fullmatch(w)]
-    ctx, phrase = [], [m.group(0)]
-    for w in after[:5]:
-        t = _split_terms(w)
-        phrase.append(w)
+    ctx, end = [], m.end()
+    for w in list(WORD.finditer(question, m.end()))[:5]:
+        t = [] if FIGURE.fullmatch(w.group(0)) else _split_terms(w.group(0))
+        end = w.end()
         if t:
             ctx.append(t[0])
         if len(ctx) == 2:
             break
     before = [t for w in WORD.findall(question[:m.start()])[-3:] if not FIGURE.fullmatch(w) and w.lower() not in APPROXIMATE
               for t in _split_terms(w)]
-    return " ".join(phrase), set(ctx), set(before[-1:])
+    return question[m.start():end], set(ctx), set(before[-1:])
 
 
 def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None) -> str | None:
