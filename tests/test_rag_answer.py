@@ -273,3 +273,32 @@ def test_a_stage_or_type_letter_the_passages_never_name():
     assert grounding.unsupported_figure("How do VCP mutations cause the FTLD-TDP type B pattern?", passages) == "type B"
     assert grounding.unsupported_figure("How are people with VCP mutations assigned to stages A through F?",
                                         passages) == "stages A through F"
+
+
+def test_a_quoted_name_the_passages_never_use():
+    passages = ["The split-hand sign is a pattern of muscle wasting in the hand that is characteristic of ALS."]
+    assert grounding.unquoted_name("What does the 'split hand sign' show?", passages) is None  # hyphen-insensitive
+    assert grounding.unquoted_name("What does the “split-elbow sign” show in ALS?", passages) == "split-elbow sign"
+    assert grounding.unquoted_name("Why is ALS called Lou Gehrig's disease in the US?", passages) is None  # an apostrophe
+
+
+TDP_PLACE = ["If TDP-43 is trapped in cytoplasmic aggregates, the nucleus senses too little TDP-43.",
+             "Research models built around mutant TDP-43 are used to study the consequences of both its aggregation in "
+             "the cytoplasm and its loss from the nucleus.",
+             "The combination of nuclear clearing and cytoplasmic aggregation suggests two possible routes to harm: loss "
+             "of TDP-43's normal nuclear functions and a toxic gain of function from the aggregates.",
+             "In 2011 Lee, Lee and Trojanowski reviewed the evidence for toxic gain of function from aggregates and loss "
+             "of nuclear function, and concluded that both probably contribute."]
+
+
+def test_a_contrast_the_passages_reverse():
+    q = "How does TDP-43 aggregating inside the nucleus, rather than the cytoplasm, drive sporadic ALS?"
+    assert grounding.contradicted_contrast(q, TDP_PLACE) == "TDP-43 aggregating inside the nucleus rather than the cytoplasm"
+    # the contrast the passages make
+    assert grounding.contradicted_contrast(
+        "How does TDP-43 aggregating in the cytoplasm, rather than the nucleus, drive sporadic ALS?", TDP_PLACE) is None
+    # one sentence pairing the event with B is not enough, nor B winning narrowly (the last
+    # sentence pairs "aggregates" with "nuclear" by proximity)
+    assert grounding.contradicted_contrast(q, TDP_PLACE[:1]) is None
+    assert grounding.contradicted_contrast(q, TDP_PLACE[:1] + TDP_PLACE[2:]) is None
+    assert grounding.contradicted_contrast("What share of ALS cases are familial rather than sporadic?", TDP_PLACE) is None

@@ -76,6 +76,8 @@ def test_a_figure_or_claim_no_source_gives_is_named_before_the_quotes(default_in
     assert grounding.CITATION.search(ans.text)  # the quotes follow
     ans = system.answer("Which study showed that riluzole cures ALS?", cfg)
     assert ans.meta["unsupported_premise"] == "riluzole cures ALS", ans.text
+    ans = system.answer("How common is the 'riluzole rebound' after stopping riluzole?", cfg)
+    assert ans.text.startswith('The retrieved sources do not mention "riluzole rebound"'), ans.text
     for ok in ("What did the FDA say when it approved riluzole in 1995?", "Which study showed that riluzole prolongs survival?"):
         ans = system.answer(ok, cfg)
         assert "unsupported_premise" not in ans.meta and not ans.text.startswith("The retrieved sources"), (ok, ans.text)

@@ -539,3 +539,62 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
             return m.group(0)
     return None
 
+
+
+# A name the question puts in quotes ("the 'hyperbulbar' subtype", "the “motor ribbon sign”") is
+# presented as an established term: the sources must use it as written.
+QUOTED = re.compile(r"[\"“](?P<a>[^\"”]{3,60})[\"”]|(?:^|(?<=[\s(]))['‘](?P<b>[^'’]{3,60})['’](?=[\s,.?;:)!]|$)")
+
+
+def unquoted_name(question: str, passages: list[str]) -> str | None:
+    """The first quoted name of the question that no passage contains (case-, space- and
+    hyphen-insensitive), or None."""
+    hay = _norm(" ".join(passages))
+    for m in QUOTED.finditer(question):
+        name = (m.group("a") or m.group("b")).strip()
+        if _norm(name) and _norm(name) not in hay:
+            return name
+    return None
+
+
+# "TDP-43 aggregating inside the nucleus, rather than the cytoplasm": the question asserts one
+# place, agent or kind over another.
+CONTRAST = re.compile(r"(?P<a>[^,?;]+?),? (?:rather than|instead of|as opposed to) (?P<b>[^,?;]+)", re.I)
+NEAR = 4  # words between a contrasted term and the event it goes with
+
+
+def contradicted_contrast(question: str, passages: list[str]) -> str | None:
+    """For "A rather than B", the asserted term of A (its last content term that B lacks) and the
+    denied term of B (its first content term that A lacks): each mention of the rest of A (the
+    event: "aggregating") in a passage sentence goes with the nearer of the two terms within NEAR
+    words; when B's term wins, the passages say the opposite. Proximity misreads some sentences, so
+    B must win clearly: at least two mentions and more than twice A's. Returns "A rather than B"
+    or None."""
+    m = CONTRAST.search(question)
+    if not m:
+        return None
+    a, b = _split_terms(m.group("a")), _split_terms(m.group("b"))
+    a_only, b_only = [t for t in a if t not in b], [t for t in b if t not in a]
+    if not a_only or not b_only:
+        return None
+    asserted, denied = a_only[-1][:5], b_only[0][:5]
+    named = {t[:5] for e in key_entities(m.group("a")) for t in _split_terms(e)}
+    event = {t[:5] for t in a_only[:-1]} - named
+    if not event:
+        return None
+    with_a = with_b = 0
+    for p in passages:
+        for s in split_sentences(p):
+            words = [(_split_terms(w) or [""])[0][:5] for w in WORD.findall(s)]
+            for i in (i for i, w in enumerate(words) if w in event):
+                # the nearer of the two terms goes with this mention of the event
+                d_a = min((abs(i - j) for j, w in enumerate(words) if w == asserted), default=NEAR + 1)
+                d_b = min((abs(i - j) for j, w in enumerate(words) if w == denied), default=NEAR + 1)
+                with_a += d_a <= NEAR and d_a <= d_b
+                with_b += d_b <= NEAR and d_b < d_a
+    if with_b < 2 or with_b <= 2 * with_a:  # the passages mostly pair the event with B
+        return None
+    return f"{WH_START.sub('', m.group('a').strip())} rather than {m.group('b').strip()}"
+
+
+WH_START = re.compile(r"^(?:how|why|what|when|which|where|who)\s+(?:(?:does|do|did|is|are|was|were|has|have|can|could)\s+)?", re.I)

@@ -235,16 +235,21 @@ class RagSystem(System):
     @staticmethod
     def _claim_note(ans: Answer, passages: list[str], syn: dict) -> str:
         """The note for a claim the question states ("Which trial showed that X reverses ALS?",
-        "TDP-43, the protein encoded by FUS") or a figure it gives ("four body regions") that the
+        "TDP-43, the protein encoded by FUS"), a figure it gives ("four body regions"), a name it
+        quotes or a contrast it draws ("in the nucleus, rather than the cytoplasm") that the
         passages do not support; "" when there is none."""
         claim = grounding.unsupported_claim(ans.question, passages, syn)
         if claim:
             ans.meta["unsupported_premise"] = claim
             return grounding.premise_note(claim)
-        figure = grounding.unsupported_figure(ans.question, passages, syn)
-        if figure:
-            ans.meta["unsupported_premise"] = figure
-            return grounding.modifier_note(figure)
+        name = grounding.unsupported_figure(ans.question, passages, syn) or grounding.unquoted_name(ans.question, passages)
+        if name:  # "four body regions", "the 'hyperbulbar' subtype"
+            ans.meta["unsupported_premise"] = name
+            return grounding.modifier_note(name)
+        contrast = grounding.contradicted_contrast(ans.question, passages)
+        if contrast:  # "TDP-43 aggregating inside the nucleus rather than the cytoplasm"
+            ans.meta["unsupported_premise"] = contrast
+            return grounding.premise_note(contrast)
         return ""
 
     def _fixed(self, ans: Answer, text: str, how: str, on_token, t0: float) -> Answer:
