@@ -302,3 +302,17 @@ def test_a_contrast_the_passages_reverse():
     assert grounding.contradicted_contrast(q, TDP_PLACE[:1]) is None
     assert grounding.contradicted_contrast(q, TDP_PLACE[:1] + TDP_PLACE[2:]) is None
     assert grounding.contradicted_contrast("What share of ALS cases are familial rather than sporadic?", TDP_PLACE) is None
+
+
+def test_over_refusal_guards_of_the_figure_and_claim_checks():
+    gehrig = ["The Pride of the Yankees, released in 1942, a year after Lou Gehrig's death, starred Gary Cooper as Gehrig "
+              "and recreated his July 1939 farewell speech at Yankee Stadium."]
+    # "say" is the question's verb, not what 1939 dates; "in 1939" attaches it to what precedes
+    assert grounding.unsupported_figure("What did Lou Gehrig say in his 1939 farewell speech?", gehrig) is None
+    assert grounding.unsupported_figure("Why was Lou Gehrig's farewell speech given in 1941?", gehrig) == "1941"
+    aan = ["The AAN 2009 parameter gave level B recommendations for gastrostomy to stabilise weight."]
+    # word order around a year varies: two of the three words after it are enough
+    assert grounding.unsupported_figure("What does the 2009 AAN practice parameter recommend?", aan) is None
+    # the denied side of a contrast is no part of the claim
+    assert grounding.unsupported_premise("Why does TDP-43 aggregate in the cytoplasm rather than the nucleus?",
+                                         ["If TDP-43 is trapped in cytoplasmic aggregates, the protein cannot work."]) is None

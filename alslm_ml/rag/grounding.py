@@ -311,6 +311,7 @@ def claim_unsupported(claim: str, passages: list[str], synonyms: dict[str, list[
     claim's content terms, without negating them, and names every key entity of the claim
     (under any of its names): "TDP-43, the protein encoded by the FUS gene" is not supported by a
     sentence saying that TARDBP encodes TDP-43, though it shares most of the words."""
+    claim = CONTRAST_TAIL.sub("", claim)  # "in the cytoplasm rather than the nucleus": B is denied, not claimed
     want = set(_split_terms(claim)) - LIGHT_VERBS
     if len(want) < 2:
         return False
@@ -492,19 +493,26 @@ def _figures(text: str) -> set[str]:
 
 
 def _figure_context(question: str, m: re.Match) -> tuple[str, set[str], set[str]]:
-    """The words a figure counts or dates: the first two content terms after it, the content term
-    just before it (within three words), and the phrase to name ("four body regions")."""
+    """The words a figure counts or dates and the phrase to name: the first three content terms
+    after it (the phrase goes to the second: "four body regions"), and the word it is attached to
+    by a preposition just before it ("signs in four", "incidence of about 50", "approved in 2019")."""
     ctx, end = [], m.end()
-    for w in list(WORD.finditer(question, m.end()))[:5]:
+    for w in list(WORD.finditer(question, m.end()))[:7]:
         t = [] if FIGURE.fullmatch(w.group(0)) else _split_terms(w.group(0))
-        end = w.end()
+        if len(ctx) < 2:
+            end = w.end()
         if t:
             ctx.append(t[0])
-        if len(ctx) == 2:
+        if len(ctx) == 3:
             break
-    before = [t for w in WORD.findall(question[:m.start()])[-3:] if not FIGURE.fullmatch(w) and w.lower() not in APPROXIMATE
-              for t in _split_terms(w)]
-    return question[m.start():end], set(ctx), set(before[-1:])
+    words = WORD.findall(question[:m.start()])
+    while words and words[-1].lower() in APPROXIMATE:
+        words.pop()
+    before = _split_terms(words[-2]) if len(words) >= 2 and words[-1].lower() in PREPOSITIONS else []
+    return question[m.start():end], set(ctx), set(before[:1])
+
+
+PREPOSITIONS = frozenset("in of at by for with to from on since after before during".split())
 
 
 def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None) -> str | None:
@@ -560,6 +568,7 @@ def unquoted_name(question: str, passages: list[str]) -> str | None:
 # "TDP-43 aggregating inside the nucleus, rather than the cytoplasm": the question asserts one
 # place, agent or kind over another.
 CONTRAST = re.compile(r"(?P<a>[^,?;]+?),? (?:rather than|instead of|as opposed to) (?P<b>[^,?;]+)", re.I)
+CONTRAST_TAIL = re.compile(r",? (?:rather than|instead of|as opposed to) [^,?;]+", re.I)
 NEAR = 4  # words between a contrasted term and the event it goes with
 
 
