@@ -218,7 +218,7 @@ TDP_FUS = ["In 2008 mutations in TARDBP, the gene encoding TDP-43, were reported
     ("Given that half of ALS cases are familial, which genes explain them?", ["half of ALS cases are familial"]),
     ("Which phase 3 trial showed that edaravone reverses ALS?", ["edaravone reverses ALS"]),
     ("What explains the ALS incidence of 50 per 100,000?", ["the ALS incidence of 50 per 100,000"]),
-    ("How does TDP-43, the protein encoded by the FUS gene, aggregate?", ["TDP-43 the protein encoded by the FUS gene"]),
+    ("How does TDP-43, the protein encoded by the FUS gene, aggregate?", ["TDP-43 is the protein encoded by the FUS gene"]),
     ("In ALS, the most common gene is which?", []),  # "ALS" is no key entity: no appositive claim
     ("What does tofersen target?", []),
 ])
@@ -229,7 +229,7 @@ def test_claims_stated_outside_an_opening_premise(question, claims):
 def test_a_claim_is_supported_only_by_a_sentence_naming_all_its_entities():
     # every word of the claim is in the first passage, but TDP-43 and FUS are in different sentences
     q = "How does TDP-43, the protein encoded by the FUS gene, form aggregates?"
-    assert grounding.unsupported_claim(q, TDP_FUS) == "TDP-43 the protein encoded by the FUS gene"
+    assert grounding.unsupported_claim(q, TDP_FUS) == "TDP-43 is the protein encoded by the FUS gene"
     assert grounding.unsupported_claim("How does TDP-43, the protein encoded by the TARDBP gene, form aggregates?",
                                        TDP_FUS) is None
     # a "showed that" claim whose verb no passage uses

@@ -457,13 +457,13 @@ APPOSITIVE = re.compile(r"(?P<e>[\w\-]+), (?P<p>(?:the|an?) [^,?]+)[,?]")
 def claims_of(question: str) -> list[str]:
     """The claims a question states besides its opening premise (`premise_of`): clauses after
     "given that" / "showed that" / "what explains", and an appositive describing a key entity
-    ("TDP-43, the protein encoded by the FUS gene" -> "TDP-43 the protein encoded by the FUS gene")."""
+    ("TDP-43, the protein encoded by the FUS gene" -> "TDP-43 is the protein encoded by the FUS gene")."""
     q = question.strip()
     out = [m.group("p").strip() for rx in CLAIM for m in rx.finditer(q)]
     entities = {_norm(e) for e in key_entities(q)}
     for m in APPOSITIVE.finditer(q):
         if _norm(m.group("e")) in entities:
-            out.append(f"{m.group('e')} {m.group('p').strip()}")
+            out.append(f"{m.group('e')} is {m.group('p').strip()}")
     return out
 
 
