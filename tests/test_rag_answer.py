@@ -197,3 +197,122 @@ def test_a_cited_answer_over_the_limit_keeps_whole_sentences_and_citations():
     assert rag._fit(text, 50) == text
     assert rag._fit(text, 10) == "Tofersen lowers SOD1 protein in spinal fluid. [1]"
     assert rag._fit(text, 5) == "Tofersen lowers SOD1 [1]"
+
+
+# Claims and figures a question states outside an opening premise (issue 13). The passages are
+# sentences of the starter corpus.
+GOLD_COAST = ["Under the Gold Coast criteria, ALS can be diagnosed when there is progressive motor impairment with "
+              "upper and lower motor neuron dysfunction in at least one body region, or lower motor neuron dysfunction "
+              "in at least two regions, with other diseases excluded. The four body regions are the same as in earlier "
+              "criteria: bulbar, cervical, thoracic and lumbosacral."]
+GUIDELINES = ["Three clinical guidelines are cited more than any others in amyotrophic lateral sclerosis (ALS) care: the "
+              "American Academy of Neurology (AAN) practice parameter update of 2009, the European Federation of "
+              "Neurological Societies (EFNS) guideline of 2012 and the UK National Institute for Health and Care "
+              "Excellence (NICE) guideline NG42 of 2016."]
+TDP_FUS = ["In 2008 mutations in TARDBP, the gene encoding TDP-43, were reported in familial and sporadic ALS. In 2009 two "
+           "groups reported in Science that mutations in FUS (fused in sarcoma), another RNA-binding protein, caused "
+           "familial ALS.", "TDP-43 is encoded by the TARDBP gene."]
+
+
+@pytest.mark.parametrize("question,claims", [
+    ("Given that half of ALS cases are familial, which genes explain them?", ["half of ALS cases are familial"]),
+    ("Which phase 3 trial showed that edaravone reverses ALS?", ["edaravone reverses ALS"]),
+    ("What explains the ALS incidence of 50 per 100,000?", ["the ALS incidence of 50 per 100,000"]),
+    ("How does TDP-43, the protein encoded by the FUS gene, aggregate?", ["TDP-43 is the protein encoded by the FUS gene"]),
+    ("In ALS, the most common gene is which?", []),  # "ALS" is no key entity: no appositive claim
+    ("What does tofersen target?", []),
+])
+def test_claims_stated_outside_an_opening_premise(question, claims):
+    assert grounding.claims_of(question) == claims
+
+
+def test_a_claim_is_supported_only_by_a_sentence_naming_all_its_entities():
+    # every word of the claim is in the first passage, but TDP-43 and FUS are in different sentences
+    q = "How does TDP-43, the protein encoded by the FUS gene, form aggregates?"
+    assert grounding.unsupported_claim(q, TDP_FUS) == "TDP-43 is the protein encoded by the FUS gene"
+    assert grounding.unsupported_claim("How does TDP-43, the protein encoded by the TARDBP gene, form aggregates?",
+                                       TDP_FUS) is None
+    # a "showed that" claim whose verb no passage uses
+    edaravone = ["The approval rested largely on a single 24-week Japanese randomized trial, known as MCI186-19, in "
+                 "whom edaravone slowed the decline in the ALSFRS-R functional rating scale."]
+    assert grounding.unsupported_claim("Which trial showed that edaravone reverses ALS and restores muscle strength?",
+                                       edaravone) == "edaravone reverses ALS and restores muscle strength"
+    assert grounding.unsupported_claim("Which trial showed that edaravone slowed the decline in the ALSFRS-R?",
+                                       edaravone) is None
+    # the opening premise keeps its own check, now with the same entity rule
+    assert grounding.unsupported_premise("Why is TDP-43 encoded by the FUS gene?", TDP_FUS) == "TDP-43 encoded by the FUS gene"
+    assert grounding.unsupported_premise("Why is TDP-43 encoded by the TARDBP gene?", TDP_FUS) is None
+
+
+def test_a_figure_the_passages_do_not_give_with_what_it_counts():
+    q = "Why do the Gold Coast criteria require upper motor neuron signs in four body regions?"
+    # "four body regions" is in the passage, but not as signs required in four regions
+    assert grounding.unsupported_figure(q, GOLD_COAST) == "four body regions"
+    assert grounding.unsupported_figure("Why do the Gold Coast criteria accept lower motor neuron dysfunction in two "
+                                        "regions?", GOLD_COAST) is None
+    # a year the passages give for another guideline of the same body
+    assert grounding.unsupported_figure("What does the 2019 AAN guideline say about exercise?", GUIDELINES) \
+        == "2019 AAN guideline"
+    assert grounding.unsupported_figure("What does the 2009 AAN practice parameter say about exercise?", GUIDELINES) is None
+    incidence = ["Their estimated incidence of ALS in the Netherlands was about 2.8 per 100,000 person-years, with a "
+                 "peak in incidence at around 70 to 75 years of age."]
+    assert grounding.unsupported_figure("What explains an ALS incidence of 50 per 100,000 person-years?", incidence) \
+        == "50 per 100,000 person-years"
+    assert grounding.unsupported_figure("What explains an ALS incidence of 2.8 per 100,000 person-years?", incidence) is None
+    # "which two ...": the figure is the count the question asks for, not a claim
+    assert grounding.unsupported_figure("Which two guidelines followed the AAN one?", GUIDELINES) is None
+    from alslm_ml.eval.scoring import is_refusal
+
+    assert is_refusal(grounding.modifier_note("four body regions"))
+
+
+def test_a_stage_or_type_letter_the_passages_never_name():
+    passages = ["People with VCP mutations have TDP-43 pathology: in the brain, they show the distinctive FTLD-TDP type D "
+                "pattern with lentiform intranuclear inclusions."]
+    assert grounding.unsupported_figure("How do VCP mutations cause the FTLD-TDP type D pattern?", passages) is None
+    assert grounding.unsupported_figure("How do VCP mutations cause the FTLD-TDP type B pattern?", passages) == "type B"
+    assert grounding.unsupported_figure("How are people with VCP mutations assigned to stages A through F?",
+                                        passages) == "stages A through F"
+
+
+def test_a_quoted_name_the_passages_never_use():
+    passages = ["The split-hand sign is a pattern of muscle wasting in the hand that is characteristic of ALS."]
+    assert grounding.unquoted_name("What does the 'split hand sign' show?", passages) is None  # hyphen-insensitive
+    assert grounding.unquoted_name("What does the “split-elbow sign” show in ALS?", passages) == "split-elbow sign"
+    assert grounding.unquoted_name("Why is ALS called Lou Gehrig's disease in the US?", passages) is None  # an apostrophe
+
+
+TDP_PLACE = ["If TDP-43 is trapped in cytoplasmic aggregates, the nucleus senses too little TDP-43.",
+             "Research models built around mutant TDP-43 are used to study the consequences of both its aggregation in "
+             "the cytoplasm and its loss from the nucleus.",
+             "The combination of nuclear clearing and cytoplasmic aggregation suggests two possible routes to harm: loss "
+             "of TDP-43's normal nuclear functions and a toxic gain of function from the aggregates.",
+             "In 2011 Lee, Lee and Trojanowski reviewed the evidence for toxic gain of function from aggregates and loss "
+             "of nuclear function, and concluded that both probably contribute."]
+
+
+def test_a_contrast_the_passages_reverse():
+    q = "How does TDP-43 aggregating inside the nucleus, rather than the cytoplasm, drive sporadic ALS?"
+    assert grounding.contradicted_contrast(q, TDP_PLACE) == "TDP-43 aggregating inside the nucleus rather than the cytoplasm"
+    # the contrast the passages make
+    assert grounding.contradicted_contrast(
+        "How does TDP-43 aggregating in the cytoplasm, rather than the nucleus, drive sporadic ALS?", TDP_PLACE) is None
+    # one sentence pairing the event with B is not enough, nor B winning narrowly (the last
+    # sentence pairs "aggregates" with "nuclear" by proximity)
+    assert grounding.contradicted_contrast(q, TDP_PLACE[:1]) is None
+    assert grounding.contradicted_contrast(q, TDP_PLACE[:1] + TDP_PLACE[2:]) is None
+    assert grounding.contradicted_contrast("What share of ALS cases are familial rather than sporadic?", TDP_PLACE) is None
+
+
+def test_over_refusal_guards_of_the_figure_and_claim_checks():
+    gehrig = ["The Pride of the Yankees, released in 1942, a year after Lou Gehrig's death, starred Gary Cooper as Gehrig "
+              "and recreated his July 1939 farewell speech at Yankee Stadium."]
+    # "say" is the question's verb, not what 1939 dates; "in 1939" attaches it to what precedes
+    assert grounding.unsupported_figure("What did Lou Gehrig say in his 1939 farewell speech?", gehrig) is None
+    assert grounding.unsupported_figure("Why was Lou Gehrig's farewell speech given in 1941?", gehrig) == "1941"
+    aan = ["The AAN 2009 parameter gave level B recommendations for gastrostomy to stabilise weight."]
+    # word order around a year varies: two of the three words after it are enough
+    assert grounding.unsupported_figure("What does the 2009 AAN practice parameter recommend?", aan) is None
+    # the denied side of a contrast is no part of the claim
+    assert grounding.unsupported_premise("Why does TDP-43 aggregate in the cytoplasm rather than the nucleus?",
+                                         ["If TDP-43 is trapped in cytoplasmic aggregates, the protein cannot work."]) is None

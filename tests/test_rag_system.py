@@ -67,6 +67,23 @@ def test_extractive_answer_quotes_sources_with_citations(default_index):
     system.retriever.close()
 
 
+def test_a_figure_or_claim_no_source_gives_is_named_before_the_quotes(default_index):
+    system = load_rag(generator=_NoGeneration())
+    cfg = GenerationConfig.greedy()
+    ans = system.answer("What did the FDA say when it approved riluzole in 2005?", cfg)
+    assert ans.meta["unsupported_premise"] == "2005", ans.text
+    assert ans.text.startswith('The retrieved sources do not mention "2005"; what they say:')
+    assert grounding.CITATION.search(ans.text)  # the quotes follow
+    ans = system.answer("Which study showed that riluzole cures ALS?", cfg)
+    assert ans.meta["unsupported_premise"] == "riluzole cures ALS", ans.text
+    ans = system.answer("How common is the 'riluzole rebound' after stopping riluzole?", cfg)
+    assert ans.text.startswith('The retrieved sources do not mention "riluzole rebound"'), ans.text
+    for ok in ("What did the FDA say when it approved riluzole in 1995?", "Which study showed that riluzole prolongs survival?"):
+        ans = system.answer(ok, cfg)
+        assert "unsupported_premise" not in ans.meta and not ans.text.startswith("The retrieved sources"), (ok, ans.text)
+    system.retriever.close()
+
+
 def test_absent_entity_is_said_plainly_without_generation(rag):
     ans = rag.answer("What did the trial of zelcorasen in SOD1 ALS show?", GenerationConfig.greedy())
     assert ans.meta["answer_mode"] == "entity_absent"

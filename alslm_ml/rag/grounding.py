@@ -302,24 +302,44 @@ def unsupported_premise(question: str, passages: list[str], synonyms: dict[str, 
     holds at least `threshold` of its content terms (an alias counts as the name): "the trial showing that ceftriaxone doubled survival",
     "the FDA grant full approval to tirasemtiv". None when the premise is supported or absent."""
     premise = premise_of(question)
-    want = set(_split_terms(premise)) - LIGHT_VERBS if premise else set()
+    return premise if premise and claim_unsupported(premise, passages, synonyms, threshold) else None
+
+
+def claim_unsupported(claim: str, passages: list[str], synonyms: dict[str, list[str]] | None = None,
+                      threshold: float = 0.75) -> bool:
+    """Whether no passage span (a sentence with the one after it) holds `threshold` of the
+    claim's content terms, without negating them, and names every key entity of the claim
+    (under any of its names): "TDP-43, the protein encoded by the FUS gene" is not supported by a
+    sentence saying that TARDBP encodes TDP-43, though it shares most of the words."""
+    claim = CONTRAST_TAIL.sub("", claim)  # "in the cytoplasm rather than the nucleus": B is denied, not claimed
+    want = set(_split_terms(claim)) - LIGHT_VERBS
     if len(want) < 2:
-        return None
+        return False
     syn = synonyms or {}
-    # A word of the premise that no passage uses ("riluzole lose its FDA approval", "ceftriaxone
+    # A word of the claim that no passage uses ("riluzole lose its FDA approval", "ceftriaxone
     # doubled survival"): the event it names is not in the sources.
     everywhere = set(_split_terms(_with_aliases(" ".join(passages), syn)))
     prefixes = {t[:5] for t in everywhere}
     if any(t[:5] not in prefixes for t in want):  # recognise ~ recognized
-        return premise
+        return True
+    names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(claim)]
+    # a sentence and the next one together: "Riluzole was the first drug ... The FDA approved it in
+    # 1995."; the claim's named entities together in one of the two (a relation between two names)
     for p in passages:
         sents = split_sentences(p)
-        # a sentence and the next one together: "Riluzole was the first drug ... The FDA approved it in 1995."
-        for span in [" ".join(sents[i:i + 2]) for i in range(max(1, len(sents)))]:
+        for pair in [sents[i:i + 2] for i in range(max(1, len(sents)))]:
+            span = " ".join(pair)
             held = want & set(_split_terms(_with_aliases(span, syn)))
-            if len(held) >= threshold * len(want) and not _negated_terms(span, held - entity_terms(premise)):
-                return None
-    return premise
+            if len(held) >= threshold * len(want) and not _negated_terms(span, held - entity_terms(claim)) \
+                    and (not names or any(_names_all(s, names) for s in pair)):
+                return False
+    return True
+
+
+def _names_all(sentence: str, names: list[list[str]]) -> bool:
+    """Whether `sentence` names every entity of `names` (each a list of its names)."""
+    hay = _norm(sentence)
+    return all(any(_norm(n) in hay for n in group) for group in names)
 
 
 # Verbs that carry little of a premise's meaning ("when did X become the first ...").
@@ -420,3 +440,170 @@ def not_in_sources(missing: list[str]) -> str:
 
 
 NO_ANSWER = "The retrieved sources do not contain the answer to this question."
+
+
+# ---- Claims a question makes outside an opening premise (issue 13) ----
+# A benchmark writer who never saw the corpus states false claims in many shapes, not only
+# "Since ...": "Given that half of cases are familial, ...", "Which trial showed that X reverses
+# ALS?", "What explains the incidence of 50 per 100,000?", "How does TDP-43, the protein encoded by
+# FUS, ...", and in figures ("four body regions", "the 2019 AAN guideline", "stages A through F").
+CLAIM = (re.compile(r"^(?:given|assuming|considering) that (?P<p>[^,?]+)", re.I),
+         re.compile(r"\b(?:show(?:s|ed|n)?|found|demonstrated|proved|proven|confirmed|established) that (?P<p>[^?]+)", re.I),
+         re.compile(r"^what explains (?P<p>[^?]+)", re.I))
+# "X, the protein encoded by Y," / "cerapatrin, the FDA-approved ALS drug?": X is said to be the rest.
+APPOSITIVE = re.compile(r"(?P<e>[\w\-]+), (?P<p>(?:the|an?) [^,?]+)[,?]")
+
+
+def claims_of(question: str) -> list[str]:
+    """The claims a question states besides its opening premise (`premise_of`): clauses after
+    "given that" / "showed that" / "what explains", and an appositive describing a key entity
+    ("TDP-43, the protein encoded by the FUS gene" -> "TDP-43 is the protein encoded by the FUS gene")."""
+    q = question.strip()
+    out = [m.group("p").strip() for rx in CLAIM for m in rx.finditer(q)]
+    entities = {_norm(e) for e in key_entities(q)}
+    for m in APPOSITIVE.finditer(q):
+        if _norm(m.group("e")) in entities:
+            out.append(f"{m.group('e')} is {m.group('p').strip()}")
+    return out
+
+
+def unsupported_claim(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None,
+                      threshold: float = 0.75) -> str | None:
+    """The first claim of `claims_of(question)` that `claim_unsupported` finds in no passage, or None."""
+    return next((c for c in claims_of(question) if claim_unsupported(c, passages, synonyms, threshold)), None)
+
+
+NUMBER_WORDS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+                if i >= 2} | {"twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "half": "50"}
+DIGITS_TO_WORD = {v: k for k, v in NUMBER_WORDS.items() if k != "half"}
+FIGURE = re.compile(r"(?<![\w\-.,])(?:\d+(?:,\d{3})*(?:\.\d+)?|" + "|".join(NUMBER_WORDS) + r")(?![\w\-]|[.,]\d)", re.I)
+# A letter naming a stage, grade, type...: "stages A through F", "type B".
+LABEL = re.compile(r"\b(?P<noun>stage|grade|type|class|categor(?:y|ie)|level|group)s? (?:[A-Z] (?:through|to|and|or) )?(?P<x>[A-Z])\b")
+
+
+# Words before a figure that say how exact it is, not what it is about.
+APPROXIMATE = frozenset("given about around approximately roughly nearly almost over under least most more less than "
+                        "only just some up fewer".split())
+ASKED_COUNT = re.compile(r"\b(?:which|what|name|list|give)\s+(?:the\s+)?$", re.I)
+
+
+def _figures(text: str) -> set[str]:
+    """The figures of `text`, as digits without thousands commas ("four" -> "4", "half" -> "50")."""
+    return {NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")) for m in FIGURE.finditer(text)}
+
+
+def _figure_context(question: str, m: re.Match) -> tuple[str, set[str], set[str]]:
+    """The words a figure counts or dates and the phrase to name: the first three content terms
+    after it (the phrase goes to the second: "four body regions"), and the word it is attached to
+    by a preposition just before it ("signs in four", "incidence of about 50", "approved in 2019")."""
+    ctx, end = [], m.end()
+    for w in list(WORD.finditer(question, m.end()))[:7]:
+        t = [] if FIGURE.fullmatch(w.group(0)) else _split_terms(w.group(0))
+        if len(ctx) < 2:
+            end = w.end()
+        if t:
+            ctx.append(t[0])
+        if len(ctx) == 3:
+            break
+    words = WORD.findall(question[:m.start()])
+    while words and words[-1].lower() in APPROXIMATE:
+        words.pop()
+    before = _split_terms(words[-2]) if len(words) >= 2 and words[-1].lower() in PREPOSITIONS else []
+    return question[m.start():end], set(ctx), set(before[:1])
+
+
+PREPOSITIONS = frozenset("in of at by for with to from on since after before during".split())
+
+
+def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None) -> str | None:
+    """A figure of the question (a number, a year, a number word, "half", a stage letter) that no
+    passage span states with the words it counts or dates and with the question's key entities:
+    "the 2020 Gold Coast criteria require signs in four body regions" when the passages give one or
+    two regions for Gold Coast; "the 2019 AAN guideline" when AAN's guideline is dated 2009.
+    Returns the figure with the words after it, or None."""
+    syn = synonyms or {}
+    # (span, its passage normalised, its terms, its figures): a span is a sentence with the next one
+    spans = [(" ".join(ss[i:i + 2]), _norm(_with_aliases(p, syn))) for p in passages
+             for ss in [split_sentences(p)] for i in range(max(1, len(ss)))]
+    spans = [(sp, hay, set(_split_terms(sp)), _figures(sp)) for sp, hay in spans]
+    names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(question)]
+
+    def about(sp: tuple) -> bool:  # the span's passage names the question's entities (one is enough)
+        return not names or any(any(_norm(n) in sp[1] for n in group) for group in names)
+
+    for m in FIGURE.finditer(question):
+        if ASKED_COUNT.search(question[:m.start()]):
+            continue  # "Which two compounds ...": the figure is the shape of the answer, not a claim
+        value = NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", ""))
+        # the figure with the word that introduces it ("signs in four ...", "incidence of 50")
+        # and what it counts ("... body regions"): "four body regions" alone is another claim
+        phrase, after, before = _figure_context(question, m)
+        need = min(1 if before else 2, len(after))
+        if not any(value in sp[3] and before <= sp[2] and len(after & sp[2]) >= need and about(sp) for sp in spans):
+            return phrase
+    for m in LABEL.finditer(question):
+        rx = re.compile(rf"\b{m.group('noun')}\w* (?:[A-Z] (?:through|to|and|or|-) )?{m.group('x')}\b", re.I)
+        if not any(rx.search(sp[0]) for sp in spans):
+            return m.group(0)
+    return None
+
+
+
+# A name the question puts in quotes ("the 'hyperbulbar' subtype", "the “motor ribbon sign”") is
+# presented as an established term: the sources must use it as written.
+QUOTED = re.compile(r"[\"“](?P<a>[^\"”]{3,60})[\"”]|(?:^|(?<=[\s(]))['‘](?P<b>[^'’]{3,60})['’](?=[\s,.?;:)!]|$)")
+
+
+def unquoted_name(question: str, passages: list[str]) -> str | None:
+    """The first quoted name of the question that no passage contains (case-, space- and
+    hyphen-insensitive), or None."""
+    hay = _norm(" ".join(passages))
+    for m in QUOTED.finditer(question):
+        name = (m.group("a") or m.group("b")).strip()
+        if _norm(name) and _norm(name) not in hay:
+            return name
+    return None
+
+
+# "TDP-43 aggregating inside the nucleus, rather than the cytoplasm": the question asserts one
+# place, agent or kind over another.
+CONTRAST = re.compile(r"(?P<a>[^,?;]+?),? (?:rather than|instead of|as opposed to) (?P<b>[^,?;]+)", re.I)
+CONTRAST_TAIL = re.compile(r",? (?:rather than|instead of|as opposed to) [^,?;]+", re.I)
+NEAR = 4  # words between a contrasted term and the event it goes with
+
+
+def contradicted_contrast(question: str, passages: list[str]) -> str | None:
+    """For "A rather than B", the asserted term of A (its last content term that B lacks) and the
+    denied term of B (its first content term that A lacks): each mention of the rest of A (the
+    event: "aggregating") in a passage sentence goes with the nearer of the two terms within NEAR
+    words; when B's term wins, the passages say the opposite. Proximity misreads some sentences, so
+    B must win clearly: at least two mentions and more than twice A's. Returns "A rather than B"
+    or None."""
+    m = CONTRAST.search(question)
+    if not m:
+        return None
+    a, b = _split_terms(m.group("a")), _split_terms(m.group("b"))
+    a_only, b_only = [t for t in a if t not in b], [t for t in b if t not in a]
+    if not a_only or not b_only:
+        return None
+    asserted, denied = a_only[-1][:5], b_only[0][:5]
+    named = {t[:5] for e in key_entities(m.group("a")) for t in _split_terms(e)}
+    event = {t[:5] for t in a_only[:-1]} - named
+    if not event:
+        return None
+    with_a = with_b = 0
+    for p in passages:
+        for s in split_sentences(p):
+            words = [(_split_terms(w) or [""])[0][:5] for w in WORD.findall(s)]
+            for i in (i for i, w in enumerate(words) if w in event):
+                # the nearer of the two terms goes with this mention of the event
+                d_a = min((abs(i - j) for j, w in enumerate(words) if w == asserted), default=NEAR + 1)
+                d_b = min((abs(i - j) for j, w in enumerate(words) if w == denied), default=NEAR + 1)
+                with_a += d_a <= NEAR and d_a <= d_b
+                with_b += d_b <= NEAR and d_b < d_a
+    if with_b < 2 or with_b <= 2 * with_a:  # the passages mostly pair the event with B
+        return None
+    return f"{WH_START.sub('', m.group('a').strip())} rather than {m.group('b').strip()}"
+
+
+WH_START = re.compile(r"^(?:how|why|what|when|which|where|who)\s+(?:(?:does|do|did|is|are|was|were|has|have|can|could)\s+)?", re.I)

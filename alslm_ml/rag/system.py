@@ -200,6 +200,8 @@ class RagSystem(System):
             if phrase:
                 ans.meta["unsupported_premise"] = phrase
                 note = grounding.modifier_note(phrase)
+        if not note:  # a claim elsewhere in the question, or a figure no passage gives for it
+            note = self._claim_note(ans, passages, syn)
         if note:
             budget -= self.gen.count_tokens(note) + 1
         sim = self._similarity(ans.question) if self.dense_sentences else None
@@ -229,6 +231,26 @@ class RagSystem(System):
         ans.seconds = time.perf_counter() - t0
         ans.first_token_seconds = ans.seconds
         return ans
+
+    @staticmethod
+    def _claim_note(ans: Answer, passages: list[str], syn: dict) -> str:
+        """The note for a claim the question states ("Which trial showed that X reverses ALS?",
+        "TDP-43, the protein encoded by FUS"), a figure it gives ("four body regions"), a name it
+        quotes or a contrast it draws ("in the nucleus, rather than the cytoplasm") that the
+        passages do not support; "" when there is none."""
+        claim = grounding.unsupported_claim(ans.question, passages, syn)
+        if claim:
+            ans.meta["unsupported_premise"] = claim
+            return grounding.premise_note(claim)
+        name = grounding.unsupported_figure(ans.question, passages, syn) or grounding.unquoted_name(ans.question, passages)
+        if name:  # "four body regions", "the 'hyperbulbar' subtype"
+            ans.meta["unsupported_premise"] = name
+            return grounding.modifier_note(name)
+        contrast = grounding.contradicted_contrast(ans.question, passages)
+        if contrast:  # "TDP-43 aggregating inside the nucleus rather than the cytoplasm"
+            ans.meta["unsupported_premise"] = contrast
+            return grounding.premise_note(contrast)
+        return ""
 
     def _fixed(self, ans: Answer, text: str, how: str, on_token, t0: float) -> Answer:
         """A deterministic answer (no generation)."""
