@@ -316,3 +316,38 @@ def test_over_refusal_guards_of_the_figure_and_claim_checks():
     # the denied side of a contrast is no part of the claim
     assert grounding.unsupported_premise("Why does TDP-43 aggregate in the cytoplasm rather than the nucleus?",
                                          ["If TDP-43 is trapped in cytoplasmic aggregates, the protein cannot work."]) is None
+
+
+# ---- issue 13, part 2: fewer refusal notes on true questions (premise_probe.json TUNE half) ----
+
+def test_a_figure_counts_nothing_past_the_end_of_its_clause():
+    centaur = ["The CENTAUR trial of sodium phenylbutyrate-taurursodiol, published in 2020, was conducted at NEALS sites."]
+    # "published in 2020, report": the year dates the publication, not the question's verb
+    assert grounding.unsupported_figure("What did the CENTAUR trial, published in 2020, report?", centaur) is None
+    assert grounding.unsupported_figure("What did the CENTAUR trial, published in 2018, report?", centaur) == "2018"
+    # a figure at the end of its clause goes with what precedes it
+    fvc = ["Thresholds include a forced vital capacity below 50 percent of predicted or nocturnal desaturation."]
+    q = "Why is non-invasive ventilation offered when forced vital capacity falls below 50%?"
+    assert grounding.unsupported_figure(q, fvc) is None
+    assert grounding.unsupported_figure(q, ["In the trial 50 patients received NIV at home."]) == "50"
+    risk = ["The lifetime risk of ALS is usually quoted as roughly 1 in 300 to 1 in 400 people."]
+    assert grounding.unsupported_figure("Why is the lifetime risk of ALS, about 1 in 400, so high?", risk) is None
+    assert grounding.unsupported_figure("Why is the lifetime risk of ALS, about 1 in 40, so high?", risk) == "40"
+
+
+def test_a_hedged_round_figure_and_a_figure_with_its_noun():
+    c9 = ["In populations of European descent, the expansion was present in about 37 percent of people with familial "
+          "ALS and about 6 percent of people with sporadic ALS. In FTD it was found in a quarter of familial cases."]
+    q = "About {} of familial ALS cases carry a C9orf72 expansion; how common is it in sporadic ALS?"
+    names = {"C9orf72": []}
+    c9 = [p + " C9orf72" for p in c9]
+    assert grounding.unsupported_figure(q.format("40%"), c9, names) is None  # about 40% ~ 37 percent
+    assert grounding.unsupported_figure(q.format("60%"), c9, names) == "60% of familial ALS cases"
+    assert grounding.unsupported_figure(q.replace("About ", "").format("40%"), c9, names) == "40% of familial ALS cases"
+    assert not grounding._same_figure("10", "5", True) and grounding._same_figure("400", "380", True)
+    assert not grounding._same_figure("8", "7", True) and grounding._same_figure("15", "14", True)
+    sod1 = ["SOD1 was the first ALS gene found. Its enzyme binds copper and zinc ions. The protein is small and "
+            "stable. More than 150 different mutations have been described, most of them single amino acid changes."]
+    q = "Since more than 150 mutations in SOD1 have been reported, which one is most common?"
+    assert grounding.unsupported_figure(q, sod1) is None  # "150 different mutations"
+    assert grounding.unsupported_figure(q.replace("mutations", "deletions"), sod1) == "150 deletions in SOD1"

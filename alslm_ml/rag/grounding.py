@@ -492,12 +492,17 @@ def _figures(text: str) -> set[str]:
     return {NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")) for m in FIGURE.finditer(text)}
 
 
-def _figure_context(question: str, m: re.Match) -> tuple[str, set[str], set[str]]:
+def _figure_context(question: str, m: re.Match) -> tuple[str, list[str], set[str], int, bool]:
     """The words a figure counts or dates and the phrase to name: the first three content terms
-    after it (the phrase goes to the second: "four body regions"), and the word it is attached to
-    by a preposition just before it ("signs in four", "incidence of about 50", "approved in 2019")."""
+    after it within its clause (the phrase goes to the second: "four body regions"; "published in
+    1994, grade ..." counts nothing after the comma), and the word it is attached to by a
+    preposition just before it ("signs in four", "incidence of about 50", "approved in (May) 2019").
+    A figure with neither ("the lifetime risk, about 1 in 400,", "capacity falls below 50%?") goes
+    with one of the two content terms before it. Also how many of the terms a passage must have,
+    and whether the figure is hedged ("about 40%": see `_same_figure`)."""
+    stop = CLAUSE_END.search(question, m.end())
     ctx, end = [], m.end()
-    for w in list(WORD.finditer(question, m.end()))[:7]:
+    for w in list(WORD.finditer(question, m.end(), stop.start() if stop else len(question)))[:7]:
         t = [] if FIGURE.fullmatch(w.group(0)) else _split_terms(w.group(0))
         if len(ctx) < 2:
             end = w.end()
@@ -505,11 +510,50 @@ def _figure_context(question: str, m: re.Match) -> tuple[str, set[str], set[str]
             ctx.append(t[0])
         if len(ctx) == 3:
             break
-    words = WORD.findall(question[:m.start()])
+    words = [w for w in WORD.findall(question[:m.start()]) if w.lower() not in MONTHS]
+    hedged = any(w.lower() in HEDGES for w in words[-2:])
     while words and words[-1].lower() in APPROXIMATE:
         words.pop()
     before = _split_terms(words[-2]) if len(words) >= 2 and words[-1].lower() in PREPOSITIONS else []
-    return question[m.start():end], set(ctx), set(before[:1])
+    need = min(1 if before else 2, len(ctx))
+    if not ctx and not before:
+        ctx = [t[0] for t in (_split_terms(w) for w in words[::-1][:6]) if t and not FIGURE.fullmatch(t[0])][:2]
+        need = min(1, len(ctx))
+    return question[m.start():end], ctx, set(before[:1]), need, hedged
+
+
+# A comma (not a thousands separator), semicolon, colon or bracket ends what a figure counts.
+CLAUSE_END = re.compile(r"[;:()?]|,(?!\d)")
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+# Words that make a round figure approximate: "about 40%" is said of 37%.
+HEDGES = frozenset("about around approximately roughly nearly almost close some".split())
+
+
+def _same_figure(value: str, other: str, hedged: bool) -> bool:
+    """Whether a passage figure states the question's: the same, or, for a hedged round figure,
+    one that rounds to it ("about 40%" ~ 37%, "about 400" ~ 380, "about 15" ~ 14; 8 is no
+    "about 10")."""
+    if value == other:
+        return True
+    try:
+        v, o = float(value), float(other)
+    except ValueError:
+        return False
+    if not hedged or v < 10 or v != int(v) or v % 5:
+        return False
+    unit = 5 if v % 10 else 10 ** max(k for k in range(1, 8) if v % 10 ** k == 0)
+    return abs(o - v) < unit / 2
+
+
+def _figure_after(span: str, value: str, term: str, hedged: bool, window: int = 3) -> bool:
+    """Whether `span` has the figure with `term` (the question's word right after the figure)
+    within `window` words after it: "more than 150 different mutations" states "150 mutations"."""
+    for m in FIGURE.finditer(span):
+        if _same_figure(value, NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")), hedged):
+            nxt = [(_split_terms(w.group(0)) or [""])[0] for w in list(WORD.finditer(span, m.end()))[:window]]
+            if term in nxt:
+                return True
+    return False
 
 
 PREPOSITIONS = frozenset("in of at by for with to from on since after before during".split())
@@ -525,7 +569,7 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
     # (span, its passage normalised, its terms, its figures): a span is a sentence with the next one
     spans = [(" ".join(ss[i:i + 2]), _norm(_with_aliases(p, syn))) for p in passages
              for ss in [split_sentences(p)] for i in range(max(1, len(ss)))]
-    spans = [(sp, hay, set(_split_terms(sp)), _figures(sp)) for sp, hay in spans]
+    spans = [(sp, hay, set(_split_terms(sp.replace("%", " percent"))), _figures(sp)) for sp, hay in spans]
     names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(question)]
 
     def about(sp: tuple) -> bool:  # the span's passage names the question's entities (one is enough)
@@ -537,9 +581,15 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
         value = NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", ""))
         # the figure with the word that introduces it ("signs in four ...", "incidence of 50")
         # and what it counts ("... body regions"): "four body regions" alone is another claim
-        phrase, after, before = _figure_context(question, m)
-        need = min(1 if before else 2, len(after))
-        if not any(value in sp[3] and before <= sp[2] and len(after & sp[2]) >= need and about(sp) for sp in spans):
+        phrase, ctx, before, need, hedged = _figure_context(question, m)
+        after = set(ctx)
+
+        def states(sp: tuple) -> bool:
+            if not (before <= sp[2] and about(sp) and any(_same_figure(value, f, hedged) for f in sp[3])):
+                return False
+            return len(after & sp[2]) >= need or (ctx and _figure_after(sp[0], value, ctx[0], hedged))
+
+        if not any(states(sp) for sp in spans):
             return phrase
     for m in LABEL.finditer(question):
         rx = re.compile(rf"\b{m.group('noun')}\w* (?:[A-Z] (?:through|to|and|or|-) )?{m.group('x')}\b", re.I)
