@@ -351,3 +351,49 @@ def test_a_hedged_round_figure_and_a_figure_with_its_noun():
     q = "Since more than 150 mutations in SOD1 have been reported, which one is most common?"
     assert grounding.unsupported_figure(q, sod1) is None  # "150 different mutations"
     assert grounding.unsupported_figure(q.replace("mutations", "deletions"), sod1) == "150 deletions in SOD1"
+
+
+def test_a_passage_figure_written_as_a_range_percent_or_fraction():
+    assert grounding.unsupported_figure("Why are about 10% of ALS cases familial?",
+                                        ["Familial ALS makes up 5-10% of all cases."]) is None
+    assert grounding.unsupported_figure("Why are 10 percent of ALS cases familial?",
+                                        ["Familial ALS makes up 10 per cent of cases."]) is None
+    assert grounding.unsupported_figure("Why are about 30% of familial cases due to C9orf72?",
+                                        ["C9orf72 explains about a third of familial cases."]) is None
+    # an ordinal is no fraction, and the range's ends are the only figures it gives
+    assert grounding.unsupported_figure("Why are about 30% of familial cases due to C9orf72?",
+                                        ["C9orf72 is the third gene of familial cases."]) == "30% of familial cases"
+    assert grounding.unsupported_figure("Why are 7% of ALS cases familial?",
+                                        ["Familial ALS makes up 5-10% of all cases."]) == "7% of ALS cases familial"
+
+
+MDT = ["Population-based studies from Ireland found that attendance at multidisciplinary ALS clinics was associated "
+       "with longer survival.",
+       "FUS was identified as a cause of familial ALS in 2009 by two groups publishing in Science.",
+       "In 2008 a small study reported that lithium slowed ALS, prompting rapid trials that were negative.",
+       "There is no single test that proves a diagnosis of ALS."]
+
+
+def test_a_claim_worded_otherwise_by_the_passages():
+    # a passage word of the same or stronger meaning holds the claim's word
+    assert grounding.unsupported_claim("Which study found that multidisciplinary clinic care prolongs survival?",
+                                       [MDT[0] + " Care in clinics matters."]) is None
+    assert grounding.unsupported_premise("When was FUS first linked to familial ALS?", MDT) is None
+    # never an antonym, and never a weaker word for a stronger one
+    assert grounding.unsupported_claim("Which study found that multidisciplinary clinic care shortens survival?",
+                                       [MDT[0] + " Care in clinics matters."]) is not None
+    assert grounding.unsupported_premise("Why does lithium cause ALS?",
+                                         ["Lithium use was linked to ALS in one small study."]) is not None
+    # "diagnostic" ~ "diagnosis"; the claim's own negation agrees with the passage's
+    assert grounding.unsupported_premise("Since ALS has no single diagnostic test, how is it diagnosed?", MDT) is None
+    assert grounding.unsupported_premise("Since ALS has a single diagnostic test, which is it?", MDT) is not None
+
+
+def test_a_claim_with_an_aside_is_two_claims():
+    q = "Why did lithium, reported in 2008 to slow ALS, fail in later trials?"
+    assert grounding.unsupported_premise(q, MDT) is None  # "negative" trials failed; "later" places it in time
+    # each part must hold: the year of the aside, and the event of the rest
+    assert grounding.unsupported_premise(q.replace("2008", "2015"), MDT) is not None
+    assert grounding.unsupported_premise(q.replace("fail", "succeed"), MDT) is not None
+    assert grounding._without_aside("TDP-43, the protein encoded by FUS, aggregates") == [
+        "TDP-43 aggregates", "TDP-43 the protein encoded by FUS"]

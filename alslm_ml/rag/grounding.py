@@ -310,8 +310,15 @@ def claim_unsupported(claim: str, passages: list[str], synonyms: dict[str, list[
     """Whether no passage span (a sentence with the one after it) holds `threshold` of the
     claim's content terms, without negating them, and names every key entity of the claim
     (under any of its names): "TDP-43, the protein encoded by the FUS gene" is not supported by a
-    sentence saying that TARDBP encodes TDP-43, though it shares most of the words."""
+    sentence saying that TARDBP encodes TDP-43, though it shares most of the words. A passage
+    word holds a claim term when it is the same word (diagnostic ~ diagnosis) or one that says as
+    much or more (`_says`: "associated with longer survival" holds "prolongs survival"). A claim
+    with an aside between commas ("lithium, reported in 2008 to slow ALS, fail in later trials")
+    is two claims, each to be supported on its own."""
     claim = CONTRAST_TAIL.sub("", claim)  # "in the cytoplasm rather than the nucleus": B is denied, not claimed
+    parts = _without_aside(claim)
+    if len(parts) > 1:
+        return any(claim_unsupported(c, passages, synonyms, threshold) for c in parts)
     want = set(_split_terms(claim)) - LIGHT_VERBS
     if len(want) < 2:
         return False
@@ -320,20 +327,69 @@ def claim_unsupported(claim: str, passages: list[str], synonyms: dict[str, list[
     # doubled survival"): the event it names is not in the sources.
     everywhere = set(_split_terms(_with_aliases(" ".join(passages), syn)))
     prefixes = {t[:5] for t in everywhere}
-    if any(t[:5] not in prefixes for t in want):  # recognise ~ recognized
+    if any(t[:5] not in prefixes and not _says(t, everywhere) for t in want):  # recognise ~ recognized
         return True
     names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(claim)]
+    # "ALS has no single test": a passage saying "there is no single test" agrees with it
+    denied = _negated_in(claim, want)
+    plain = want - entity_terms(claim) - denied
     # a sentence and the next one together: "Riluzole was the first drug ... The FDA approved it in
     # 1995."; the claim's named entities together in one of the two (a relation between two names)
     for p in passages:
         sents = split_sentences(p)
         for pair in [sents[i:i + 2] for i in range(max(1, len(sents)))]:
             span = " ".join(pair)
-            held = want & set(_split_terms(_with_aliases(span, syn)))
-            if len(held) >= threshold * len(want) and not _negated_terms(span, held - entity_terms(claim)) \
+            have = set(_split_terms(_with_aliases(span, syn)))
+            said = {t: _says(t, have) for t in want}
+            held = {t for t in want if said[t]}
+            if len(held) >= threshold * len(want) and not _negated_terms(span, set().union(*(said[t] for t in held & plain))) \
                     and (not names or any(_names_all(s, names) for s in pair)):
                 return False
     return True
+
+
+# Passage words that say what a claim's word says (stem prefixes): the same meaning both ways, or
+# a claim word and the words that say as much or more ("caused" says "linked to"; a "negative"
+# trial or one "stopped for futility" is one that "failed"). Antonyms are never listed.
+SAME_MEANING = (("prolong", "extend", "lengthen", "longer"), ("common", "frequent"))
+SAID_BY = {"link": ("caus", "associ", "connect"), "associ": ("link", "caus", "connect"),
+           "fail": ("negat", "futil"), "slow": ("slower", "delay")}
+
+
+def _says(t: str, terms: set[str]) -> set[str]:
+    """The terms of `terms` (stems) that say the claim term `t`: the same stem, one starting like
+    it (six letters: diagnostic ~ diagnosis; or one the prefix of the other: treat ~ treatment),
+    or a word of `SAME_MEANING` / `SAID_BY`."""
+    alts = {a for group in SAME_MEANING if any(t.startswith(g) for g in group) for a in group}
+    alts |= {a for k, v in SAID_BY.items() if t.startswith(k) for a in v}
+
+    def same(u: str) -> bool:
+        if u == t or (len(t) >= 6 and len(u) >= 6 and u[:6] == t[:6]):
+            return True
+        return min(len(u), len(t)) >= 5 and (u.startswith(t) or t.startswith(u))
+
+    return {u for u in terms if same(u) or any(u.startswith(a) for a in alts)}
+
+
+ASIDE = re.compile(r"^(?P<h>[^,]+), (?P<m>[^,]+), (?P<t>[^,]+)$")
+
+
+def _without_aside(claim: str) -> list[str]:
+    """"X, aside, rest" -> ["X rest", "X aside"]; any other claim -> [claim]."""
+    m = ASIDE.match(claim.strip())
+    if not m:
+        return [claim]
+    return [f"{m.group('h')} {m.group('t')}", f"{m.group('h')} {m.group('m')}"]
+
+
+def _negated_in(text: str, wanted: set[str]) -> set[str]:
+    """The terms of `wanted` that `text` itself negates ("no single diagnostic test" -> singl, ...)."""
+    out = set()
+    for m in WORD.finditer(text):
+        t = _split_terms(m.group(0))
+        if t and t[0] in wanted and NEG_BEFORE.search(text[:m.start()]):
+            out.add(t[0])
+    return out
 
 
 def _names_all(sentence: str, names: list[list[str]]) -> bool:
@@ -342,9 +398,12 @@ def _names_all(sentence: str, names: list[list[str]]) -> bool:
     return all(any(_norm(n) in hay for n in group) for group in names)
 
 
-# Verbs that carry little of a premise's meaning ("when did X become the first ...").
+# Verbs that carry little of a premise's meaning ("when did X become the first ..."), and words
+# placing it in time relative to something else ("fail in later trials"; the sources say "trials
+# that followed", "subsequent trials" or name the years).
 LIGHT_VERBS = frozenset({"becom", "get", "got", "make", "made", "take", "took", "give", "gave", "come", "came",
-                         "go", "went", "begin", "began", "start", "first"})
+                         "go", "went", "begin", "began", "start", "first",
+                         "later", "earlier", "subsequ", "recent", "previous", "prior"})
 
 
 def _split_terms(text: str) -> list[str]:
@@ -488,8 +547,22 @@ ASKED_COUNT = re.compile(r"\b(?:which|what|name|list|give)\s+(?:the\s+)?$", re.I
 
 
 def _figures(text: str) -> set[str]:
-    """The figures of `text`, as digits without thousands commas ("four" -> "4", "half" -> "50")."""
-    return {NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")) for m in FIGURE.finditer(text)}
+    """The figures of `text`, as digits without thousands commas ("four" -> "4", "half" -> "50",
+    "a third" -> "33")."""
+    return {NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")) for m in FIGURE.finditer(text)} | \
+        {FRACTIONS[m.group(1).lower()] for m in FRACTION.finditer(text)}
+
+
+FRACTIONS = {"quarter": "25", "third": "33"}
+FRACTION = re.compile(r"\b(?:a|one) (quarter|third)\b", re.I)
+RANGE = re.compile(r"(?<=\d)\s*[-–]\s*(?=\d)")
+
+
+def _plain_figures(text: str) -> str:
+    """A passage's figures in the form the question's are read in: both ends of a range ("5-10%"
+    -> "5 to 10 percent", "2019-2020"), "%" and "per cent" as "percent"."""
+    text = re.sub(r"\bper cent\b", "percent", RANGE.sub(" to ", text), flags=re.I)
+    return text.replace("%", " percent")
 
 
 def _figure_context(question: str, m: re.Match) -> tuple[str, list[str], set[str], int, bool]:
@@ -569,7 +642,7 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
     # (span, its passage normalised, its terms, its figures): a span is a sentence with the next one
     spans = [(" ".join(ss[i:i + 2]), _norm(_with_aliases(p, syn))) for p in passages
              for ss in [split_sentences(p)] for i in range(max(1, len(ss)))]
-    spans = [(sp, hay, set(_split_terms(sp.replace("%", " percent"))), _figures(sp)) for sp, hay in spans]
+    spans = [(sp, hay, set(_split_terms(sp)), _figures(sp)) for sp, hay in ((_plain_figures(sp), hay) for sp, hay in spans)]
     names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(question)]
 
     def about(sp: tuple) -> bool:  # the span's passage names the question's entities (one is enough)
