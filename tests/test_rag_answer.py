@@ -360,6 +360,11 @@ def test_a_passage_figure_written_as_a_range_percent_or_fraction():
                                         ["Familial ALS makes up 10 per cent of cases."]) is None
     assert grounding.unsupported_figure("Why are about 30% of familial cases due to C9orf72?",
                                         ["C9orf72 explains about a third of familial cases."]) is None
+    # "one in ten" is the figure ten, not ten attached to "one"
+    assert grounding.unsupported_figure("Why do about one in ten ALS cases run in families?",
+                                        ["About 10% of ALS cases are familial."]) is None
+    assert grounding.unsupported_figure("Why do about one in five ALS cases run in families?",
+                                        ["About 10% of ALS cases are familial."]) == "five ALS cases run"
     # an ordinal is no fraction, and the range's ends are the only figures it gives
     assert grounding.unsupported_figure("Why are about 30% of familial cases due to C9orf72?",
                                         ["C9orf72 is the third gene of familial cases."]) == "30% of familial cases"

@@ -588,6 +588,8 @@ def _figure_context(question: str, m: re.Match) -> tuple[str, list[str], set[str
     while words and words[-1].lower() in APPROXIMATE:
         words.pop()
     before = _split_terms(words[-2]) if len(words) >= 2 and words[-1].lower() in PREPOSITIONS else []
+    if before and (words[-2].lower() == "one" or FIGURE.fullmatch(words[-2])):
+        before = []  # "one in ten", "1 in 400": a ratio, not a word the figure is attached to
     need = min(1 if before else 2, len(ctx))
     if not ctx and not before:
         ctx = [t[0] for t in (_split_terms(w) for w in words[::-1][:6]) if t and not FIGURE.fullmatch(t[0])][:2]
