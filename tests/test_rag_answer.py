@@ -402,3 +402,38 @@ def test_a_claim_with_an_aside_is_two_claims():
     assert grounding.unsupported_premise(q.replace("fail", "succeed"), MDT) is not None
     assert grounding._without_aside("TDP-43, the protein encoded by FUS, aggregates") == [
         "TDP-43 aggregates", "TDP-43 the protein encoded by FUS"]
+
+
+def test_premise_ends_at_a_semicolon_and_a_since_of_time_is_no_premise():
+    assert grounding.premise_of("Since the 1950s researchers have studied ALS on Guam; which toxin was proposed?") is None
+    assert grounding.premise_of("Since 1993, when SOD1 was found, how many genes were found?") is None
+    assert grounding.premise_of("Since then, what changed?") is None
+    assert grounding.premise_of("Since riluzole slows ALS; what else does?") == "riluzole slows ALS"
+    assert grounding.premise_of("Why is riluzole approved; and where?") == "riluzole approved"
+    # the year of a "since" is still read by the figure check
+    assert grounding.unsupported_figure("Since 1993, when SOD1 mutations were found, what changed?",
+                                        ["SOD1 mutations were found in 1993 by Rosen and colleagues."]) is None
+    assert grounding.unsupported_figure("Since 1996, when SOD1 mutations were found, what changed?",
+                                        ["SOD1 mutations were found in 1993 by Rosen and colleagues."]) is not None
+
+
+def test_a_numbered_label_and_generic_counted_words():
+    phoenix = ["PHOENIX was a randomized, placebo-controlled phase 3 trial of AMX0035 lasting 48 weeks.",
+               "A multi-stage phase 1, 2 and 3 trial of ceftriaxone enrolled 513 people."]
+    # "phase 3" is the label's number, whatever words follow it ("study" / "trial")
+    assert grounding.unsupported_figure("The PHOENIX trial, a phase 3 study of AMX0035, found what?", phoenix) is None
+    assert grounding.unsupported_figure("The PHOENIX trial, a phase 2 study of AMX0035, found what?", phoenix) == "phase 2"
+    assert grounding.unsupported_figure("Was ceftriaxone effective in its phase 3 trial?", phoenix) is None
+    assert grounding.unsupported_figure("The PHOENIX trial, a phase III study of AMX0035, found what?", phoenix) is None
+    assert grounding.unsupported_figure("How does SOD1 on chromosome 21 cause ALS?", ["SOD1 lies on chromosome 21q22."]) is None
+    assert grounding.unsupported_figure("How does SOD1 on chromosome 2 cause ALS?", ["SOD1 lies on chromosome 21q22."]) \
+        == "chromosome 2"
+    # "cases", "people", "patients", "individuals" stand for one another after a figure
+    tdp = ["TDP-43 aggregates in the inclusions of about 97 percent of people with ALS."]
+    assert grounding.unsupported_figure("What does TDP-43, in the inclusions of about 97% of ALS cases, do?", tdp) is None
+    assert grounding.unsupported_figure("What does TDP-43, in the inclusions of about 97% of ALS cases, do?",
+                                        ["TDP-43 aggregates in the inclusions of about 97 percent of the time."]) is not None
+    # "came next, in 2017": "next" is no word the passage must repeat
+    ed = ["Riluzole was approved in 1995. Edaravone, a free-radical scavenger, was the second drug approved, in 2017."]
+    assert grounding.unsupported_figure("Riluzole was the first drug; which drug came next, in 2017?", ed) is None
+    assert grounding.unsupported_figure("Riluzole was the first drug; which drug came next, in 2012?", ed) == "2012"

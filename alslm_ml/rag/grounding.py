@@ -278,9 +278,11 @@ def composed_answer(chosen: list[Sentence]) -> str:
 
 
 # Questions that presuppose something: "Since X, ...", "Why is X ...?", "When did X ...?".
-PREMISE = (re.compile(r"^since (?P<p>[^,?]+)", re.I),
-           re.compile(r"^why (?:does|do|is|are|was|were|did|has|have) (?P<p>[^?]+)", re.I),
-           re.compile(r"^(?:when|(?:in )?(?:which|what) year) (?:did|was|were|has|had) (?P<p>[^?]+)", re.I))
+# A premise ends at a semicolon ("...; which toxin was proposed?" asks, it does not claim).
+# "Since 1993 / since the 1950s / since then" is a time, not a reason: the figure check reads it.
+PREMISE = (re.compile(r"^since (?!(?:the\s+)?(?:(?:early|late|mid)[\s-]+)?(?:\d|then\b))(?P<p>[^,?;]+)", re.I),
+           re.compile(r"^why (?:does|do|is|are|was|were|did|has|have) (?P<p>[^?;]+)", re.I),
+           re.compile(r"^(?:when|(?:in )?(?:which|what) year) (?:did|was|were|has|had) (?P<p>[^?;]+)", re.I))
 # A negation just before a premise word in the passage contradicts the premise ("has not been
 # approved", "never approved"), so that passage does not support it.
 NEG_BEFORE = re.compile(r"\b(?:not|never|no|nor|neither|without|n't)\b(?:\W+\w+){0,3}\W*$", re.I)
@@ -506,7 +508,7 @@ NO_ANSWER = "The retrieved sources do not contain the answer to this question."
 # "Since ...": "Given that half of cases are familial, ...", "Which trial showed that X reverses
 # ALS?", "What explains the incidence of 50 per 100,000?", "How does TDP-43, the protein encoded by
 # FUS, ...", and in figures ("four body regions", "the 2019 AAN guideline", "stages A through F").
-CLAIM = (re.compile(r"^(?:given|assuming|considering) that (?P<p>[^,?]+)", re.I),
+CLAIM = (re.compile(r"^(?:given|assuming|considering) that (?P<p>[^,?;]+)", re.I),
          re.compile(r"\b(?:show(?:s|ed|n)?|found|demonstrated|proved|proven|confirmed|established) that (?P<p>[^?]+)", re.I),
          re.compile(r"^what explains (?P<p>[^?]+)", re.I))
 # "X, the protein encoded by Y," / "cerapatrin, the FDA-approved ALS drug?": X is said to be the rest.
@@ -590,13 +592,25 @@ def _figure_context(question: str, m: re.Match) -> tuple[str, list[str], set[str
     before = _split_terms(words[-2]) if len(words) >= 2 and words[-1].lower() in PREPOSITIONS else []
     if before and (words[-2].lower() == "one" or FIGURE.fullmatch(words[-2])):
         before = []  # "one in ten", "1 in 400": a ratio, not a word the figure is attached to
+    if before and (before[0] in LIGHT_VERBS or words[-2].lower() in NUMERALS):
+        before = []  # "which drug came next, in 2017": "next" says nothing the passage must repeat
     need = min(1 if before else 2, len(ctx))
     if not ctx and not before:
-        ctx = [t[0] for t in (_split_terms(w) for w in words[::-1][:6]) if t and not FIGURE.fullmatch(t[0])][:2]
+        ctx = [t[0] for w, t in ((w, _split_terms(w)) for w in words[::-1][:6]) if t and w.lower() not in PREPOSITIONS
+               and not FIGURE.fullmatch(t[0]) and t[0] not in LIGHT_VERBS and t[0] not in NUMERALS][:2]
         need = min(1, len(ctx))
     return question[m.start():end], ctx, set(before[:1]), need, hedged
 
 
+# A number named by the noun before it ("phase 3", "chromosome 21", "type 2"): it is the label's,
+# whatever words follow.
+LABEL_NOUN = re.compile(r"\b(?P<noun>phase|stage|type|grade|class|chromosome|exon|intron|level|group|step|part|version)s?\s+$",
+                        re.I)
+ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V"}
+# Words a figure counts that say nothing about what is counted but who: one holds another ("97%
+# of ALS cases" is said as "97 percent of people with ALS").
+GENERIC_COUNTED = frozenset({"case", "person", "individu", "subject"})
+GENERIC_WORDS = re.compile(r"\b(?:cases?|people|persons?|patients?|individuals?|subjects?)\b", re.I)
 # A comma (not a thousands separator), semicolon, colon or bracket ends what a figure counts.
 CLAUSE_END = re.compile(r"[;:()?]|,(?!\d)")
 MONTHS = frozenset("january february march april may june july august september october november december".split())
@@ -654,6 +668,13 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
         if ASKED_COUNT.search(question[:m.start()]):
             continue  # "Which two compounds ...": the figure is the shape of the answer, not a claim
         value = NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", ""))
+        label = LABEL_NOUN.search(question[:m.start()])
+        if label:  # "a phase 3 study of AMX0035": a passage must say "phase 3" (or "phase III")
+            noun, roman = label.group("noun"), ROMAN.get(value, value)
+            rx = re.compile(rf"\b{noun}s?\s+(?:(?:\d+|[IVX]+)\s*(?:,|/|to|and|or)\s*)*(?:{re.escape(value)}(?![\d.]\d|\d)|{roman}(?![IVXivx\w]))", re.I)
+            if not any(rx.search(sp[0]) and about(sp) for sp in spans):
+                return f"{label.group(0).strip()} {m.group(0)}"
+            continue
         # the figure with the word that introduces it ("signs in four ...", "incidence of 50")
         # and what it counts ("... body regions"): "four body regions" alone is another claim
         phrase, ctx, before, need, hedged = _figure_context(question, m)
@@ -662,7 +683,8 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
         def states(sp: tuple) -> bool:
             if not (before <= sp[2] and about(sp) and any(_same_figure(value, f, hedged) for f in sp[3])):
                 return False
-            return len(after & sp[2]) >= need or (ctx and _figure_after(sp[0], value, ctx[0], hedged))
+            held = len(after & sp[2]) + (bool(after & GENERIC_COUNTED - sp[2]) and bool(GENERIC_WORDS.search(sp[0])))
+            return held >= need or (ctx and _figure_after(sp[0], value, ctx[0], hedged))
 
         if not any(states(sp) for sp in spans):
             return phrase
