@@ -346,6 +346,8 @@ def test_a_hedged_round_figure_and_a_figure_with_its_noun():
     assert grounding.unsupported_figure(q.replace("About ", "").format("40%"), c9, names) == "40% of familial ALS cases"
     assert not grounding._same_figure("10", "5", True) and grounding._same_figure("400", "380", True)
     assert not grounding._same_figure("8", "7", True) and grounding._same_figure("15", "14", True)
+    assert not grounding._same_figure("100", "60", True) and not grounding._same_figure("2010", "2006", True)
+    assert not grounding._same_figure("40", "37", False)  # not hedged: exact
     sod1 = ["SOD1 was the first ALS gene found. Its enzyme binds copper and zinc ions. The protein is small and "
             "stable. More than 150 different mutations have been described, most of them single amino acid changes."]
     q = "Since more than 150 mutations in SOD1 have been reported, which one is most common?"

@@ -344,8 +344,8 @@ def claim_unsupported(claim: str, passages: list[str], synonyms: dict[str, list[
             have = set(_split_terms(_with_aliases(span, syn)))
             said = {t: _says(t, have) for t in want}
             held = {t for t in want if said[t]}
-            if len(held) >= threshold * len(want) and not _negated_terms(span, set().union(*(said[t] for t in held & plain))) \
-                    and (not names or any(_names_all(s, names) for s in pair)):
+            negated = _negated_terms(span, set().union(*(said[t] for t in held & plain)))
+            if len(held) >= threshold * len(want) and not negated and (not names or any(_names_all(s, names) for s in pair)):
                 return False
     return True
 
@@ -604,9 +604,17 @@ def _figure_context(question: str, m: re.Match) -> tuple[str, list[str], set[str
 
 # A number named by the noun before it ("phase 3", "chromosome 21", "type 2"): it is the label's,
 # whatever words follow.
-LABEL_NOUN = re.compile(r"\b(?P<noun>phase|stage|type|grade|class|chromosome|exon|intron|level|group|step|part|version)s?\s+$",
-                        re.I)
+LABEL_NOUN = re.compile(r"\b(?P<noun>phase|stage|type|grade|class|chromosome|exon|intron|level|group|step|part|version)"
+                        r"s?\s+$", re.I)
 ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V"}
+
+
+def _label_pattern(noun: str, value: str) -> re.Pattern:
+    """"phase 3" as passages write it: "phase 3", "phases 2 and 3", "phase 1, 2 and 3", "phase III"."""
+    number = rf"(?:{re.escape(value)}(?!\d|\.\d)|{ROMAN.get(value, re.escape(value))}(?!\w))"
+    return re.compile(rf"\b{noun}s?\s+(?:(?:\d+|[IVX]+)\s*(?:,|/|to|and|or)\s*)*{number}", re.I)
+
+
 # Words a figure counts that say nothing about what is counted but who: one holds another ("97%
 # of ALS cases" is said as "97 percent of people with ALS").
 GENERIC_COUNTED = frozenset({"case", "person", "individu", "subject"})
@@ -620,18 +628,18 @@ HEDGES = frozenset("about around approximately roughly nearly almost close some"
 
 def _same_figure(value: str, other: str, hedged: bool) -> bool:
     """Whether a passage figure states the question's: the same, or, for a hedged round figure,
-    one that rounds to it ("about 40%" ~ 37%, "about 400" ~ 380, "about 15" ~ 14; 8 is no
-    "about 10")."""
+    one that rounds to it, within an eighth of it ("about 40%" ~ 37%, "about 400" ~ 380, "about
+    15" ~ 14; 8 is no "about 10", 60 no "about 100", 2006 no "around 2010")."""
     if value == other:
         return True
     try:
         v, o = float(value), float(other)
     except ValueError:
         return False
-    if not hedged or v < 10 or v != int(v) or v % 5:
+    if not hedged or v < 10 or v != int(v) or v % 5 or 1800 <= v <= 2100:  # a year is exact
         return False
     unit = 5 if v % 10 else 10 ** max(k for k in range(1, 8) if v % 10 ** k == 0)
-    return abs(o - v) < unit / 2
+    return abs(o - v) < min(unit / 2, v / 8)  # "about 100" is no 60
 
 
 def _figure_after(span: str, value: str, term: str, hedged: bool, window: int = 3) -> bool:
@@ -658,7 +666,8 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
     # (span, its passage normalised, its terms, its figures): a span is a sentence with the next one
     spans = [(" ".join(ss[i:i + 2]), _norm(_with_aliases(p, syn))) for p in passages
              for ss in [split_sentences(p)] for i in range(max(1, len(ss)))]
-    spans = [(sp, hay, set(_split_terms(sp)), _figures(sp)) for sp, hay in ((_plain_figures(sp), hay) for sp, hay in spans)]
+    spans = [(_plain_figures(sp), hay) for sp, hay in spans]
+    spans = [(sp, hay, set(_split_terms(sp)), _figures(sp)) for sp, hay in spans]
     names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(question)]
 
     def about(sp: tuple) -> bool:  # the span's passage names the question's entities (one is enough)
@@ -670,8 +679,7 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
         value = NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", ""))
         label = LABEL_NOUN.search(question[:m.start()])
         if label:  # "a phase 3 study of AMX0035": a passage must say "phase 3" (or "phase III")
-            noun, roman = label.group("noun"), ROMAN.get(value, value)
-            rx = re.compile(rf"\b{noun}s?\s+(?:(?:\d+|[IVX]+)\s*(?:,|/|to|and|or)\s*)*(?:{re.escape(value)}(?![\d.]\d|\d)|{roman}(?![IVXivx\w]))", re.I)
+            rx = _label_pattern(label.group("noun"), value)
             if not any(rx.search(sp[0]) and about(sp) for sp in spans):
                 return f"{label.group(0).strip()} {m.group(0)}"
             continue
