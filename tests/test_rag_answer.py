@@ -316,3 +316,126 @@ def test_over_refusal_guards_of_the_figure_and_claim_checks():
     # the denied side of a contrast is no part of the claim
     assert grounding.unsupported_premise("Why does TDP-43 aggregate in the cytoplasm rather than the nucleus?",
                                          ["If TDP-43 is trapped in cytoplasmic aggregates, the protein cannot work."]) is None
+
+
+# ---- issue 13, part 2: fewer refusal notes on true questions (premise_probe.json TUNE half) ----
+
+def test_a_figure_counts_nothing_past_the_end_of_its_clause():
+    centaur = ["The CENTAUR trial of sodium phenylbutyrate-taurursodiol, published in 2020, was conducted at NEALS sites."]
+    # "published in 2020, report": the year dates the publication, not the question's verb
+    assert grounding.unsupported_figure("What did the CENTAUR trial, published in 2020, report?", centaur) is None
+    assert grounding.unsupported_figure("What did the CENTAUR trial, published in 2018, report?", centaur) == "2018"
+    # a figure at the end of its clause goes with what precedes it
+    fvc = ["Thresholds include a forced vital capacity below 50 percent of predicted or nocturnal desaturation."]
+    q = "Why is non-invasive ventilation offered when forced vital capacity falls below 50%?"
+    assert grounding.unsupported_figure(q, fvc) is None
+    assert grounding.unsupported_figure(q, ["In the trial 50 patients received NIV at home."]) == "50"
+    risk = ["The lifetime risk of ALS is usually quoted as roughly 1 in 300 to 1 in 400 people."]
+    assert grounding.unsupported_figure("Why is the lifetime risk of ALS, about 1 in 400, so high?", risk) is None
+    assert grounding.unsupported_figure("Why is the lifetime risk of ALS, about 1 in 40, so high?", risk) == "40"
+
+
+def test_a_hedged_round_figure_and_a_figure_with_its_noun():
+    c9 = ["In populations of European descent, the expansion was present in about 37 percent of people with familial "
+          "ALS and about 6 percent of people with sporadic ALS. In FTD it was found in a quarter of familial cases."]
+    q = "About {} of familial ALS cases carry a C9orf72 expansion; how common is it in sporadic ALS?"
+    names = {"C9orf72": []}
+    c9 = [p + " C9orf72" for p in c9]
+    assert grounding.unsupported_figure(q.format("40%"), c9, names) is None  # about 40% ~ 37 percent
+    assert grounding.unsupported_figure(q.format("60%"), c9, names) == "60% of familial ALS cases"
+    assert grounding.unsupported_figure(q.replace("About ", "").format("40%"), c9, names) == "40% of familial ALS cases"
+    assert not grounding._same_figure("10", "5", True) and grounding._same_figure("400", "380", True)
+    assert not grounding._same_figure("8", "7", True) and grounding._same_figure("15", "14", True)
+    assert not grounding._same_figure("100", "60", True) and not grounding._same_figure("2010", "2006", True)
+    assert not grounding._same_figure("40", "37", False)  # not hedged: exact
+    sod1 = ["SOD1 was the first ALS gene found. Its enzyme binds copper and zinc ions. The protein is small and "
+            "stable. More than 150 different mutations have been described, most of them single amino acid changes."]
+    q = "Since more than 150 mutations in SOD1 have been reported, which one is most common?"
+    assert grounding.unsupported_figure(q, sod1) is None  # "150 different mutations"
+    assert grounding.unsupported_figure(q.replace("mutations", "deletions"), sod1) == "150 deletions in SOD1"
+
+
+def test_a_passage_figure_written_as_a_range_percent_or_fraction():
+    assert grounding.unsupported_figure("Why are about 10% of ALS cases familial?",
+                                        ["Familial ALS makes up 5-10% of all cases."]) is None
+    assert grounding.unsupported_figure("Why are 10 percent of ALS cases familial?",
+                                        ["Familial ALS makes up 10 per cent of cases."]) is None
+    assert grounding.unsupported_figure("Why are about 30% of familial cases due to C9orf72?",
+                                        ["C9orf72 explains about a third of familial cases."]) is None
+    # "one in ten" is the figure ten, not ten attached to "one"
+    assert grounding.unsupported_figure("Why do about one in ten ALS cases run in families?",
+                                        ["About 10% of ALS cases are familial."]) is None
+    assert grounding.unsupported_figure("Why do about one in five ALS cases run in families?",
+                                        ["About 10% of ALS cases are familial."]) == "five ALS cases run"
+    # an ordinal is no fraction, and the range's ends are the only figures it gives
+    assert grounding.unsupported_figure("Why are about 30% of familial cases due to C9orf72?",
+                                        ["C9orf72 is the third gene of familial cases."]) == "30% of familial cases"
+    assert grounding.unsupported_figure("Why are 7% of ALS cases familial?",
+                                        ["Familial ALS makes up 5-10% of all cases."]) == "7% of ALS cases familial"
+
+
+MDT = ["Population-based studies from Ireland found that attendance at multidisciplinary ALS clinics was associated "
+       "with longer survival.",
+       "FUS was identified as a cause of familial ALS in 2009 by two groups publishing in Science.",
+       "In 2008 a small study reported that lithium slowed ALS, prompting rapid trials that were negative.",
+       "There is no single test that proves a diagnosis of ALS."]
+
+
+def test_a_claim_worded_otherwise_by_the_passages():
+    # a passage word of the same or stronger meaning holds the claim's word
+    assert grounding.unsupported_claim("Which study found that multidisciplinary clinic care prolongs survival?",
+                                       [MDT[0] + " Care in clinics matters."]) is None
+    assert grounding.unsupported_premise("When was FUS first linked to familial ALS?", MDT) is None
+    # never an antonym, and never a weaker word for a stronger one
+    assert grounding.unsupported_claim("Which study found that multidisciplinary clinic care shortens survival?",
+                                       [MDT[0] + " Care in clinics matters."]) is not None
+    assert grounding.unsupported_premise("Why does lithium cause ALS?",
+                                         ["Lithium use was linked to ALS in one small study."]) is not None
+    # "diagnostic" ~ "diagnosis"; the claim's own negation agrees with the passage's
+    assert grounding.unsupported_premise("Since ALS has no single diagnostic test, how is it diagnosed?", MDT) is None
+    assert grounding.unsupported_premise("Since ALS has a single diagnostic test, which is it?", MDT) is not None
+
+
+def test_a_claim_with_an_aside_is_two_claims():
+    q = "Why did lithium, reported in 2008 to slow ALS, fail in later trials?"
+    assert grounding.unsupported_premise(q, MDT) is None  # "negative" trials failed; "later" places it in time
+    # each part must hold: the year of the aside, and the event of the rest
+    assert grounding.unsupported_premise(q.replace("2008", "2015"), MDT) is not None
+    assert grounding.unsupported_premise(q.replace("fail", "succeed"), MDT) is not None
+    assert grounding._without_aside("TDP-43, the protein encoded by FUS, aggregates") == [
+        "TDP-43 aggregates", "TDP-43 the protein encoded by FUS"]
+
+
+def test_premise_ends_at_a_semicolon_and_a_since_of_time_is_no_premise():
+    assert grounding.premise_of("Since the 1950s researchers have studied ALS on Guam; which toxin was proposed?") is None
+    assert grounding.premise_of("Since 1993, when SOD1 was found, how many genes were found?") is None
+    assert grounding.premise_of("Since then, what changed?") is None
+    assert grounding.premise_of("Since riluzole slows ALS; what else does?") == "riluzole slows ALS"
+    assert grounding.premise_of("Why is riluzole approved; and where?") == "riluzole approved"
+    # the year of a "since" is still read by the figure check
+    assert grounding.unsupported_figure("Since 1993, when SOD1 mutations were found, what changed?",
+                                        ["SOD1 mutations were found in 1993 by Rosen and colleagues."]) is None
+    assert grounding.unsupported_figure("Since 1996, when SOD1 mutations were found, what changed?",
+                                        ["SOD1 mutations were found in 1993 by Rosen and colleagues."]) is not None
+
+
+def test_a_numbered_label_and_generic_counted_words():
+    phoenix = ["PHOENIX was a randomized, placebo-controlled phase 3 trial of AMX0035 lasting 48 weeks.",
+               "A multi-stage phase 1, 2 and 3 trial of ceftriaxone enrolled 513 people."]
+    # "phase 3" is the label's number, whatever words follow it ("study" / "trial")
+    assert grounding.unsupported_figure("The PHOENIX trial, a phase 3 study of AMX0035, found what?", phoenix) is None
+    assert grounding.unsupported_figure("The PHOENIX trial, a phase 2 study of AMX0035, found what?", phoenix) == "phase 2"
+    assert grounding.unsupported_figure("Was ceftriaxone effective in its phase 3 trial?", phoenix) is None
+    assert grounding.unsupported_figure("The PHOENIX trial, a phase III study of AMX0035, found what?", phoenix) is None
+    assert grounding.unsupported_figure("How does SOD1 on chromosome 21 cause ALS?", ["SOD1 lies on chromosome 21q22."]) is None
+    assert grounding.unsupported_figure("How does SOD1 on chromosome 2 cause ALS?", ["SOD1 lies on chromosome 21q22."]) \
+        == "chromosome 2"
+    # "cases", "people", "patients", "individuals" stand for one another after a figure
+    tdp = ["TDP-43 aggregates in the inclusions of about 97 percent of people with ALS."]
+    assert grounding.unsupported_figure("What does TDP-43, in the inclusions of about 97% of ALS cases, do?", tdp) is None
+    assert grounding.unsupported_figure("What does TDP-43, in the inclusions of about 97% of ALS cases, do?",
+                                        ["TDP-43 aggregates in the inclusions of about 97 percent of the time."]) is not None
+    # "came next, in 2017": "next" is no word the passage must repeat
+    ed = ["Riluzole was approved in 1995. Edaravone, a free-radical scavenger, was the second drug approved, in 2017."]
+    assert grounding.unsupported_figure("Riluzole was the first drug; which drug came next, in 2017?", ed) is None
+    assert grounding.unsupported_figure("Riluzole was the first drug; which drug came next, in 2012?", ed) == "2012"

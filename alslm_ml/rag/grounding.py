@@ -278,9 +278,11 @@ def composed_answer(chosen: list[Sentence]) -> str:
 
 
 # Questions that presuppose something: "Since X, ...", "Why is X ...?", "When did X ...?".
-PREMISE = (re.compile(r"^since (?P<p>[^,?]+)", re.I),
-           re.compile(r"^why (?:does|do|is|are|was|were|did|has|have) (?P<p>[^?]+)", re.I),
-           re.compile(r"^(?:when|(?:in )?(?:which|what) year) (?:did|was|were|has|had) (?P<p>[^?]+)", re.I))
+# A premise ends at a semicolon ("...; which toxin was proposed?" asks, it does not claim).
+# "Since 1993 / since the 1950s / since then" is a time, not a reason: the figure check reads it.
+PREMISE = (re.compile(r"^since (?!(?:the\s+)?(?:(?:early|late|mid)[\s-]+)?(?:\d|then\b))(?P<p>[^,?;]+)", re.I),
+           re.compile(r"^why (?:does|do|is|are|was|were|did|has|have) (?P<p>[^?;]+)", re.I),
+           re.compile(r"^(?:when|(?:in )?(?:which|what) year) (?:did|was|were|has|had) (?P<p>[^?;]+)", re.I))
 # A negation just before a premise word in the passage contradicts the premise ("has not been
 # approved", "never approved"), so that passage does not support it.
 NEG_BEFORE = re.compile(r"\b(?:not|never|no|nor|neither|without|n't)\b(?:\W+\w+){0,3}\W*$", re.I)
@@ -310,8 +312,15 @@ def claim_unsupported(claim: str, passages: list[str], synonyms: dict[str, list[
     """Whether no passage span (a sentence with the one after it) holds `threshold` of the
     claim's content terms, without negating them, and names every key entity of the claim
     (under any of its names): "TDP-43, the protein encoded by the FUS gene" is not supported by a
-    sentence saying that TARDBP encodes TDP-43, though it shares most of the words."""
+    sentence saying that TARDBP encodes TDP-43, though it shares most of the words. A passage
+    word holds a claim term when it is the same word (diagnostic ~ diagnosis) or one that says as
+    much or more (`_says`: "associated with longer survival" holds "prolongs survival"). A claim
+    with an aside between commas ("lithium, reported in 2008 to slow ALS, fail in later trials")
+    is two claims, each to be supported on its own."""
     claim = CONTRAST_TAIL.sub("", claim)  # "in the cytoplasm rather than the nucleus": B is denied, not claimed
+    parts = _without_aside(claim)
+    if len(parts) > 1:
+        return any(claim_unsupported(c, passages, synonyms, threshold) for c in parts)
     want = set(_split_terms(claim)) - LIGHT_VERBS
     if len(want) < 2:
         return False
@@ -320,20 +329,69 @@ def claim_unsupported(claim: str, passages: list[str], synonyms: dict[str, list[
     # doubled survival"): the event it names is not in the sources.
     everywhere = set(_split_terms(_with_aliases(" ".join(passages), syn)))
     prefixes = {t[:5] for t in everywhere}
-    if any(t[:5] not in prefixes for t in want):  # recognise ~ recognized
+    if any(t[:5] not in prefixes and not _says(t, everywhere) for t in want):  # recognise ~ recognized
         return True
     names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(claim)]
+    # "ALS has no single test": a passage saying "there is no single test" agrees with it
+    denied = _negated_in(claim, want)
+    plain = want - entity_terms(claim) - denied
     # a sentence and the next one together: "Riluzole was the first drug ... The FDA approved it in
     # 1995."; the claim's named entities together in one of the two (a relation between two names)
     for p in passages:
         sents = split_sentences(p)
         for pair in [sents[i:i + 2] for i in range(max(1, len(sents)))]:
             span = " ".join(pair)
-            held = want & set(_split_terms(_with_aliases(span, syn)))
-            if len(held) >= threshold * len(want) and not _negated_terms(span, held - entity_terms(claim)) \
-                    and (not names or any(_names_all(s, names) for s in pair)):
+            have = set(_split_terms(_with_aliases(span, syn)))
+            said = {t: _says(t, have) for t in want}
+            held = {t for t in want if said[t]}
+            negated = _negated_terms(span, set().union(*(said[t] for t in held & plain)))
+            if len(held) >= threshold * len(want) and not negated and (not names or any(_names_all(s, names) for s in pair)):
                 return False
     return True
+
+
+# Passage words that say what a claim's word says (stem prefixes): the same meaning both ways, or
+# a claim word and the words that say as much or more ("caused" says "linked to"; a "negative"
+# trial or one "stopped for futility" is one that "failed"). Antonyms are never listed.
+SAME_MEANING = (("prolong", "extend", "lengthen", "longer"), ("common", "frequent"))
+SAID_BY = {"link": ("caus", "associ", "connect"), "associ": ("link", "caus", "connect"),
+           "fail": ("negat", "futil"), "slow": ("slower", "delay")}
+
+
+def _says(t: str, terms: set[str]) -> set[str]:
+    """The terms of `terms` (stems) that say the claim term `t`: the same stem, one starting like
+    it (six letters: diagnostic ~ diagnosis; or one the prefix of the other: treat ~ treatment),
+    or a word of `SAME_MEANING` / `SAID_BY`."""
+    alts = {a for group in SAME_MEANING if any(t.startswith(g) for g in group) for a in group}
+    alts |= {a for k, v in SAID_BY.items() if t.startswith(k) for a in v}
+
+    def same(u: str) -> bool:
+        if u == t or (len(t) >= 6 and len(u) >= 6 and u[:6] == t[:6]):
+            return True
+        return min(len(u), len(t)) >= 5 and (u.startswith(t) or t.startswith(u))
+
+    return {u for u in terms if same(u) or any(u.startswith(a) for a in alts)}
+
+
+ASIDE = re.compile(r"^(?P<h>[^,]+), (?P<m>[^,]+), (?P<t>[^,]+)$")
+
+
+def _without_aside(claim: str) -> list[str]:
+    """"X, aside, rest" -> ["X rest", "X aside"]; any other claim -> [claim]."""
+    m = ASIDE.match(claim.strip())
+    if not m:
+        return [claim]
+    return [f"{m.group('h')} {m.group('t')}", f"{m.group('h')} {m.group('m')}"]
+
+
+def _negated_in(text: str, wanted: set[str]) -> set[str]:
+    """The terms of `wanted` that `text` itself negates ("no single diagnostic test" -> singl, ...)."""
+    out = set()
+    for m in WORD.finditer(text):
+        t = _split_terms(m.group(0))
+        if t and t[0] in wanted and NEG_BEFORE.search(text[:m.start()]):
+            out.add(t[0])
+    return out
 
 
 def _names_all(sentence: str, names: list[list[str]]) -> bool:
@@ -342,9 +400,12 @@ def _names_all(sentence: str, names: list[list[str]]) -> bool:
     return all(any(_norm(n) in hay for n in group) for group in names)
 
 
-# Verbs that carry little of a premise's meaning ("when did X become the first ...").
+# Verbs that carry little of a premise's meaning ("when did X become the first ..."), and words
+# placing it in time relative to something else ("fail in later trials"; the sources say "trials
+# that followed", "subsequent trials" or name the years).
 LIGHT_VERBS = frozenset({"becom", "get", "got", "make", "made", "take", "took", "give", "gave", "come", "came",
-                         "go", "went", "begin", "began", "start", "first"})
+                         "go", "went", "begin", "began", "start", "first",
+                         "later", "earlier", "subsequ", "recent", "previous", "prior"})
 
 
 def _split_terms(text: str) -> list[str]:
@@ -447,7 +508,7 @@ NO_ANSWER = "The retrieved sources do not contain the answer to this question."
 # "Since ...": "Given that half of cases are familial, ...", "Which trial showed that X reverses
 # ALS?", "What explains the incidence of 50 per 100,000?", "How does TDP-43, the protein encoded by
 # FUS, ...", and in figures ("four body regions", "the 2019 AAN guideline", "stages A through F").
-CLAIM = (re.compile(r"^(?:given|assuming|considering) that (?P<p>[^,?]+)", re.I),
+CLAIM = (re.compile(r"^(?:given|assuming|considering) that (?P<p>[^,?;]+)", re.I),
          re.compile(r"\b(?:show(?:s|ed|n)?|found|demonstrated|proved|proven|confirmed|established) that (?P<p>[^?]+)", re.I),
          re.compile(r"^what explains (?P<p>[^?]+)", re.I))
 # "X, the protein encoded by Y," / "cerapatrin, the FDA-approved ALS drug?": X is said to be the rest.
@@ -488,16 +549,35 @@ ASKED_COUNT = re.compile(r"\b(?:which|what|name|list|give)\s+(?:the\s+)?$", re.I
 
 
 def _figures(text: str) -> set[str]:
-    """The figures of `text`, as digits without thousands commas ("four" -> "4", "half" -> "50")."""
-    return {NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")) for m in FIGURE.finditer(text)}
+    """The figures of `text`, as digits without thousands commas ("four" -> "4", "half" -> "50",
+    "a third" -> "33")."""
+    return {NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")) for m in FIGURE.finditer(text)} | \
+        {FRACTIONS[m.group(1).lower()] for m in FRACTION.finditer(text)}
 
 
-def _figure_context(question: str, m: re.Match) -> tuple[str, set[str], set[str]]:
+FRACTIONS = {"quarter": "25", "third": "33"}
+FRACTION = re.compile(r"\b(?:a|one) (quarter|third)\b", re.I)
+RANGE = re.compile(r"(?<=\d)\s*[-–]\s*(?=\d)")
+
+
+def _plain_figures(text: str) -> str:
+    """A passage's figures in the form the question's are read in: both ends of a range ("5-10%"
+    -> "5 to 10 percent", "2019-2020"), "%" and "per cent" as "percent"."""
+    text = re.sub(r"\bper cent\b", "percent", RANGE.sub(" to ", text), flags=re.I)
+    return text.replace("%", " percent")
+
+
+def _figure_context(question: str, m: re.Match) -> tuple[str, list[str], set[str], int, bool]:
     """The words a figure counts or dates and the phrase to name: the first three content terms
-    after it (the phrase goes to the second: "four body regions"), and the word it is attached to
-    by a preposition just before it ("signs in four", "incidence of about 50", "approved in 2019")."""
+    after it within its clause (the phrase goes to the second: "four body regions"; "published in
+    1994, grade ..." counts nothing after the comma), and the word it is attached to by a
+    preposition just before it ("signs in four", "incidence of about 50", "approved in (May) 2019").
+    A figure with neither ("the lifetime risk, about 1 in 400,", "capacity falls below 50%?") goes
+    with one of the two content terms before it. Also how many of the terms a passage must have,
+    and whether the figure is hedged ("about 40%": see `_same_figure`)."""
+    stop = CLAUSE_END.search(question, m.end())
     ctx, end = [], m.end()
-    for w in list(WORD.finditer(question, m.end()))[:7]:
+    for w in list(WORD.finditer(question, m.end(), stop.start() if stop else len(question)))[:7]:
         t = [] if FIGURE.fullmatch(w.group(0)) else _split_terms(w.group(0))
         if len(ctx) < 2:
             end = w.end()
@@ -505,11 +585,72 @@ def _figure_context(question: str, m: re.Match) -> tuple[str, set[str], set[str]
             ctx.append(t[0])
         if len(ctx) == 3:
             break
-    words = WORD.findall(question[:m.start()])
+    words = [w for w in WORD.findall(question[:m.start()]) if w.lower() not in MONTHS]
+    hedged = any(w.lower() in HEDGES for w in words[-2:])
     while words and words[-1].lower() in APPROXIMATE:
         words.pop()
     before = _split_terms(words[-2]) if len(words) >= 2 and words[-1].lower() in PREPOSITIONS else []
-    return question[m.start():end], set(ctx), set(before[:1])
+    if before and (words[-2].lower() == "one" or FIGURE.fullmatch(words[-2])):
+        before = []  # "one in ten", "1 in 400": a ratio, not a word the figure is attached to
+    if before and (before[0] in LIGHT_VERBS or words[-2].lower() in NUMERALS):
+        before = []  # "which drug came next, in 2017": "next" says nothing the passage must repeat
+    need = min(1 if before else 2, len(ctx))
+    if not ctx and not before:
+        ctx = [t[0] for w, t in ((w, _split_terms(w)) for w in words[::-1][:6]) if t and w.lower() not in PREPOSITIONS
+               and not FIGURE.fullmatch(t[0]) and t[0] not in LIGHT_VERBS and t[0] not in NUMERALS][:2]
+        need = min(1, len(ctx))
+    return question[m.start():end], ctx, set(before[:1]), need, hedged
+
+
+# A number named by the noun before it ("phase 3", "chromosome 21", "type 2"): it is the label's,
+# whatever words follow.
+LABEL_NOUN = re.compile(r"\b(?P<noun>phase|stage|type|grade|class|chromosome|exon|intron|level|group|step|part|version)"
+                        r"s?\s+$", re.I)
+ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V"}
+
+
+def _label_pattern(noun: str, value: str) -> re.Pattern:
+    """"phase 3" as passages write it: "phase 3", "phases 2 and 3", "phase 1, 2 and 3", "phase III"."""
+    number = rf"(?:{re.escape(value)}(?!\d|\.\d)|{ROMAN.get(value, re.escape(value))}(?!\w))"
+    return re.compile(rf"\b{noun}s?\s+(?:(?:\d+|[IVX]+)\s*(?:,|/|to|and|or)\s*)*{number}", re.I)
+
+
+# Words a figure counts that say nothing about what is counted but who: one holds another ("97%
+# of ALS cases" is said as "97 percent of people with ALS").
+GENERIC_COUNTED = frozenset({"case", "person", "individu", "subject"})
+GENERIC_WORDS = re.compile(r"\b(?:cases?|people|persons?|patients?|individuals?|subjects?)\b", re.I)
+# A comma (not a thousands separator), semicolon, colon or bracket ends what a figure counts.
+CLAUSE_END = re.compile(r"[;:()?]|,(?!\d)")
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+# Words that make a round figure approximate: "about 40%" is said of 37%.
+HEDGES = frozenset("about around approximately roughly nearly almost close some".split())
+
+
+def _same_figure(value: str, other: str, hedged: bool) -> bool:
+    """Whether a passage figure states the question's: the same, or, for a hedged round figure,
+    one that rounds to it, within an eighth of it ("about 40%" ~ 37%, "about 400" ~ 380, "about
+    15" ~ 14; 8 is no "about 10", 60 no "about 100", 2006 no "around 2010")."""
+    if value == other:
+        return True
+    try:
+        v, o = float(value), float(other)
+    except ValueError:
+        return False
+    if not hedged or v < 10 or v != int(v) or v % 5 or 1800 <= v <= 2100:  # a year is exact
+        return False
+    unit = 5 if v % 10 else 10 ** max(k for k in range(1, 8) if v % 10 ** k == 0)
+    return abs(o - v) < min(unit / 2, v / 8)  # "about 100" is no 60
+
+
+def _figure_after(span: str, value: str, term: str, hedged: bool, window: int = 3) -> bool:
+    """Whether `span` has the figure with `term` (the question's word right after the figure)
+    within `window` words after it: "more than 150 different mutations" states "150 mutations"."""
+    for m in FIGURE.finditer(span):
+        if _same_figure(value, NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")), hedged):
+            nxt = [(_split_terms(w.group(0)) or [""])[0] for w in list(WORD.finditer(span, m.end()))[:window]]
+            if term in nxt:
+                return True
+    return False
 
 
 PREPOSITIONS = frozenset("in of at by for with to from on since after before during".split())
@@ -525,6 +666,7 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
     # (span, its passage normalised, its terms, its figures): a span is a sentence with the next one
     spans = [(" ".join(ss[i:i + 2]), _norm(_with_aliases(p, syn))) for p in passages
              for ss in [split_sentences(p)] for i in range(max(1, len(ss)))]
+    spans = [(_plain_figures(sp), hay) for sp, hay in spans]
     spans = [(sp, hay, set(_split_terms(sp)), _figures(sp)) for sp, hay in spans]
     names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(question)]
 
@@ -535,11 +677,24 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
         if ASKED_COUNT.search(question[:m.start()]):
             continue  # "Which two compounds ...": the figure is the shape of the answer, not a claim
         value = NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", ""))
+        label = LABEL_NOUN.search(question[:m.start()])
+        if label:  # "a phase 3 study of AMX0035": a passage must say "phase 3" (or "phase III")
+            rx = _label_pattern(label.group("noun"), value)
+            if not any(rx.search(sp[0]) and about(sp) for sp in spans):
+                return f"{label.group(0).strip()} {m.group(0)}"
+            continue
         # the figure with the word that introduces it ("signs in four ...", "incidence of 50")
         # and what it counts ("... body regions"): "four body regions" alone is another claim
-        phrase, after, before = _figure_context(question, m)
-        need = min(1 if before else 2, len(after))
-        if not any(value in sp[3] and before <= sp[2] and len(after & sp[2]) >= need and about(sp) for sp in spans):
+        phrase, ctx, before, need, hedged = _figure_context(question, m)
+        after = set(ctx)
+
+        def states(sp: tuple) -> bool:
+            if not (before <= sp[2] and about(sp) and any(_same_figure(value, f, hedged) for f in sp[3])):
+                return False
+            held = len(after & sp[2]) + (bool(after & GENERIC_COUNTED - sp[2]) and bool(GENERIC_WORDS.search(sp[0])))
+            return held >= need or (ctx and _figure_after(sp[0], value, ctx[0], hedged))
+
+        if not any(states(sp) for sp in spans):
             return phrase
     for m in LABEL.finditer(question):
         rx = re.compile(rf"\b{m.group('noun')}\w* (?:[A-Z] (?:through|to|and|or|-) )?{m.group('x')}\b", re.I)
