@@ -1,0 +1,73 @@
+"""Recall and latency of an index the lineage built (real embeddings, not the synthetic sets of
+bench_retrieval.py): dense recall@10 against Qdrant's exact search at several search ef, search
+latency per mode, and `Retriever.search` end to end (query embedding + hybrid search), for the
+starter Q&A questions.
+
+    ALSLM_DATA_DIR=/tmp/s100k .venv/bin/python benchmarks/bench_real_index.py   # data/qdrant of that run
+    .venv/bin/python benchmarks/bench_real_index.py --root /tmp/s100k/qdrant --questions 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_retrieval import load_qa, pct  # noqa: E402
+
+from alslm_ml.rag.retriever import RetrievalSettings, Retriever  # noqa: E402
+
+
+def dense_top(store, vector, params, k: int = 10):
+    qe = store.qe
+    req = qe.QueryRequest(limit=k, query=qe.Query.Nearest([float(x) for x in vector], using="dense"),
+                          with_payload=False, params=params)
+    return {p.id for p in store.shard.query(req)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", help="index root (default: the data dir's qdrant/)")
+    ap.add_argument("--questions", type=int, default=200, help="starter Q&A questions to query")
+    ap.add_argument("--passes", type=int, default=2, help="timed passes of Retriever.search (the first reads pages in)")
+    args = ap.parse_args(argv)
+
+    retriever = Retriever(root=args.root)
+    store, qe = retriever.store, retriever.store.qe
+    print(f"chunks {store.count():,}; index settings {store.meta.get('index_settings')}")
+    questions = [x["question"] for x in load_qa(args.questions)]
+    vectors = [retriever.embed_query(q) for q in questions]
+    truth = [dense_top(store, d, qe.SearchParams(exact=True)) for d, _ in vectors]
+    for ef in (64, 128, 256, 512):
+        lat, rec = [], []
+        for (d, _), tr in zip(vectors, truth):
+            t = time.perf_counter()
+            got = dense_top(store, d, qe.SearchParams(hnsw_ef=ef))
+            lat.append(time.perf_counter() - t)
+            rec.append(len(got & tr) / 10)
+        print(f"search ef {ef}: dense recall@10 {np.mean(rec):.3f}, dense k=10 p50 {pct(lat, 50):.2f} ms p95 {pct(lat, 95):.2f} ms")
+    for n in range(args.passes):
+        lat = []
+        for q in questions:
+            t = time.perf_counter()
+            retriever.search(q, RetrievalSettings())
+            lat.append(time.perf_counter() - t)
+        print(f"pass {n + 1}: Retriever.search (embedding + hybrid, k 5), {len(questions)} questions: "
+              f"p50 {pct(lat, 50):.2f} ms p95 {pct(lat, 95):.2f} ms")
+    for mode in ("hybrid", "dense", "sparse"):
+        lat = []
+        for d, s in vectors:
+            t = time.perf_counter()
+            store.search(d, s, k=5, mode=mode)
+            lat.append(time.perf_counter() - t)
+        print(f"search only, {mode}: p50 {pct(lat, 50):.2f} ms p95 {pct(lat, 95):.2f} ms")
+    retriever.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
