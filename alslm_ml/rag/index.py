@@ -153,10 +153,16 @@ class Store(ABC):
     bm25_df: dict | None = None
     pruning: Bm25Pruning = DEFAULT_PRUNING
 
-    def sparse_query(self, sparse):
-        """(the query, its pruned form or None where pruning removes nothing or is off)."""
+    def sparse_query(self, sparse) -> tuple:
+        """(the BM25 query that scores, the pruned query that finds the candidates it scores, or
+        None: search with the first alone). Unpruned: (sparse, None); pruned without rescoring:
+        (pruned, None)."""
+        if sparse is None:
+            return None, None
         pruned = prune_query(sparse, self.bm25_df, self.pruning)
-        return sparse, (pruned if pruned is not None and len(pruned[0]) < len(sparse[0]) else None)
+        if len(pruned[0]) == len(sparse[0]):
+            return sparse, None
+        return (sparse, pruned) if self.pruning.rescore else (pruned, None)
 
     @abstractmethod
     def search(
@@ -233,13 +239,11 @@ class EdgeStore(Store):
         qe, flt = self.qe, self._filter(sources)
         dense_params = qe.SearchParams(hnsw_ef=max(self.hnsw_ef, prefetch, k)) if self.hnsw_ef else None
         dq = qe.Query.Nearest(_floats(dense), using=DENSE) if dense is not None else None
-        sq, pruned = self.sparse_query(sparse) if sparse is not None else (None, None)
-        sq = self._sparse(sq)
+        scoring, finding = self.sparse_query(sparse)
+        sq = self._sparse(scoring)
         # pruned: the pruned query finds the candidates, the whole query scores them
-        inner = ([qe.Prefetch(limit=self.pruning.rescore, query=self._sparse(pruned), filter=flt)]
-                 if pruned is not None and self.pruning.rescore else None)
-        if pruned is not None and not self.pruning.rescore:
-            sq = self._sparse(pruned)
+        inner = ([qe.Prefetch(limit=max(self.pruning.rescore, prefetch, k + TIE_MARGIN), query=self._sparse(finding), filter=flt)]
+                 if finding is not None else None)
         if mode == "hybrid":
             req = qe.QueryRequest(
                 limit=2 * max(prefetch, k),  # every fused candidate: _stable_top fixes the order of ties
@@ -536,17 +540,15 @@ class ServerStore(Store):
         _check_mode(mode, dense, sparse)
         flt = m.Filter(must=[m.FieldCondition(key="source", match=m.MatchAny(any=list(sources)))]) if sources else None
         dq = list(map(float, dense)) if dense is not None else None
-        full, pruned = self.sparse_query(sparse) if sparse is not None else (None, None)
+        scoring, finding = self.sparse_query(sparse)
 
         def vec(sp):
-            return m.SparseVector(indices=list(map(int, sp[0])), values=list(map(float, sp[1])))
+            return m.SparseVector(indices=list(map(int, sp[0])), values=list(map(float, sp[1]))) if sp is not None else None
 
-        sq = vec(full) if full is not None else None
+        sq = vec(scoring)
         # pruned: the pruned query finds the candidates, the whole query scores them (EdgeStore.search)
-        inner = ([m.Prefetch(query=vec(pruned), using=SPARSE, limit=self.pruning.rescore, filter=flt)]
-                 if pruned is not None and self.pruning.rescore else None)
-        if pruned is not None and not self.pruning.rescore:
-            sq = vec(pruned)
+        inner = ([m.Prefetch(query=vec(finding), using=SPARSE, limit=max(self.pruning.rescore, prefetch, k + TIE_MARGIN), filter=flt)]
+                 if finding is not None else None)
         try:
             if mode == "hybrid":
                 res = self.client.query_points(
