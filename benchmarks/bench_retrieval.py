@@ -407,6 +407,8 @@ SETTINGS_VARIANTS = {  # name -> IndexSettings overrides, measured side by side 
     "payload_m 0, on-disk vectors": {"payload_m": 0, "on_disk_vectors": True, "ef_construct": 100},
     "payload_m 0, upsert 10000": {"payload_m": 0, "upsert_batch": 10_000, "ef_construct": 100},
     "chosen (efc 64, search ef 256)": {},
+    "BM25 index float16": {"sparse_datatype": "Float16"},
+    "BM25 index uint8": {"sparse_datatype": "Uint8"},
 }
 SEARCH_EF = (None, 64, 128, 256)  # search-time hnsw_ef tried on every variant (None: Qdrant's default)
 
