@@ -198,7 +198,8 @@ def recall_at_ef(store, ef, queries, truth, kth) -> dict:
 
 def prune_variants(spec: str) -> dict:
     """--prune "none;0.2/100;0.1/50/4": BM25 pruning variants (max df share / rescored candidates /
-    max query terms), measured side by side; "default" is the shipped setting."""
+    max query terms), measured side by side; "default" is the shipped setting (which leaves an
+    index under Bm25Pruning.min_points chunks unpruned); the explicit ones prune at any size."""
     from alslm_ml.rag.index import DEFAULT_PRUNING, NO_PRUNING, Bm25Pruning
 
     out = {}
@@ -209,7 +210,7 @@ def prune_variants(spec: str) -> dict:
         parts = v.split("/")
         try:
             out[v] = Bm25Pruning(max_df_share=float(parts[0]), rescore=int(parts[1]) if len(parts) > 1 else DEFAULT_PRUNING.rescore,
-                                 max_terms=int(parts[2]) if len(parts) > 2 else None)
+                                 max_terms=int(parts[2]) if len(parts) > 2 else None, min_points=0)
         except ValueError:
             raise SystemExit(f"--prune {v!r}: expected none, default or SHARE[/RESCORE[/MAX_TERMS]], e.g. 0.2/100") from None
     return out

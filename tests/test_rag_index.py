@@ -295,19 +295,23 @@ def test_hybrid_ties_come_back_in_one_fixed_order(tmp_path):
 def test_prune_query_drops_common_terms_and_keeps_the_rarest():
     table = {"points": 100, "min_share": 0.005, "terms": {"1": 90, "2": 50, "3": 10, "4": 3}}
     q = ([1, 2, 3, 4, 5], [1.0, 1.0, 1.0, 1.0, 2.0])  # 5: not listed, i.e. rarer than the floor
-    p = index.Bm25Pruning(max_df_share=0.2)
+    assert index.prune_query(q, table, index.DEFAULT_PRUNING) == q  # 100 chunks: too small to prune
+    p = index.Bm25Pruning(max_df_share=0.2, min_points=0)
     assert index.prune_query(q, table, p) == ([3, 4, 5], [1.0, 1.0, 2.0])
     assert index.prune_query(([1, 2], [1.0, 1.0]), table, p) == ([1, 2], [1.0, 1.0])  # keep 2: nothing to drop
-    assert index.prune_query(([1, 2, 3], [1.0, 1.0, 1.0]), table, index.Bm25Pruning(max_df_share=0.05)) == ([2, 3], [1.0, 1.0])
-    assert index.prune_query(q, table, index.Bm25Pruning(max_df_share=0.5, max_terms=2)) == ([4, 5], [1.0, 2.0])
-    assert index.prune_query(q, table, index.Bm25Pruning(max_df_share=0.001)) == q  # below the table's floor
+    assert index.prune_query(([1, 2, 3], [1.0, 1.0, 1.0]), table, dataclasses.replace(p, max_df_share=0.05)) == ([2, 3], [1.0, 1.0])
+    assert index.prune_query(q, table, dataclasses.replace(p, max_df_share=0.5, max_terms=2)) == ([4, 5], [1.0, 2.0])
+    assert index.prune_query(q, table, dataclasses.replace(p, max_df_share=0.001)) == q  # below the table's floor
     assert index.prune_query(q, None, p) == q and index.prune_query(q, table, index.NO_PRUNING) == q
+
+
+FORCED = dataclasses.replace(index.DEFAULT_PRUNING, min_points=0)  # the default threshold on a small test index
 
 
 def _common_term_query(store, n_terms=4):
     """The index's most common BM25 terms as a query (every one above the pruning threshold)."""
     terms = sorted(store.bm25_df["terms"].items(), key=lambda t: -t[1])[:n_terms]
-    assert all(c / store.bm25_df["points"] > store.pruning.max_df_share for _, c in terms), terms
+    assert all(c / store.bm25_df["points"] > FORCED.max_df_share for _, c in terms), terms
     return [int(t) for t, _ in terms], [1.0] * len(terms)
 
 
@@ -331,13 +335,14 @@ def test_df_sidecar_is_written_and_a_common_term_query_still_finds_hits(retrieve
     assert max(store.bm25_df["terms"].values()) <= store.count()
     sq = _common_term_query(store)
     d, _ = retriever.embed_query("What does tofersen target?")
-    assert len(index.prune_query(sq, store.bm25_df, store.pruning)[0]) == store.pruning.keep < len(sq[0])
+    assert index.prune_query(sq, store.bm25_df, store.pruning) == sq  # the default leaves a small index alone
+    assert len(index.prune_query(sq, store.bm25_df, FORCED)[0]) == FORCED.keep < len(sq[0])
     everything = _scores(store, d, sq, store.count(), "sparse", index.NO_PRUNING)
     for mode in ("sparse", "hybrid"):
-        assert len(store.search(d, sq, k=5, mode=mode)) == 5
-    pruned = _scores(store, d, sq, 5, "sparse", store.pruning)
+        assert len(_scores(store, d, sq, 5, mode, FORCED)) == 5
+    pruned = _scores(store, d, sq, 5, "sparse", FORCED)
     assert len(pruned) == 5 and all(abs(s - everything[i]) < 1e-5 for i, s in pruned.items())
-    unscored = _scores(store, d, sq, 5, "sparse", dataclasses.replace(store.pruning, rescore=0))
+    unscored = _scores(store, d, sq, 5, "sparse", dataclasses.replace(FORCED, rescore=0))
     assert any(abs(s - everything[i]) > 1e-4 for i, s in unscored.items())
 
 
@@ -374,9 +379,9 @@ def test_server_store_keeps_the_df_table_in_the_collection_metadata(retriever):
     assert "bm25_df" not in store.meta and store.meta["chunk_tokens"] == 1
     assert store.bm25_df["points"] == 50 and store.bm25_df["terms"]["1"] == 50 and store.bm25_df["terms"]["12"] == 1
     sq = ([1, 2, 3, 12, 17], [1.0] * 5)
-    assert index.prune_query(sq, store.bm25_df, store.pruning) == ([12, 17], [1.0, 1.0])
+    assert index.prune_query(sq, store.bm25_df, FORCED) == ([12, 17], [1.0, 1.0])
     everything = _scores(store, d, sq, 50, "sparse", index.NO_PRUNING)
-    pruned = _scores(store, d, sq, 5, "sparse", store.pruning)
+    pruned = _scores(store, d, sq, 5, "sparse", FORCED)
     assert set(list(everything)[:2]) == {2, 7} and list(pruned)[:2] == list(everything)[:2]
     assert all(abs(s - everything[i]) < 1e-5 for i, s in pruned.items())
-    assert len(store.search(d, sq, k=5, mode="hybrid")) == 5
+    assert len(_scores(store, d, sq, 5, "hybrid", FORCED)) == 5
