@@ -354,7 +354,10 @@ def part_latency(docs, args, out):
           + " ".join(f"{k}: {v['recall@10']:.3f} / {v['dense_k10_p50_ms']:.2f} ms / 10th cos gap {v['cos_gap_10th']:.4f}"
                    for k, v in res["recall_by_ef"].items()), flush=True)
     store.close()
-    shutil.rmtree(root, ignore_errors=True)
+    if args.keep_index:
+        print(f"[latency] shard kept at {live} (--keep-index)", flush=True)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     out["latency"] = res
     out["vec_file"], out["truth"] = vec_file, truth
 
@@ -644,6 +647,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default="", help="settings part: ';'-separated names from SETTINGS_VARIANTS")
     ap.add_argument("--prune", default="none;default", help="BM25 query pruning variants measured side by side by the "
                     "latency and quality parts: ';'-separated none | default | SHARE[/RESCORE[/MAX_TERMS]] (e.g. 0.2/100)")
+    ap.add_argument("--keep-index", action="store_true", help="latency part: keep the synthetic shard (its path is printed)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--chroma-path", type=Path, help="a folder appended to sys.path where chromadb was installed "
                     "(pip install --target DIR chromadb), to keep it out of the project venv")
