@@ -116,7 +116,7 @@ class Bm25Pruning:
     docs/performance.md), and in a small corpus a topic word can be in a fifth of the chunks
     (tofersen in 5 of 24)."""
 
-    max_df_share: float | None = 0.15
+    max_df_share: float | None = 0.2
     keep: int = 2
     max_terms: int | None = None
     rescore: int = 100
