@@ -39,6 +39,7 @@ Parts:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import json
 import os
@@ -195,9 +196,60 @@ def recall_at_ef(store, ef, queries, truth, kth) -> dict:
     return {"recall@10": float(np.mean(rec)), "dense_k10_p50_ms": pct(lat, 50), "cos_gap_10th": float(np.mean(gap))}
 
 
+def prune_variants(spec: str) -> dict:
+    """--prune "none;0.2/100;0.1/50/4": BM25 pruning variants (max df share / rescored candidates /
+    max query terms), measured side by side; "default" is the shipped setting (which leaves an
+    index under Bm25Pruning.min_points chunks unpruned); the explicit ones prune at any size."""
+    from alslm_ml.rag.index import DEFAULT_PRUNING, NO_PRUNING, Bm25Pruning
+
+    out = {}
+    for v in filter(None, (x.strip() for x in spec.split(";"))):
+        if v in ("none", "default"):
+            out[v] = NO_PRUNING if v == "none" else DEFAULT_PRUNING
+            continue
+        parts = v.split("/")
+        try:
+            out[v] = Bm25Pruning(max_df_share=float(parts[0]), rescore=int(parts[1]) if len(parts) > 1 else DEFAULT_PRUNING.rescore,
+                                 max_terms=int(parts[2]) if len(parts) > 2 else None, min_points=0)
+        except ValueError:
+            raise SystemExit(f"--prune {v!r}: expected none, default or SHARE[/RESCORE[/MAX_TERMS]], e.g. 0.2/100") from None
+    return out
+
+
+def one_at_a_time(store, dense, sparse, tok, qs) -> dict:
+    """Per-stage seconds of a hybrid query, one question at a time as the app asks."""
+    stages = {"tokenize": [], "dense": [], "sparse": [], "search": [], "total": []}
+    for q in qs:
+        t0 = time.perf_counter()
+        if tok is not None:
+            tok.encode_batch([q])
+        t1 = time.perf_counter()
+        d = next(iter(dense.query_embed([q])))  # tokenizes again: dense = this minus tokenize
+        t2 = time.perf_counter()
+        s = next(iter(sparse.query_embed([q])))
+        t3 = time.perf_counter()
+        store.search(d, (s.indices.tolist(), s.values.tolist()), k=5, mode="hybrid")
+        t4 = time.perf_counter()
+        stages["tokenize"].append(t1 - t0)
+        stages["dense"].append(t2 - t1 - (t1 - t0))
+        stages["sparse"].append(t3 - t2)
+        stages["search"].append(t4 - t3)
+        stages["total"].append(t4 - t1)
+    return stages
+
+
+def retriever_latency(retriever, qs) -> list[float]:
+    lat = []
+    for q in qs:
+        t = time.perf_counter()
+        retriever.search(q)
+        lat.append(time.perf_counter() - t)
+    return lat
+
+
 def part_latency(docs, args, out):
     from alslm_ml.rag import embed
-    from alslm_ml.rag.index import EdgeStore, build_edge
+    from alslm_ml.rag.index import DEFAULT_PRUNING, EdgeStore, build_edge, prune_query
 
     n = args.chunks
     vec_file = Path(tempfile.mkdtemp(prefix="bench_rag_vecs_")) / "dense.npy"
@@ -229,60 +281,59 @@ def part_latency(docs, args, out):
     qd = list(dense.query_embed(qs))
     qsp = [(s.indices.tolist(), s.values.tolist()) for s in sparse.query_embed(qs)]
     tok = dense.model.tokenizer if hasattr(dense, "model") else None  # fastembed's own tokenizer
-    stages = {"tokenize": [], "dense": [], "sparse": [], "search": [], "total": []}
-    for _ in range(2):  # warm pass + measured pass: one question at a time, as the app asks
-        stages = {k: [] for k in stages}
-        for q in qs:
-            t0 = time.perf_counter()
-            if tok is not None:
-                tok.encode_batch([q])
-            t1 = time.perf_counter()
-            d = next(iter(dense.query_embed([q])))  # tokenizes again: dense = this minus tokenize
-            t2 = time.perf_counter()
-            s = next(iter(sparse.query_embed([q])))
-            t3 = time.perf_counter()
-            store.search(d, (s.indices.tolist(), s.values.tolist()), k=5, mode="hybrid")
-            t4 = time.perf_counter()
-            stages["tokenize"].append(t1 - t0)
-            stages["dense"].append(t2 - t1 - (t1 - t0))
-            stages["sparse"].append(t3 - t2)
-            stages["search"].append(t4 - t3)
-            stages["total"].append(t4 - t1)
-    t_emb = [a + b + c for a, b, c in zip(stages["tokenize"], stages["dense"], stages["sparse"])]
-    res = {"chunks": n, "ingest_hnsw_chunks_per_s": n / index_s, "query_embed_p50_ms": pct(t_emb, 50),
-           "query_embed_p95_ms": pct(t_emb, 95), "dense_model": args.dense_model, "build_s": t_build,
-           "build_timings": store.meta.get("build_timings"), "index_settings": store.meta.get("index_settings"),
-           "stages": {k: {"p50_ms": pct(v, 50), "p95_ms": pct(v, 95)} for k, v in stages.items()}}
-    print("[latency] hybrid query incl. embedding, per stage p50 / p95 ms: " + ", ".join(
-        f"{k} {v['p50_ms']:.2f} / {v['p95_ms']:.2f}" for k, v in res["stages"].items())
-          + f" ({len(qs)} questions, one at a time; load {os.getloadavg()[0]:.1f})", flush=True)
     from alslm_ml.rag.retriever import Retriever
 
     retriever = Retriever(store=store, dense_model=args.dense_model)  # what the app calls, end to end
-    for _ in range(2):  # warm pass + measured pass
-        lat = []
-        for q in qs:
-            t = time.perf_counter()
-            retriever.search(q)
-            lat.append(time.perf_counter() - t)
-    res["retriever"] = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)}
-    print(f"[latency] Retriever.search (what the app calls: hybrid incl. embedding) p50 {pct(lat, 50):.2f} ms, "
-          f"p95 {pct(lat, 95):.2f} ms; load {os.getloadavg()[0]:.1f}", flush=True)
+    variants = prune_variants(args.prune)
+    res = {"chunks": n, "ingest_hnsw_chunks_per_s": n / index_s, "dense_model": args.dense_model, "build_s": t_build,
+           "build_timings": store.meta.get("build_timings"), "index_settings": store.meta.get("index_settings"),
+           "bm25_df": store.meta.get("bm25_df"), "by_pruning": {}}
+    runs: dict = {}
+    for _ in range(2):  # warm pass + measured pass, the pruning variants interleaved (same load for each)
+        for name, pruning in variants.items():
+            store.pruning = pruning
+            runs[name] = (one_at_a_time(store, dense, sparse, tok, qs), retriever_latency(retriever, qs))
+    for name, (stages, lat) in runs.items():
+        t_emb = [a + b + c for a, b, c in zip(stages["tokenize"], stages["dense"], stages["sparse"])]
+        r = {"pruning": dataclasses.asdict(variants[name]), "query_embed_p50_ms": pct(t_emb, 50), "query_embed_p95_ms": pct(t_emb, 95),
+             "stages": {k: {"p50_ms": pct(v, 50), "p95_ms": pct(v, 95)} for k, v in stages.items()},
+             "retriever": {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)},
+             "bm25_terms": float(np.mean([len(prune_query(sp, store.bm25_df, variants[name])[0]) for sp in qsp]))}
+        res["by_pruning"][name] = r
+        print(f"[latency] BM25 pruning {name} ({r['bm25_terms']:.1f} of {np.mean([len(sp[0]) for sp in qsp]):.1f} query terms kept) "
+              "hybrid query incl. embedding, per stage p50 / p95 ms: " + ", ".join(
+                  f"{k} {v['p50_ms']:.2f} / {v['p95_ms']:.2f}" for k, v in r["stages"].items())
+              + f"; Retriever.search (what the app calls) p50 {r['retriever']['p50_ms']:.2f}, p95 {r['retriever']['p95_ms']:.2f} "
+              f"({len(qs)} questions, one at a time; load {os.getloadavg()[0]:.1f})", flush=True)
+    store.pruning = DEFAULT_PRUNING
+    default = next((k for k, v in variants.items() if v == DEFAULT_PRUNING), None)
+    if default:  # the figures of the shipped setting, where the earlier passes had them
+        res.update({k: res["by_pruning"][default][k] for k in ("query_embed_p50_ms", "query_embed_p95_ms", "stages", "retriever")})
     out["queries"] = (qd, qs)
     for mode in ("hybrid", "dense", "sparse"):
         for flt in (None, ["pubmed"]):
-            lat = []
-            for _ in range(2):  # warm pass + measured pass
-                lat = []
-                for d, s in zip(qd, qsp):
-                    t = time.perf_counter()
-                    store.search(d, s, k=5, mode=mode, sources=flt)
-                    lat.append(time.perf_counter() - t)
             key = mode + ("+filter" if flt else "")
-            res[key] = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)}
-            print(f"[latency] {key:<15} p50 {pct(lat, 50):6.2f} ms  p95 {pct(lat, 95):6.2f} ms  (search only, {len(lat)} queries)", flush=True)
-    print(f"[latency] query embedding (dense+BM25, {args.dense_model}) p50 {res['query_embed_p50_ms']:.1f} ms, "
-          f"p95 {res['query_embed_p95_ms']:.1f} ms -> hybrid with embedding p50 ~{res['query_embed_p50_ms'] + res['hybrid']['p50_ms']:.1f} ms", flush=True)
+            lats: dict = {}
+            for _ in range(2):  # warm pass + measured pass
+                for name, pruning in (variants if mode != "dense" else {"": DEFAULT_PRUNING}).items():
+                    store.pruning, lat = pruning, []
+                    for d, s in zip(qd, qsp):
+                        t = time.perf_counter()
+                        store.search(d, s, k=5, mode=mode, sources=flt)
+                        lat.append(time.perf_counter() - t)
+                    lats[name] = lat
+            for name, lat in lats.items():
+                r = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95)}
+                if name:
+                    res["by_pruning"][name][key] = r
+                if not name or variants[name] == DEFAULT_PRUNING:
+                    res[key] = r
+                print(f"[latency] {key:<15} {('pruning ' + name) if name else '':<22} p50 {r['p50_ms']:6.2f} ms  p95 {r['p95_ms']:6.2f} ms  "
+                      f"(search only, {len(lat)} queries)", flush=True)
+    store.pruning = DEFAULT_PRUNING
+    if "hybrid" in res and "query_embed_p50_ms" in res:
+        print(f"[latency] query embedding (dense+BM25, {args.dense_model}) p50 {res['query_embed_p50_ms']:.1f} ms, "
+              f"p95 {res['query_embed_p95_ms']:.1f} ms -> hybrid with embedding p50 ~{res['query_embed_p50_ms'] + res['hybrid']['p50_ms']:.1f} ms", flush=True)
     res["peak_rss_mb"] = peak_rss_mb()
     res["rss_before_mb"] = rss0
     res["rss_open_mb"] = current_rss_mb()
@@ -303,7 +354,10 @@ def part_latency(docs, args, out):
           + " ".join(f"{k}: {v['recall@10']:.3f} / {v['dense_k10_p50_ms']:.2f} ms / 10th cos gap {v['cos_gap_10th']:.4f}"
                    for k, v in res["recall_by_ef"].items()), flush=True)
     store.close()
-    shutil.rmtree(root, ignore_errors=True)
+    if args.keep_index:
+        print(f"[latency] shard kept at {live} (--keep-index)", flush=True)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     out["latency"] = res
     out["vec_file"], out["truth"] = vec_file, truth
 
@@ -357,6 +411,8 @@ SETTINGS_VARIANTS = {  # name -> IndexSettings overrides, measured side by side 
     "payload_m 0, on-disk vectors": {"payload_m": 0, "on_disk_vectors": True, "ef_construct": 100},
     "payload_m 0, upsert 10000": {"payload_m": 0, "upsert_batch": 10_000, "ef_construct": 100},
     "chosen (efc 64, search ef 256)": {},
+    "BM25 index float16": {"sparse_datatype": "Float16"},
+    "BM25 index uint8": {"sparse_datatype": "Uint8"},
 }
 SEARCH_EF = (None, 64, 128, 256)  # search-time hnsw_ef tried on every variant (None: Qdrant's default)
 
@@ -473,13 +529,23 @@ def part_quality(docs, args, out):
 
     qa = load_qa(args.quality_questions)
     res = {}
+    variants = prune_variants(args.prune)
     for key, b in out["build"].items():
         r = Retriever(store=EdgeStore(Path(b["root"]) / "alslm_chunks"))
-        for mode in ("hybrid", "dense", "sparse"):
-            for k in (1, 5):
-                hit = sum(q["doc_id"] in [h.payload["doc_id"] for h in r.search(q["question"], RetrievalSettings(k=k, mode=mode))] for q in qa)
-                res[f"{key} {mode} @{k}"] = hit / len(qa)
-                print(f"[quality] chunks {key} {mode:<6} gold doc in top-{k}: {hit}/{len(qa)} = {hit/len(qa):.2f}", flush=True)
+        tops: dict = {}
+        for name, pruning in variants.items():
+            r.store.pruning = pruning
+            tag = f"{key} pruning {name}" if len(variants) > 1 else key
+            for mode in ("hybrid", "dense", "sparse") if name == next(iter(variants)) else ("hybrid", "sparse"):
+                for k in (1, 5):
+                    found = [r.search(q["question"], RetrievalSettings(k=k, mode=mode)) for q in qa]
+                    hit = sum(q["doc_id"] in [h.payload["doc_id"] for h in hs] for q, hs in zip(qa, found))
+                    res[f"{tag} {mode} @{k}"] = hit / len(qa)
+                    tops[(name, mode, k)] = [[h.id for h in hs] for hs in found]
+                    same = sum(a == b for a, b in zip(tops[(name, mode, k)], tops[(next(iter(variants)), mode, k)]))
+                    print(f"[quality] chunks {tag} {mode:<6} gold doc in top-{k}: {hit}/{len(qa)} = {hit/len(qa):.2f}"
+                          + (f"; same top-{k} in the same order as {next(iter(variants))}: {same}/{len(qa)}" if len(variants) > 1 else ""),
+                          flush=True)
         r.close()
     out["quality"] = res
 
@@ -579,6 +645,9 @@ def main(argv=None) -> int:
     ap.add_argument("--hnsw-ef", type=int, default=None, help="settings part: search ef for the per-mode latencies "
                     "(default: what the index records)")
     ap.add_argument("--variants", default="", help="settings part: ';'-separated names from SETTINGS_VARIANTS")
+    ap.add_argument("--prune", default="none;default", help="BM25 query pruning variants measured side by side by the "
+                    "latency and quality parts: ';'-separated none | default | SHARE[/RESCORE[/MAX_TERMS]] (e.g. 0.2/100)")
+    ap.add_argument("--keep-index", action="store_true", help="latency part: keep the synthetic shard (its path is printed)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--chroma-path", type=Path, help="a folder appended to sys.path where chromadb was installed "
                     "(pip install --target DIR chromadb), to keep it out of the project venv")

@@ -3,6 +3,7 @@ dense on an exact term, per-source filters, atomic replacement, missing index, d
 
 import dataclasses
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -286,3 +287,101 @@ def test_hybrid_ties_come_back_in_one_fixed_order(tmp_path):
     assert all(r == runs[0] for r in runs)
     hits = list(zip(scores, runs[0]))
     assert hits == sorted(hits, key=lambda t: (-t[0], t[1]))  # ties in id order
+
+
+# ---------------------------------------------------------------- BM25 query pruning by document frequency
+
+
+def test_prune_query_drops_common_terms_and_keeps_the_rarest():
+    table = {"points": 100, "min_share": 0.005, "terms": {"1": 90, "2": 50, "3": 10, "4": 3}}
+    q = ([1, 2, 3, 4, 5], [1.0, 1.0, 1.0, 1.0, 2.0])  # 5: not listed, i.e. rarer than the floor
+    assert index.prune_query(q, table, index.DEFAULT_PRUNING) == q  # 100 chunks: too small to prune
+    p = index.Bm25Pruning(max_df_share=0.2, min_points=0)
+    assert index.prune_query(q, table, p) == ([3, 4, 5], [1.0, 1.0, 2.0])
+    assert index.prune_query(([1, 2], [1.0, 1.0]), table, p) == ([1, 2], [1.0, 1.0])  # keep 2: nothing to drop
+    assert index.prune_query(([1, 2, 3], [1.0, 1.0, 1.0]), table, dataclasses.replace(p, max_df_share=0.05)) == ([2, 3], [1.0, 1.0])
+    assert index.prune_query(q, table, dataclasses.replace(p, max_df_share=0.5, max_terms=2)) == ([4, 5], [1.0, 2.0])
+    assert index.prune_query(q, table, dataclasses.replace(p, max_df_share=0.001)) == q  # below the table's floor
+    assert index.prune_query(q, None, p) == q and index.prune_query(q, table, index.NO_PRUNING) == q
+
+
+FORCED = dataclasses.replace(index.DEFAULT_PRUNING, min_points=0)  # the default threshold on a small test index
+
+
+def _common_term_query(store, n_terms=4):
+    """The index's most common BM25 terms as a query (every one above the pruning threshold)."""
+    terms = sorted(store.bm25_df["terms"].items(), key=lambda t: -t[1])[:n_terms]
+    assert all(c / store.bm25_df["points"] > FORCED.max_df_share for _, c in terms), terms
+    return [int(t) for t, _ in terms], [1.0] * len(terms)
+
+
+def _scores(store, d, sq, k, mode, pruning):
+    old, store.pruning = store.pruning, pruning
+    try:
+        return {h.id: h.score for h in store.search(d, sq, k=k, mode=mode)}
+    finally:
+        store.pruning = old
+
+
+def test_df_sidecar_is_written_and_a_common_term_query_still_finds_hits(retriever):
+    """The build writes the df table beside the shard and the store loads it; a query made only
+    of common terms is cut to its 2 rarest, still returns k hits in every mode, and (rescored by
+    the whole query) each sparse hit carries its unpruned BM25 score; without the rescoring the
+    scores are those of the 2 kept terms, i.e. the pruning really reached the engine."""
+    store = retriever.store
+    shard = Path(store.path).resolve()
+    assert (shard / index.BM25_DF_FILE).exists() and store.bm25_df["points"] == store.count()
+    assert 0 < store.meta["bm25_df"]["terms"] == len(store.bm25_df["terms"])
+    assert max(store.bm25_df["terms"].values()) <= store.count()
+    sq = _common_term_query(store)
+    d, _ = retriever.embed_query("What does tofersen target?")
+    assert index.prune_query(sq, store.bm25_df, store.pruning) == sq  # the default leaves a small index alone
+    assert len(index.prune_query(sq, store.bm25_df, FORCED)[0]) == FORCED.keep < len(sq[0])
+    everything = _scores(store, d, sq, store.count(), "sparse", index.NO_PRUNING)
+    for mode in ("sparse", "hybrid"):
+        assert len(_scores(store, d, sq, 5, mode, FORCED)) == 5
+    pruned = _scores(store, d, sq, 5, "sparse", FORCED)
+    assert len(pruned) == 5 and all(abs(s - everything[i]) < 1e-5 for i, s in pruned.items())
+    unscored = _scores(store, d, sq, 5, "sparse", dataclasses.replace(FORCED, rescore=0))
+    assert any(abs(s - everything[i]) > 1e-4 for i, s in unscored.items())
+
+
+def test_index_without_df_sidecar_is_searched_unpruned_and_can_get_one(retriever, tmp_path):
+    """An index built before the sidecar opens and searches as before (no pruning, no error);
+    write_bm25_df gives it the same table the build writes."""
+    store = retriever.store
+    old = tmp_path / "old"
+    shutil.copytree(Path(store.path).resolve(), old)
+    (old / index.BM25_DF_FILE).unlink()
+    legacy = index.EdgeStore(old)
+    assert legacy.bm25_df is None
+    sq = _common_term_query(store)
+    d, _ = retriever.embed_query("riluzole glutamate")
+    for mode in ("sparse", "hybrid"):
+        assert [h.id for h in legacy.search(d, sq, k=5, mode=mode)] == \
+            list(_scores(store, d, sq, 5, mode, index.NO_PRUNING))
+    legacy.close()
+    assert index.write_bm25_df(old) == store.bm25_df
+    assert index.EdgeStore(old).bm25_df == store.bm25_df
+
+
+def test_server_store_keeps_the_df_table_in_the_collection_metadata(retriever):
+    """QDRANT_URL path (qdrant-client local mode): the df table goes into the collection's
+    metadata, the store loads it (out of `meta`, which answers show) and prunes with it."""
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(":memory:")
+    d, _ = retriever.embed_query("tofersen SOD1")
+    rec = [index.Record(i, d, [1, 2, 3, 10 + i], [1.0, 1.0, 1.0, 1.0 + i], {"doc_id": f"d{i}", "source": "starter", "text": ""})
+           for i in range(50)]
+    index.build_server(client, [rec[:20], rec[20:]], len(d), {"chunk_tokens": 1})
+    store = index.ServerStore(client)
+    assert "bm25_df" not in store.meta and store.meta["chunk_tokens"] == 1
+    assert store.bm25_df["points"] == 50 and store.bm25_df["terms"]["1"] == 50 and store.bm25_df["terms"]["12"] == 1
+    sq = ([1, 2, 3, 12, 17], [1.0] * 5)
+    assert index.prune_query(sq, store.bm25_df, FORCED) == ([12, 17], [1.0, 1.0])
+    everything = _scores(store, d, sq, 50, "sparse", index.NO_PRUNING)
+    pruned = _scores(store, d, sq, 5, "sparse", FORCED)
+    assert set(list(everything)[:2]) == {2, 7} and list(pruned)[:2] == list(everything)[:2]
+    assert all(abs(s - everything[i]) < 1e-5 for i, s in pruned.items())
+    assert len(_scores(store, d, sq, 5, "hybrid", FORCED)) == 5

@@ -74,10 +74,101 @@ def server_url() -> str | None:
     return os.environ.get("QDRANT_URL") or None
 
 
+# ---------------------------------------------------------------- BM25 document frequencies
+
+BM25_DF_FILE = "bm25_df.json"  # sidecar next to the shard (server: the collection's metadata key "bm25_df")
+DF_MIN_SHARE = 0.005  # terms in fewer than this share of the chunks are not listed: never pruned
+
+
+class DfCounter:
+    """Document frequency of each BM25 term id over the sparse vectors written into an index
+    (each vector lists a term once, so counting ids counts chunks)."""
+
+    def __init__(self) -> None:
+        from collections import Counter
+
+        self.points, self.df = 0, Counter()
+
+    def add(self, sparse_indices) -> None:
+        self.points += 1
+        self.df.update(sparse_indices)  # ~5 s per million chunks of ~60 terms, ≈ 1 % of a build
+
+    def table(self, min_share: float = DF_MIN_SHARE) -> dict:
+        """The sidecar: chunks counted and the df of every term in at least `min_share` of them
+        (only common terms can be pruned; rarer ones are not needed, which keeps it small: at most
+        (terms per chunk) / min_share entries)."""
+        floor = max(1, int(min_share * self.points))
+        terms = {str(int(t)): int(c) for t, c in sorted(self.df.items()) if c >= floor}
+        return {"points": self.points, "min_share": min_share, "terms": terms}
+
+
+@dataclass(frozen=True)
+class Bm25Pruning:
+    """Query-time pruning of the BM25 query: a term in more than `max_df_share` of the chunks is
+    dropped from the search (its IDF is small, its posting list long: at a million chunks the
+    sparse prefetch walked every common term's list), keeping at least the `keep` rarest terms;
+    at most `max_terms` terms (the rarest) when set. The `rescore` best chunks of the pruned query
+    are then scored with the whole query (the engine reads their stored vectors), so the scores
+    are the unpruned BM25 scores and the ranking changes only where a chunk of the unpruned top
+    falls outside those candidates. `rescore` 0: the pruned query's own scores. `max_df_share`
+    None: no pruning. Indexes under `min_points` chunks are not pruned: there the whole BM25
+    search costs less than the rescoring (0.11 vs 0.24 ms at 5K chunks, 0.50 vs 0.74 ms at 100K;
+    docs/performance.md), and in a small corpus a topic word can be in a fifth of the chunks
+    (tofersen in 5 of 24)."""
+
+    max_df_share: float | None = 0.2
+    keep: int = 2
+    max_terms: int | None = None
+    rescore: int = 100
+    min_points: int = 200_000
+
+
+DEFAULT_PRUNING = Bm25Pruning()
+NO_PRUNING = Bm25Pruning(max_df_share=None)
+
+
+def prune_query(sparse, df_table: dict | None, pruning: Bm25Pruning = DEFAULT_PRUNING):
+    """(indices, values) of a BM25 query with the common terms removed (see Bm25Pruning). No df
+    table (an index built before the sidecar) or no threshold: the query unchanged. Terms not in
+    the table are rarer than every listed one (df below its floor) and count as df 0."""
+    if not df_table or pruning.max_df_share is None or sparse is None:
+        return sparse
+    idx, val = list(sparse[0]), list(sparse[1])
+    n, terms = max(1, int(df_table.get("points") or 0)), df_table.get("terms") or {}
+    if pruning.max_df_share < float(df_table.get("min_share", 0.0)):
+        return sparse  # the table cannot say which terms are above a threshold below its floor
+    if n < pruning.min_points:
+        return sparse
+    df = [int(terms.get(str(int(t)), 0)) for t in idx]
+    order = sorted(range(len(idx)), key=lambda i: (df[i], -val[i], i))  # rarest first
+    kept = [i for i in order if df[i] / n <= pruning.max_df_share]
+    if len(kept) < pruning.keep:
+        kept = order[: pruning.keep]
+    if pruning.max_terms:
+        kept = kept[: max(pruning.max_terms, pruning.keep)]
+    kept.sort()
+    return [int(idx[i]) for i in kept], [float(val[i]) for i in kept]
+
+
 class Store(ABC):
-    """Read side of the index: hybrid / dense / sparse search with optional per-source filter."""
+    """Read side of the index: hybrid / dense / sparse search with optional per-source filter.
+    `bm25_df` is the index's BM25 document-frequency table (None for an index built without
+    one); `pruning` says which common terms a BM25 query drops with it (prune_query)."""
 
     meta: dict
+    bm25_df: dict | None = None
+    pruning: Bm25Pruning = DEFAULT_PRUNING
+
+    def sparse_query(self, sparse) -> tuple:
+        """(the BM25 query that scores, the pruned query that finds the candidates it scores, or
+        None: search with the first alone). Unpruned: (sparse, None); pruned without rescoring:
+        (pruned, None)."""
+        if sparse is None:
+            return None, None
+        pruned = prune_query(sparse, self.bm25_df, self.pruning)
+        if len(pruned[0]) == len(sparse[0]):
+            return sparse, None
+        return (sparse, pruned) if self.pruning.rescore else (pruned, None)
 
     @abstractmethod
     def search(
@@ -134,6 +225,8 @@ class EdgeStore(Store):
             raise IndexMissingError(f"no vector index at {self.path}; build it with: {MATERIALIZE_HINT}")
         meta_file = self.path / "alslm_index.json"
         self.meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        df_file = self.path / BM25_DF_FILE
+        self.bm25_df = json.loads(df_file.read_text()) if df_file.exists() else None  # older index: none
         self.view = read_only_view(self.path.resolve())
         # removed by close(), or when the store is garbage-collected / the process exits
         self._drop_view = weakref.finalize(self, shutil.rmtree, str(self.view), True)
@@ -152,23 +245,30 @@ class EdgeStore(Store):
         qe, flt = self.qe, self._filter(sources)
         dense_params = qe.SearchParams(hnsw_ef=max(self.hnsw_ef, prefetch, k)) if self.hnsw_ef else None
         dq = qe.Query.Nearest(_floats(dense), using=DENSE) if dense is not None else None
-        sq = (
-            qe.Query.Nearest(qe.SparseVector(indices=list(map(int, sparse[0])), values=list(map(float, sparse[1]))), using=SPARSE)
-            if sparse is not None
-            else None
-        )
+        scoring, finding = self.sparse_query(sparse)
+        sq = self._sparse(scoring)
+        # pruned: the pruned query finds the candidates, the whole query scores them
+        inner = ([qe.Prefetch(limit=max(self.pruning.rescore, prefetch, k + TIE_MARGIN), query=self._sparse(finding), filter=flt)]
+                 if finding is not None else None)
         if mode == "hybrid":
             req = qe.QueryRequest(
                 limit=2 * max(prefetch, k),  # every fused candidate: _stable_top fixes the order of ties
                 prefetches=[qe.Prefetch(limit=max(prefetch, k), query=dq, filter=flt, params=dense_params),
-                            qe.Prefetch(limit=max(prefetch, k), query=sq, filter=flt)],
+                            qe.Prefetch(limit=max(prefetch, k), query=sq, filter=flt, prefetches=inner)],
                 query=qe.Fusion.Rrf(k=rrf_k),
                 with_payload=False,
             )
         else:
             req = qe.QueryRequest(limit=k + TIE_MARGIN, query=dq if mode == "dense" else sq, filter=flt,
+                                  prefetches=inner if mode == "sparse" else None,
                                   with_payload=False, params=dense_params if mode == "dense" else None)
         return _stable_top(self.shard.query(req), k, self._payloads)
+
+    def _sparse(self, sparse):
+        if sparse is None:
+            return None
+        qe = self.qe
+        return qe.Query.Nearest(qe.SparseVector(indices=list(map(int, sparse[0])), values=list(map(float, sparse[1]))), using=SPARSE)
 
     def _payloads(self, ids: list[int]) -> dict[int, dict]:
         return {int(p.id): dict(p.payload or {}) for p in self.shard.retrieve(ids, True, False)}
@@ -183,6 +283,30 @@ class EdgeStore(Store):
         if getattr(self, "view", None) is not None:
             self._drop_view()
             self.view = None
+
+
+def write_bm25_df(live: Path) -> dict:
+    """Count the BM25 document frequencies of an existing edge shard (one built before the
+    sidecar) and write its `bm25_df.json`, so its queries can be pruned without re-embedding.
+    Only the sidecar is written into the shard folder; the engine's files are read, in a view."""
+    store = EdgeStore(live)
+    try:
+        qe, df, offset = store.qe, DfCounter(), None
+        while True:
+            recs, offset = store.shard.scroll(qe.ScrollRequest(offset=offset, limit=1000, with_payload=False,
+                                                               with_vector=[SPARSE]))
+            for r in recs:
+                sp = (r.vector or {}).get(SPARSE)
+                df.add(sp.indices if sp is not None else [])
+            if offset is None:
+                break
+    finally:
+        store.close()
+    table = df.table()
+    tmp = Path(live) / f".{BM25_DF_FILE}.tmp"
+    tmp.write_text(json.dumps(table, separators=(",", ":")))
+    os.replace(tmp, Path(live) / BM25_DF_FILE)
+    return table
 
 
 # Files qdrant-edge rewrites whenever it loads a shard (same bytes, new mtime; journals come and
@@ -255,6 +379,17 @@ class IndexSettings:
     full_scan_kb: int = 10_000  # below this many KB of vectors a segment is searched exactly (no HNSW)
     indexing_threshold_kb: int | None = None  # segments above this get an HNSW graph (None: Qdrant's 10,000)
     hnsw_ef: int | None = 256  # search-time HNSW candidates, recorded in the shard (None: Qdrant's, = ef_construct)
+    sparse_datatype: str | None = None  # BM25 index values: Float32 / Float16 / Uint8 (None: Qdrant's, Float32)
+    sparse_memory: str | None = None  # BM25 index placement: Pinned (RAM) / Cached / Cold (None: Qdrant's, Pinned)
+
+    def sparse_params(self):
+        import qdrant_edge as qe
+
+        return qe.EdgeSparseVectorParams(
+            modifier=qe.Modifier.Idf,
+            datatype=getattr(qe.VectorStorageDatatype, self.sparse_datatype) if self.sparse_datatype else None,
+            memory=getattr(qe.Memory, self.sparse_memory) if self.sparse_memory else None,
+        )
 
     def edge_kwargs(self) -> dict:
         import qdrant_edge as qe
@@ -279,7 +414,7 @@ def _edge_config(dim: int, settings: IndexSettings = DEFAULT_SETTINGS):
 
     return qe.EdgeConfig(
         vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, on_disk=settings.on_disk_vectors)},
-        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        sparse_vectors={SPARSE: settings.sparse_params()},
         # The shard is written once, flushed, then only read. Without a WAL it takes no exclusive
         # lock, so several readers (the app, `alslm ask`, an evaluation, the asset check) can
         # open it at once, in one process or many.
@@ -326,8 +461,10 @@ def build_edge(
         try:
             for f in ("source", "doc_id"):
                 shard.update(qe.UpdateOperation.create_field_index(f, qe.PayloadSchemaType.Keyword))
-            n, t_upsert, t0 = 0, 0.0, time.perf_counter()
+            n, t_upsert, t0, df = 0, 0.0, time.perf_counter(), DfCounter()
             for batch in _regroup(records, settings.upsert_batch):
+                for r in batch:
+                    df.add(r.sparse_indices)
                 points = [
                     qe.Point(
                         id=r.id,
@@ -353,9 +490,13 @@ def build_edge(
         finally:
             shard.close()
         timings = {"records_s": round(t_records, 3), "upsert_s": round(t_upsert, 3), "optimize_s": round(t_optimize, 3)}
+        df_table = df.table()
+        df_text = json.dumps(df_table, separators=(",", ":"))
+        (version / BM25_DF_FILE).write_text(df_text)
         (version / "alslm_index.json").write_text(json.dumps(
             {**meta, **(extra() if extra else {}), "points": n, "dim": dim, "build_timings": timings,
-             "index_settings": dataclasses.asdict(settings)}, indent=2))
+             "index_settings": dataclasses.asdict(settings),
+             "bm25_df": {"file": BM25_DF_FILE, "terms": len(df_table["terms"]), "bytes": len(df_text)}}, indent=2))
         _swap_symlink(live, version)
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
@@ -396,7 +537,8 @@ class ServerStore(Store):
             raise QdrantUnavailableError(f"Qdrant server at {_url_of(client)} does not answer ({type(e).__name__}: {e})") from e
         if not exists:
             raise IndexMissingError(f"no collection {name!r} on Qdrant at {_url_of(client)}; build it with: {MATERIALIZE_HINT}")
-        self.meta = dict(client.get_collection(name).config.metadata or {}) if hasattr(client.get_collection(name).config, "metadata") else {}
+        self.meta = dict(getattr(client.get_collection(name).config, "metadata", None) or {})
+        self.bm25_df = self.meta.pop("bm25_df", None)  # kept out of meta: describe() shows meta
 
     def search(self, dense, sparse, k=5, mode="hybrid", sources=None, prefetch=20, rrf_k=60):
         from qdrant_client import models as m
@@ -404,14 +546,22 @@ class ServerStore(Store):
         _check_mode(mode, dense, sparse)
         flt = m.Filter(must=[m.FieldCondition(key="source", match=m.MatchAny(any=list(sources)))]) if sources else None
         dq = list(map(float, dense)) if dense is not None else None
-        sq = m.SparseVector(indices=list(map(int, sparse[0])), values=list(map(float, sparse[1]))) if sparse is not None else None
+        scoring, finding = self.sparse_query(sparse)
+
+        def vec(sp):
+            return m.SparseVector(indices=list(map(int, sp[0])), values=list(map(float, sp[1]))) if sp is not None else None
+
+        sq = vec(scoring)
+        # pruned: the pruned query finds the candidates, the whole query scores them (EdgeStore.search)
+        inner = ([m.Prefetch(query=vec(finding), using=SPARSE, limit=max(self.pruning.rescore, prefetch, k + TIE_MARGIN), filter=flt)]
+                 if finding is not None else None)
         try:
             if mode == "hybrid":
                 res = self.client.query_points(
                     self.name,
                     prefetch=[
                         m.Prefetch(query=dq, using=DENSE, limit=max(prefetch, k), filter=flt),
-                        m.Prefetch(query=sq, using=SPARSE, limit=max(prefetch, k), filter=flt),
+                        m.Prefetch(query=sq, using=SPARSE, limit=max(prefetch, k), filter=flt, prefetch=inner),
                     ],
                     query=m.RrfQuery(rrf=m.Rrf(k=rrf_k)),
                     limit=2 * max(prefetch, k),  # every fused candidate: _stable_top fixes the order of ties
@@ -420,7 +570,7 @@ class ServerStore(Store):
             else:
                 res = self.client.query_points(
                     self.name, query=dq if mode == "dense" else sq, using=DENSE if mode == "dense" else SPARSE,
-                    query_filter=flt, limit=k + TIE_MARGIN, with_payload=True,
+                    prefetch=inner if mode == "sparse" else None, query_filter=flt, limit=k + TIE_MARGIN, with_payload=True,
                 )
         except Exception as e:
             if _is_connection_error(e):
@@ -476,7 +626,10 @@ def build_server(client, records: Iterable[list[Record]], dim: int, meta: dict, 
     try:
         for f in ("source", "doc_id"):
             client.create_payload_index(version, f, m.PayloadSchemaType.KEYWORD)
+        df = DfCounter()
         for batch in records:
+            for r in batch:
+                df.add(r.sparse_indices)
             if batch:
                 client.upsert(
                     version,
@@ -490,6 +643,7 @@ def build_server(client, records: Iterable[list[Record]], dim: int, meta: dict, 
                     ],
                     wait=True,
                 )
+        client.update_collection(version, metadata={"bm25_df": df.table()})  # the df sidecar, before the swap
         old = [a.collection_name for a in client.get_aliases().aliases if a.alias_name == name]
         ops = [m.DeleteAliasOperation(delete_alias=m.DeleteAlias(alias_name=name))] if old else []
         ops.append(m.CreateAliasOperation(create_alias=m.CreateAlias(collection_name=version, alias_name=name)))
