@@ -656,6 +656,17 @@ def _figure_after(span: str, value: str, term: str, hedged: bool, window: int = 
 PREPOSITIONS = frozenset("in of at by for with to from on since after before during".split())
 
 
+def _span_states(sp: tuple, value: str, ctx: list[str], before: set[str], need: int, hedged: bool) -> bool:
+    """Whether a span (text, passage, terms, figures) states the figure `value` with the word it is
+    attached to (`before`) and `need` of the words it counts (`ctx`; a generic counted word such
+    as "people" may stand for "cases")."""
+    if not (before <= sp[2] and any(_same_figure(value, f, hedged) for f in sp[3])):
+        return False
+    after = set(ctx)
+    held = len(after & sp[2]) + (bool(after & GENERIC_COUNTED - sp[2]) and bool(GENERIC_WORDS.search(sp[0])))
+    return held >= need or bool(ctx and _figure_after(sp[0], value, ctx[0], hedged))
+
+
 def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None) -> str | None:
     """A figure of the question (a number, a year, a number word, "half", a stage letter) that no
     passage span states with the words it counts or dates and with the question's key entities:
@@ -686,15 +697,7 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
         # the figure with the word that introduces it ("signs in four ...", "incidence of 50")
         # and what it counts ("... body regions"): "four body regions" alone is another claim
         phrase, ctx, before, need, hedged = _figure_context(question, m)
-        after = set(ctx)
-
-        def states(sp: tuple) -> bool:
-            if not (before <= sp[2] and about(sp) and any(_same_figure(value, f, hedged) for f in sp[3])):
-                return False
-            held = len(after & sp[2]) + (bool(after & GENERIC_COUNTED - sp[2]) and bool(GENERIC_WORDS.search(sp[0])))
-            return held >= need or (ctx and _figure_after(sp[0], value, ctx[0], hedged))
-
-        if not any(states(sp) for sp in spans):
+        if not any(about(sp) and _span_states(sp, value, ctx, before, need, hedged) for sp in spans):
             return phrase
     for m in LABEL.finditer(question):
         rx = re.compile(rf"\b{m.group('noun')}\w* (?:[A-Z] (?:through|to|and|or|-) )?{m.group('x')}\b", re.I)
