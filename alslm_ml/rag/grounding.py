@@ -331,7 +331,7 @@ def claim_unsupported(claim: str, passages: list[str], synonyms: dict[str, list[
     prefixes = {t[:5] for t in everywhere}
     if any(t[:5] not in prefixes and not _says(t, everywhere) for t in want):  # recognise ~ recognized
         return True
-    names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(claim)]
+    names = [_names_of(e, syn) for e in key_entities(claim)]
     # "ALS has no single test": a passage saying "there is no single test" agrees with it
     denied = _negated_in(claim, want)
     plain = want - entity_terms(claim) - denied
@@ -344,7 +344,7 @@ def claim_unsupported(claim: str, passages: list[str], synonyms: dict[str, list[
             have = set(_split_terms(_with_aliases(span, syn)))
             said = {t: _says(t, have) for t in want}
             held = {t for t in want if said[t]}
-            negated = _negated_terms(span, set().union(*(said[t] for t in held & plain)))
+            negated = _negated_in(span, set().union(*(said[t] for t in held & plain)))
             if len(held) >= threshold * len(want) and not negated and (not names or any(_names_all(s, names) for s in pair)):
                 return False
     return True
@@ -385,13 +385,19 @@ def _without_aside(claim: str) -> list[str]:
 
 
 def _negated_in(text: str, wanted: set[str]) -> set[str]:
-    """The terms of `wanted` that `text` itself negates ("no single diagnostic test" -> singl, ...)."""
+    """The terms of `wanted` whose word in `text` follows a negation within 3 words ("no single
+    diagnostic test" -> singl, ...)."""
     out = set()
     for m in WORD.finditer(text):
         t = _split_terms(m.group(0))
         if t and t[0] in wanted and NEG_BEFORE.search(text[:m.start()]):
             out.add(t[0])
     return out
+
+
+def _names_of(entity: str, synonyms: dict[str, list[str]]) -> list[str]:
+    """Every name of a question's entity: itself, its aliases.txt names, the question's synonyms."""
+    return [entity, *aliases_of(entity), *synonyms.get(entity, [])]
 
 
 def _names_all(sentence: str, names: list[list[str]]) -> bool:
@@ -417,15 +423,6 @@ def entity_terms(text: str) -> set[str]:
     return set(terms(" ".join(key_entities(text))))
 
 
-def _negated_terms(span: str, wanted: set[str]) -> bool:
-    """Whether some word of `span` whose term is in `wanted` follows a negation within 3 words."""
-    for m in WORD.finditer(span):
-        t = _split_terms(m.group(0))
-        if t and t[0] in wanted and NEG_BEFORE.search(span[:m.start()]):
-            return True
-    return False
-
-
 def unsupported_modifier(question: str, passages: list[str], synonyms: dict[str, list[str]] | None = None) -> str | None:
     """A key entity of the question with a describing word just before it that no passage
     sentence uses with that entity under any of its names ("intrathecal riluzole", "oral
@@ -442,7 +439,7 @@ def unsupported_modifier(question: str, passages: list[str], synonyms: dict[str,
         if not (mod.isalpha() and mod.islower() and len(mod) >= 4) or mod in stopwords() or mod in _COMMON \
                 or mod in NUMERALS:
             continue
-        names = [e, *aliases_of(e), *syn.get(e, [])]
+        names = _names_of(e, syn)
         mt = _split_terms(mod)
         if not mt:
             continue
@@ -536,7 +533,6 @@ def unsupported_claim(question: str, passages: list[str], synonyms: dict[str, li
 
 NUMBER_WORDS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
                 if i >= 2} | {"twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "half": "50"}
-DIGITS_TO_WORD = {v: k for k, v in NUMBER_WORDS.items() if k != "half"}
 FIGURE = re.compile(r"(?<![\w\-.,])(?:\d+(?:,\d{3})*(?:\.\d+)?|" + "|".join(NUMBER_WORDS) + r")(?![\w\-]|[.,]\d)", re.I)
 # A letter naming a stage, grade, type...: "stages A through F", "type B".
 LABEL = re.compile(r"\b(?P<noun>stage|grade|type|class|categor(?:y|ie)|level|group)s? (?:[A-Z] (?:through|to|and|or) )?(?P<x>[A-Z])\b")
@@ -548,10 +544,15 @@ APPROXIMATE = frozenset("given about around approximately roughly nearly almost 
 ASKED_COUNT = re.compile(r"\b(?:which|what|name|list|give)\s+(?:the\s+)?$", re.I)
 
 
+def _figure_value(token: str) -> str:
+    """A figure token as digits without thousands commas ("four" -> "4", "1,200" -> "1200")."""
+    return NUMBER_WORDS.get(token.lower(), token.replace(",", ""))
+
+
 def _figures(text: str) -> set[str]:
     """The figures of `text`, as digits without thousands commas ("four" -> "4", "half" -> "50",
     "a third" -> "33")."""
-    return {NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")) for m in FIGURE.finditer(text)} | \
+    return {_figure_value(m.group(0)) for m in FIGURE.finditer(text)} | \
         {FRACTIONS[m.group(1).lower()] for m in FRACTION.finditer(text)}
 
 
@@ -646,7 +647,7 @@ def _figure_after(span: str, value: str, term: str, hedged: bool, window: int = 
     """Whether `span` has the figure with `term` (the question's word right after the figure)
     within `window` words after it: "more than 150 different mutations" states "150 mutations"."""
     for m in FIGURE.finditer(span):
-        if _same_figure(value, NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")), hedged):
+        if _same_figure(value, _figure_value(m.group(0)), hedged):
             nxt = [(_split_terms(w.group(0)) or [""])[0] for w in list(WORD.finditer(span, m.end()))[:window]]
             if term in nxt:
                 return True
@@ -679,7 +680,7 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
              for ss in [split_sentences(p)] for i in range(max(1, len(ss)))]
     spans = [(_plain_figures(sp), hay) for sp, hay in spans]
     spans = [(sp, hay, set(_split_terms(sp)), _figures(sp)) for sp, hay in spans]
-    names = [[e, *aliases_of(e), *syn.get(e, [])] for e in key_entities(question)]
+    names = [_names_of(e, syn) for e in key_entities(question)]
 
     def about(sp: tuple) -> bool:  # the span's passage names the question's entities (one is enough)
         return not names or any(any(_norm(n) in sp[1] for n in group) for group in names)
@@ -687,7 +688,7 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
     for m in FIGURE.finditer(question):
         if ASKED_COUNT.search(question[:m.start()]):
             continue  # "Which two compounds ...": the figure is the shape of the answer, not a claim
-        value = NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", ""))
+        value = _figure_value(m.group(0))
         label = LABEL_NOUN.search(question[:m.start()])
         if label:  # "a phase 3 study of AMX0035": a passage must say "phase 3" (or "phase III")
             rx = _label_pattern(label.group("noun"), value)
@@ -704,7 +705,6 @@ def unsupported_figure(question: str, passages: list[str], synonyms: dict[str, l
         if not any(rx.search(sp[0]) for sp in spans):
             return m.group(0)
     return None
-
 
 
 # A name the question puts in quotes ("the 'hyperbulbar' subtype", "the “motor ribbon sign”") is
