@@ -133,12 +133,12 @@ def prune_query(sparse, df_table: dict | None, pruning: Bm25Pruning = DEFAULT_PR
     the table are rarer than every listed one (df below its floor) and count as df 0."""
     if not df_table or pruning.max_df_share is None or sparse is None:
         return sparse
-    idx, val = list(sparse[0]), list(sparse[1])
-    n, terms = max(1, int(df_table.get("points") or 0)), df_table.get("terms") or {}
+    n = max(1, int(df_table.get("points") or 0))
+    if n < pruning.min_points:
+        return sparse  # every query of a small index (the starter's) stops here
     if pruning.max_df_share < float(df_table.get("min_share", 0.0)):
         return sparse  # the table cannot say which terms are above a threshold below its floor
-    if n < pruning.min_points:
-        return sparse
+    idx, val, terms = list(sparse[0]), list(sparse[1]), df_table.get("terms") or {}
     df = [int(terms.get(str(int(t)), 0)) for t in idx]
     order = sorted(range(len(idx)), key=lambda i: (df[i], -val[i], i))  # rarest first
     kept = [i for i in order if df[i] / n <= pruning.max_df_share]
