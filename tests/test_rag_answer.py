@@ -439,3 +439,30 @@ def test_a_numbered_label_and_generic_counted_words():
     ed = ["Riluzole was approved in 1995. Edaravone, a free-radical scavenger, was the second drug approved, in 2017."]
     assert grounding.unsupported_figure("Riluzole was the first drug; which drug came next, in 2017?", ed) is None
     assert grounding.unsupported_figure("Riluzole was the first drug; which drug came next, in 2012?", ed) == "2012"
+
+
+def test_sentence_scores_do_not_depend_on_the_string_hash_seed():
+    """A sentence's score sums the weights of the question terms it holds; summed in set order
+    (which follows PYTHONHASHSEED) the floats differed in the last bit between processes, and
+    near-ties made the same question quote other sentences from one run to the next."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from alslm_ml.rag import grounding\n"
+        "q = 'Which motor neuron protein aggregates spread through axonal transport, glial inflammation "
+        "and stress granules in familial cases?'\n"
+        "ps = ['Motor neuron protein aggregates are found in familial cases.',"
+        " 'Axonal transport defects and stress granules occur in motor neuron disease; glial inflammation follows.',"
+        " 'Protein aggregates spread between cells. Familial cases carry mutations.',"
+        " 'Stress granules form under stress; glial cells respond with inflammation.',"
+        " 'Axonal transport moves protein along the axon. Motor neuron loss spreads.']\n"
+        "print([repr(s.score) for s in grounding.rank_sentences(q, ps)])\n"
+    )
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+        for seed in range(10)
+    }
+    assert len(outputs) == 1, outputs

@@ -164,7 +164,7 @@ def rank_sentences(question: str, passages: list[str], synonyms: dict[str, list[
     weight = _term_weights(question, passages, syn)
     for s in sents:
         st = set(terms(_with_aliases(s.text, syn)))
-        s.score = sum(weight[t] for t in q & st) + 0.01 / s.source
+        s.score = sum(weight[t] for t in sorted(q & st)) + 0.01 / s.source
     return sorted(sents, key=lambda s: (-s.score, s.source, s.position))
 
 
