@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_retrieval import load_qa, pct, recall_at_ef  # noqa: E402
+from bench_retrieval import load_qa, pct, recall_at_ef, retriever_latency  # noqa: E402
 
-from alslm_ml.rag.retriever import RetrievalSettings, Retriever  # noqa: E402
+from alslm_ml.rag.retriever import Retriever  # noqa: E402
 
 
 def exact_top(store, vector, k: int = 10) -> tuple[set, float]:
@@ -49,11 +49,7 @@ def main(argv=None) -> int:
               f"10th cosine {r['cos_gap_10th']:.4f} below the exact 10th")
     store.hnsw_ef = default_ef
     for n in range(args.passes):
-        lat = []
-        for q in questions:
-            t = time.perf_counter()
-            retriever.search(q, RetrievalSettings())
-            lat.append(time.perf_counter() - t)
+        lat = retriever_latency(retriever, questions)
         print(f"pass {n + 1}: Retriever.search (embedding + hybrid, k 5), {len(questions)} questions: "
               f"p50 {pct(lat, 50):.2f} ms p95 {pct(lat, 95):.2f} ms")
     for mode in ("hybrid", "dense", "sparse"):
